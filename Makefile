@@ -1,0 +1,29 @@
+# Every target installs what it needs first (scripts/bootstrap.sh is idempotent).
+PY := .venv/bin/python
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: install test test-slow bench demo up lint clean
+
+install:
+	@bash scripts/bootstrap.sh
+
+test: install
+	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider
+
+test-slow: install
+	$(PY) -m pytest -q -m slow -p no:cacheprovider
+
+bench: install
+	$(PY) -m bench.run
+
+demo: install
+	$(PY) -m app.devstack demo
+
+up: install
+	$(PY) -m app.devstack up
+
+lint: install
+	$(PY) -m ruff check app workers tests bench || true
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,93 @@
+"""Domain errors with stable native codes.
+
+Codes here are openmps's own; each dialect maps them onto its vendor's codes and HTTP statuses
+in its own ``errors.py``. Job failure codes (``FailureCode``) are what a failed job records.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DomainError(Exception):
+    """Base of every error a use case raises on purpose. ``code`` is stable and machine-readable."""
+
+    code = "InternalError"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class InvalidParameter(DomainError):
+    code = "InvalidParameter"
+
+
+class NotFound(DomainError):
+    code = "NotFound"
+
+
+class JobNotFound(NotFound):
+    code = "JobNotFound"
+
+
+class PipelineNotFound(NotFound):
+    code = "PipelineNotFound"
+
+
+class InputNotFound(NotFound):
+    code = "InputNotFound"
+
+
+class Conflict(DomainError):
+    code = "Conflict"
+
+
+class IdempotencyConflict(Conflict):
+    code = "IdempotencyConflict"
+
+
+class InvalidJobState(Conflict):
+    code = "InvalidJobState"
+
+
+class PipelineNotEmpty(Conflict):
+    code = "PipelineNotEmpty"
+
+
+class AlreadyExists(Conflict):
+    code = "AlreadyExists"
+
+
+class Unauthenticated(DomainError):
+    code = "InvalidAccessKey"
+
+
+class FailureCode(StrEnum):
+    """Why a job failed. Stored on the job; dialects translate (e.g. MTS ``ResourceNotFound``)."""
+
+    INPUT_NOT_FOUND = "InputNotFound"
+    INPUT_UNREADABLE = "InputUnreadable"  # not a video, truncated, corrupt
+    UNSUPPORTED_CODEC = "UnsupportedCodec"
+    TIME_OUT_OF_RANGE = "TimeOutOfRange"
+    MEDIA_LIMIT_EXCEEDED = "MediaLimitExceeded"  # pixels per frame, frames decoded
+    SNAPSHOT_TIMEOUT = "SnapshotTimeout"
+    STORAGE_TRANSIENT = "StorageTransient"  # retried first; recorded only when retries ran out
+    OUTPUT_WRITE_FAILED = "OutputWriteFailed"
+    WORKER_LOST = "WorkerLost"  # the job crashed its worker too many times
+    INTERNAL_ERROR = "InternalError"
+
+
+class JobFailure(Exception):
+    """Raised by media code to end a job as ``failed`` with a stated reason.
+
+    Not a ``DomainError``: it never reaches an API caller directly, it is recorded on the job.
+    """
+
+    def __init__(self, code: FailureCode, message: str, *, transient: bool = False) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.transient = transient

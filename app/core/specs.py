@@ -1,0 +1,325 @@
+"""SnapshotSpec: every snapshot mode the vendors offer, in one canonical form, plus validation.
+
+Units are part of the names: ``*_ms`` are milliseconds of media time, ``interval_s`` seconds.
+Output image numbers (``{Count}``) are 1-based. Validation raises ``InvalidParameter`` with a
+message naming the field, so every dialect can pass it through.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from app.core.errors import InvalidParameter
+
+MIN_SIDE = 8
+MAX_SIDE = 4096
+MAX_TIME_POINTS = 100
+MAX_SERIES_COUNT = 10_000
+MAX_USER_DATA_BYTES = 1024
+MAX_SHEET_SIDE = 16384
+KEY_JOB_ID = "{JobId}"
+KEY_COUNT = "{Count}"
+KEY_TILE_COUNT = "{TileCount}"
+
+
+class FrameType(StrEnum):
+    EXACT = "exact"  # the frame a player shows at t: last frame with timestamp <= t
+    KEYFRAME = "keyframe"  # the nearest key frame at or before t
+
+
+class ImageFormat(StrEnum):
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+
+    @property
+    def extension(self) -> str:
+        return "jpg" if self is ImageFormat.JPEG else self.value
+
+    @property
+    def content_type(self) -> str:
+        return f"image/{self.value}"
+
+
+@dataclass(frozen=True)
+class SingleTime:
+    """One frame at ``time_ms``."""
+
+    time_ms: float
+
+
+@dataclass(frozen=True)
+class Series:
+    """``count`` frames: ``start_ms``, then every ``interval_s`` seconds (fractional allowed)."""
+
+    start_ms: float
+    interval_s: float
+    count: int
+
+
+@dataclass(frozen=True)
+class Average:
+    """``count`` frames spread evenly over ``[start_ms, end_ms]``; ``end_ms`` None = the duration."""
+
+    count: int
+    start_ms: float = 0.0
+    end_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class TimePoints:
+    """An explicit list of up to 100 time points, kept sorted; duplicates allowed."""
+
+    points_ms: tuple[float, ...]
+
+
+Timing = SingleTime | Series | Average | TimePoints
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """Where images go. ``key_template`` may hold ``{JobId}`` and ``{Count}`` (1-based, 5 digits)."""
+
+    bucket: str
+    key_template: str
+
+    def key_for(self, job_id: str, count: int) -> str:
+        return render_key(self.key_template, job_id=job_id, count=count)
+
+
+@dataclass(frozen=True)
+class OutputSize:
+    """Requested size. One side given keeps the aspect ratio; none = source size; never upscales."""
+
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class SpriteSpec:
+    """Tiling into sprite sheets, Alibaba ``TileOut`` semantics.
+
+    ``cell_width``/``cell_height`` None = the snapshot size. ``cell_sel_step`` takes every n-th
+    snapshot into the sheet. ``keep_cells`` False = only sheets are uploaded.
+    """
+
+    target: OutputTarget
+    lines: int = 10
+    columns: int = 10
+    cell_width: int | None = None
+    cell_height: int | None = None
+    padding: int = 0
+    margin: int = 0
+    color: str = "black"
+    cell_sel_step: int = 1
+    keep_cells: bool = True
+    max_sheet_width: int = MAX_SHEET_SIDE
+    max_sheet_height: int = MAX_SHEET_SIDE
+
+
+@dataclass(frozen=True)
+class BlackFrameSpec:
+    """Opt-in black/blank frame avoidance.
+
+    A frame is unacceptable when more than ``max_dark_ratio`` of its pixels have luma below
+    ``black_level`` (0-255), or when it is nearly uniform (luma std-dev < ``min_stddev``). The
+    search moves forward at most ``search_window_ms`` of media time.
+    """
+
+    black_level: int = 24
+    max_dark_ratio: float = 0.98
+    min_stddev: float = 4.0
+    search_window_ms: float = 5000.0
+
+
+@dataclass(frozen=True)
+class SnapshotSpec:
+    input: ObjectRef
+    timing: Timing
+    output: OutputTarget
+    frame_type: FrameType = FrameType.EXACT
+    size: OutputSize = field(default_factory=OutputSize)
+    format: ImageFormat = ImageFormat.JPEG
+    quality: int = 90
+    sprite: SpriteSpec | None = None
+    black_frames: BlackFrameSpec | None = None
+
+    @property
+    def requested_count(self) -> int | None:
+        """How many images the spec asks for, when that is known without the video's duration."""
+        t = self.timing
+        if isinstance(t, SingleTime):
+            return 1
+        if isinstance(t, TimePoints):
+            return len(t.points_ms)
+        return t.count
+
+
+def render_key(template: str, *, job_id: str, count: int) -> str:
+    return template.replace(KEY_JOB_ID, job_id).replace(KEY_COUNT, f"{count:05d}")
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise InvalidParameter(message)
+
+
+def _finite_non_negative(value: float, name: str) -> None:
+    _require(isinstance(value, int | float) and not isinstance(value, bool), f"{name} must be a number")
+    _require(math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}")
+
+
+def _validate_target(target: OutputTarget, name: str) -> None:
+    _require(bool(target.bucket), f"{name}.bucket is required")
+    _require(bool(target.key_template), f"{name}.key is required")
+    _require(not target.key_template.startswith("/"), f"{name}.key must not start with '/'")
+    _require(len(target.key_template) <= 1024, f"{name}.key is longer than 1024 characters")
+
+
+def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
+    """Check every field; returns the spec (time points sorted) or raises ``InvalidParameter``."""
+    _require(bool(spec.input.bucket), "Input.bucket is required")
+    _require(bool(spec.input.key), "Input.key is required")
+    _validate_target(spec.output, "Output")
+    timing = spec.timing
+    if isinstance(timing, SingleTime):
+        _finite_non_negative(timing.time_ms, "time_ms")
+    elif isinstance(timing, Series):
+        _finite_non_negative(timing.start_ms, "start_ms")
+        _finite_non_negative(timing.interval_s, "interval_s")
+        _require(timing.interval_s > 0, "interval_s must be greater than 0")
+        _require(1 <= timing.count <= MAX_SERIES_COUNT, f"count must be in [1, {MAX_SERIES_COUNT}], got {timing.count}")
+    elif isinstance(timing, Average):
+        _finite_non_negative(timing.start_ms, "start_ms")
+        _require(1 <= timing.count <= MAX_SERIES_COUNT, f"count must be in [1, {MAX_SERIES_COUNT}], got {timing.count}")
+        if timing.end_ms is not None:
+            _finite_non_negative(timing.end_ms, "end_ms")
+            _require(timing.end_ms >= timing.start_ms, "end_ms must not be less than start_ms")
+    elif isinstance(timing, TimePoints):
+        _require(len(timing.points_ms) >= 1, "points_ms must hold at least one time point")
+        _require(
+            len(timing.points_ms) <= MAX_TIME_POINTS,
+            f"points_ms holds {len(timing.points_ms)} time points; at most {MAX_TIME_POINTS} are allowed",
+        )
+        for p in timing.points_ms:
+            _finite_non_negative(p, "points_ms[]")
+        spec = replace(spec, timing=TimePoints(tuple(sorted(timing.points_ms))))
+    else:  # pragma: no cover - the union is closed
+        raise InvalidParameter("unknown snapshot mode")
+    for side, value in (("width", spec.size.width), ("height", spec.size.height)):
+        if value is not None:
+            _require(
+                isinstance(value, int) and not isinstance(value, bool) and MIN_SIDE <= value <= MAX_SIDE,
+                f"{side} must be an integer in [{MIN_SIDE}, {MAX_SIDE}], got {value}",
+            )
+    _require(1 <= spec.quality <= 100, f"quality must be in [1, 100], got {spec.quality}")
+    count = spec.requested_count
+    if (count is None or count > 1) and KEY_COUNT not in spec.output.key_template:
+        raise InvalidParameter("Output.key must contain {Count} when a job can produce more than one image")
+    if spec.sprite is not None:
+        _validate_sprite(spec.sprite)
+    if spec.black_frames is not None:
+        b = spec.black_frames
+        _require(0 <= b.black_level <= 255, "black_frames.black_level must be in [0, 255]")
+        _require(0 < b.max_dark_ratio <= 1, "black_frames.max_dark_ratio must be in (0, 1]")
+        _require(b.min_stddev >= 0, "black_frames.min_stddev must be >= 0")
+        _require(0 < b.search_window_ms <= 60_000, "black_frames.search_window_ms must be in (0, 60000]")
+    return spec
+
+
+def _validate_sprite(s: SpriteSpec) -> None:
+    _validate_target(s.target, "Sprite.Output")
+    _require(1 <= s.lines <= 100, f"sprite lines must be in [1, 100], got {s.lines}")
+    _require(1 <= s.columns <= 100, f"sprite columns must be in [1, 100], got {s.columns}")
+    for name, v in (("cell_width", s.cell_width), ("cell_height", s.cell_height)):
+        if v is not None:
+            _require(MIN_SIDE <= v <= MAX_SIDE, f"sprite {name} must be in [{MIN_SIDE}, {MAX_SIDE}], got {v}")
+    _require(0 <= s.padding <= 1024, "sprite padding must be in [0, 1024]")
+    _require(0 <= s.margin <= 1024, "sprite margin must be in [0, 1024]")
+    _require(s.cell_sel_step >= 1, "sprite cell_sel_step must be >= 1")
+    _require(64 <= s.max_sheet_width <= MAX_SHEET_SIDE, f"sprite max_sheet_width must be in [64, {MAX_SHEET_SIDE}]")
+    _require(64 <= s.max_sheet_height <= MAX_SHEET_SIDE, f"sprite max_sheet_height must be in [64, {MAX_SHEET_SIDE}]")
+    _require(parse_color(s.color) is not None, f"sprite color {s.color!r} is not a keyword, #rrggbb or 'random'")
+
+
+NAMED_COLORS: dict[str, tuple[int, int, int]] = {
+    "black": (0, 0, 0),
+    "white": (255, 255, 255),
+    "red": (255, 0, 0),
+    "green": (0, 128, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "gray": (128, 128, 128),
+    "grey": (128, 128, 128),
+    "orange": (255, 165, 0),
+    "purple": (128, 0, 128),
+}
+
+
+def parse_color(text: str) -> tuple[int, int, int] | str | None:
+    """RGB for a keyword or ``#rrggbb``; the string ``"random"`` for random; None when invalid."""
+    t = text.strip().lower()
+    if t == "random":
+        return "random"
+    if t in NAMED_COLORS:
+        return NAMED_COLORS[t]
+    if len(t) == 7 and t.startswith("#"):
+        try:
+            return (int(t[1:3], 16), int(t[3:5], 16), int(t[5:7], 16))
+        except ValueError:
+            return None
+    return None
+
+
+def validate_user_data(user_data: str | None) -> None:
+    if user_data is not None and len(user_data.encode("utf-8")) > MAX_USER_DATA_BYTES:
+        raise InvalidParameter(
+            f"UserData is {len(user_data.encode('utf-8'))} bytes; at most {MAX_USER_DATA_BYTES} are allowed"
+        )
+
+
+# --- serialisation (the job store keeps the spec as JSON) -----------------------------------
+
+_TIMING_KINDS: dict[str, type] = {"single": SingleTime, "series": Series, "average": Average, "points": TimePoints}
+
+
+def spec_to_dict(spec: SnapshotSpec) -> dict[str, Any]:
+    data = asdict(spec)
+    kind = next(k for k, cls in _TIMING_KINDS.items() if isinstance(spec.timing, cls))
+    data["timing"] = {"kind": kind, **asdict(spec.timing)}
+    if isinstance(spec.timing, TimePoints):
+        data["timing"]["points_ms"] = list(spec.timing.points_ms)
+    return data
+
+
+def spec_from_dict(data: dict[str, Any]) -> SnapshotSpec:
+    timing_data = dict(data["timing"])
+    kind = timing_data.pop("kind")
+    if kind == "points":
+        timing_data["points_ms"] = tuple(timing_data["points_ms"])
+    timing = _TIMING_KINDS[kind](**timing_data)
+    sprite = None
+    if data.get("sprite"):
+        sd = dict(data["sprite"])
+        sd["target"] = OutputTarget(**sd["target"])
+        sprite = SpriteSpec(**sd)
+    return SnapshotSpec(
+        input=ObjectRef(**data["input"]),
+        timing=timing,
+        output=OutputTarget(**data["output"]),
+        frame_type=FrameType(data.get("frame_type", "exact")),
+        size=OutputSize(**data.get("size", {})),
+        format=ImageFormat(data.get("format", "jpeg")),
+        quality=int(data.get("quality", 90)),
+        sprite=sprite,
+        black_frames=BlackFrameSpec(**data["black_frames"]) if data.get("black_frames") else None,
+    )

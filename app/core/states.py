@@ -1,0 +1,44 @@
+"""Job states and the one table of allowed transitions.
+
+Only the repository writes a job's state, and it does so as an atomic check-and-set against this
+table: a refused transition is how a task detects a duplicate delivery.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED})
+
+# RUNNING -> RUNNING is a takeover: allowed only when the previous attempt's lease has expired
+# (its worker died); the repository checks the lease. SUBMITTED -> FAILED covers a job that
+# exhausted its attempts before it could start.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.SUBMITTED: frozenset({JobState.RUNNING, JobState.CANCELED, JobState.FAILED}),
+    JobState.RUNNING: frozenset({JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED}),
+    JobState.SUCCEEDED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELED: frozenset(),
+}
+
+
+def can_transition(current: JobState, target: JobState) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def sources_of(target: JobState) -> frozenset[JobState]:
+    """States from which ``target`` may be entered (what a check-and-set compares against)."""
+    return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)

@@ -1,0 +1,119 @@
+"""Settings: the only reader of ``os.environ``.
+
+Read once (``Settings.from_env()``) by each process's entry point and passed down. Every
+variable is listed, with its default, in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str | None = None  # defaults to redis_url
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None  # how others reach the API (signing-cert URL, LastUrl); defaults to http://host:port
+
+    storage: str = "local"  # "local" | "s3"
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str | None = None
+    s3_secure: bool = False
+
+    job_soft_time_limit_s: int = 540  # SnapshotTimeout for one job (wall time)
+    job_time_limit_s: int = 600  # hard kill of the task; must stay below visibility_timeout_s
+    visibility_timeout_s: int = 1800
+    max_attempts: int = 3  # a job that crashes its worker this many times fails (WorkerLost)
+    lease_ttl_s: float = 15.0  # a running job's heartbeat lease; expiry = its worker died
+    heartbeat_interval_s: float = 3.0
+    dispatch_window: int = 2  # task messages in flight per pipeline (see the scheduling policy)
+    worker_concurrency: int = 2
+    queue_sync_interval_s: float = 2.0  # how often workers pick up new pipelines' queues
+
+    max_frame_pixels: int = 8192 * 8192
+    max_decoded_frames: int = 200_000
+
+    notify_time_scale: float = 1.0  # multiplies every retry interval; tests use e.g. 0.01
+    allow_private_endpoints: bool = False  # SSRF guard off: loopback/private webhooks (dev and tests only)
+    request_clock_skew_s: int = 900
+
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        d = cls()
+        get = env.get
+
+        def num(name: str, default: Any, kind: type) -> Any:
+            raw = get(name)
+            return default if raw in (None, "") else kind(raw)
+
+        redis_url = get("OPENMPS_REDIS_URL", d.redis_url)
+        return cls(
+            redis_url=redis_url,
+            broker_url=get("OPENMPS_BROKER_URL") or None,
+            data_dir=Path(get("OPENMPS_DATA_DIR", str(d.data_dir))),
+            host=get("OPENMPS_HOST", d.host),
+            port=num("OPENMPS_PORT", d.port, int),
+            public_url=get("OPENMPS_PUBLIC_URL") or None,
+            storage=get("OPENMPS_STORAGE", d.storage),
+            s3_endpoint=get("OPENMPS_S3_ENDPOINT", d.s3_endpoint),
+            s3_access_key=get("OPENMPS_S3_ACCESS_KEY", d.s3_access_key),
+            s3_secret_key=get("OPENMPS_S3_SECRET_KEY", d.s3_secret_key),
+            s3_region=get("OPENMPS_S3_REGION") or None,
+            s3_secure=_bool(get("OPENMPS_S3_SECURE", "false")),
+            job_soft_time_limit_s=num("OPENMPS_JOB_TIMEOUT_S", d.job_soft_time_limit_s, int),
+            job_time_limit_s=num("OPENMPS_JOB_HARD_TIMEOUT_S", d.job_time_limit_s, int),
+            visibility_timeout_s=num("OPENMPS_VISIBILITY_TIMEOUT_S", d.visibility_timeout_s, int),
+            max_attempts=num("OPENMPS_MAX_ATTEMPTS", d.max_attempts, int),
+            lease_ttl_s=num("OPENMPS_LEASE_TTL_S", d.lease_ttl_s, float),
+            heartbeat_interval_s=num("OPENMPS_HEARTBEAT_S", d.heartbeat_interval_s, float),
+            dispatch_window=num("OPENMPS_DISPATCH_WINDOW", d.dispatch_window, int),
+            worker_concurrency=num("OPENMPS_WORKER_CONCURRENCY", d.worker_concurrency, int),
+            queue_sync_interval_s=num("OPENMPS_QUEUE_SYNC_S", d.queue_sync_interval_s, float),
+            max_frame_pixels=num("OPENMPS_MAX_FRAME_PIXELS", d.max_frame_pixels, int),
+            max_decoded_frames=num("OPENMPS_MAX_DECODED_FRAMES", d.max_decoded_frames, int),
+            notify_time_scale=num("OPENMPS_NOTIFY_TIME_SCALE", d.notify_time_scale, float),
+            allow_private_endpoints=_bool(get("OPENMPS_ALLOW_PRIVATE_ENDPOINTS", "false")),
+            request_clock_skew_s=num("OPENMPS_CLOCK_SKEW_S", d.request_clock_skew_s, int),
+            extra={k: v for k, v in env.items() if k.startswith("OPENMPS_")},
+        )
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def effective_public_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def object_store(self) -> ObjectStore:
+        if self.storage == "s3":
+            return S3ObjectStore(
+                self.s3_endpoint,
+                self.s3_access_key,
+                self.s3_secret_key,
+                region=self.s3_region,
+                secure=self.s3_secure,
+            )
+        if self.storage == "local":
+            return LocalObjectStore(self.data_dir / "objects")
+        raise ValueError(f"OPENMPS_STORAGE must be 'local' or 's3', got {self.storage!r}")

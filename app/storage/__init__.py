@@ -1,0 +1,1 @@
+"""Adapters: the Redis job store and the object stores."""
