@@ -91,3 +91,7 @@ class JobFailure(Exception):
         self.code = code
         self.message = message
         self.transient = transient
+
+
+class JobCanceled(Exception):
+    """Raised inside media code when a running job's cancel request is seen; ends it ``canceled``."""
