@@ -37,10 +37,11 @@ SEND = COMMON + """
 local base, id, body, md5, prio, delay = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 if redis.call('EXISTS', base) == 0 then return 0 end
 local m = base .. ':m:' .. id
-if redis.call('EXISTS', m) == 1 then return 2 end  -- same id sent again: idempotent
+local retention = tonumber(redis.call('HGET', base, 'MessageRetentionPeriod'))
+-- Same id sent again (a notifier repeating after a crash): one copy, even if already deleted.
+if not redis.call('SET', base .. ':sent:' .. id, '1', 'NX', 'PX', retention * 1000) then return 2 end
 if delay == '' then delay = redis.call('HGET', base, 'DelaySeconds') end
 delay = tonumber(delay)
-local retention = tonumber(redis.call('HGET', base, 'MessageRetentionPeriod'))
 local now = now_ms()
 local seq = redis.call('INCR', base .. ':seq')
 redis.call('HSET', m, 'Body', body, 'MD5', md5, 'Priority', prio, 'EnqueueTime', now,

@@ -9,6 +9,7 @@ base key, so a queue's keys share one prefix and ``delete_queue`` can find them 
 * ``{base}:ready``      zset of Active messages, score ``priority * 1e12 + seq`` (1 = highest, FIFO within)
 * ``{base}:timer``      zset of Delayed and Inactive messages, score = epoch ms when they turn Active
 * ``{base}:seq``        counter for FIFO order; ``{base}:wake`` list that long pollers BLPOP on
+* ``{base}:sent:{id}``  marker kept for the retention period: a resend of the same id is a no-op
 
 Every message is in exactly one of ``ready``/``timer``. All times come from the Redis server's
 clock (``TIME`` inside the scripts), so API processes on different hosts agree on visibility.

@@ -91,3 +91,11 @@ def webhook_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> 
     key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX))
     mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+def tenant_webhook_secret(client: redis.Redis, tenant: str) -> str:
+    """The Standard Webhooks secret for a tenant's per-job webhook URLs (created on first use)."""
+    key = f"openmps:webhook-secret:{tenant}"
+    client.set(key, new_webhook_secret(), nx=True)
+    value = client.get(key)
+    return value.decode() if isinstance(value, bytes) else str(value)
