@@ -87,6 +87,8 @@ class Pusher:
         self.lease_ms = int(lease_s * 1000)
         self.http = http or httpx.Client(timeout=httpx.Timeout(PUSH_TIMEOUT_S), follow_redirects=False)
         self.rng = rng or random.Random()
+        # Set when an attempt finishes: its retry may be due sooner than the loop's next wake-up.
+        self._kick = threading.Event()
 
     def deliver(self, delivery_id: str) -> Attempt | None:
         try:
@@ -106,6 +108,7 @@ class Pusher:
             delay = retry_delay(Strategy(delivery.strategy), delivery.attempts + 1, self.rng)
             delay_ms = -1 if delay is None else int(delay * self.time_scale * 1000)
         attempt = self.store.record(delivery, ok=ok, delay_ms=delay_ms, status=status, error=error, duration_ms=elapsed_ms)
+        self._kick.set()
         if attempt is not None and not ok and attempt.next_due_ms == 0:
             log.warning("delivery %s of message %s is a dead letter: %s", delivery.id, delivery.message_id, error)
         return attempt
@@ -142,7 +145,8 @@ class Pusher:
                         inflight.add(pool.submit(self.deliver, did))
                     if not ids:
                         wait = self.store.seconds_until_next_due()
-                        stop.wait(0.2 if wait is None else min(max(wait, 0.005), 0.2))
+                        self._kick.wait(0.2 if wait is None else min(max(wait, 0.002), 0.2))
+                        self._kick.clear()
                 except Exception:  # noqa: BLE001 - Redis hiccup: keep the loop alive
                     log.exception("push loop error")
                     stop.wait(1.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import flask
 import pytest
@@ -35,7 +36,7 @@ class _Http11Handler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
 
 
-def serve(app: flask.Flask) -> tuple[BaseWSGIServer, str]:
+def serve_wsgi(app: Any) -> tuple[BaseWSGIServer, str]:
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Http11Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
@@ -53,7 +54,7 @@ def mns_server(redis_client: redis.Redis) -> Iterator[MnsServer]:
     )
     flask_app = flask.Flask("mns-test")
     flask_app.register_blueprint(create_mns_blueprint(services))
-    server, url = serve(flask_app)
+    server, url = serve_wsgi(flask_app)
     yield MnsServer(url, TENANT, redis_client)
     server.shutdown()
     server.server_close()
