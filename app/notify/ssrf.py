@@ -26,6 +26,11 @@ from app.notify.errors import EndpointRejected
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 SHARED_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT; Alibaba metadata lives here
+# Python's ``is_private`` also covers documentation, benchmarking and 240/4 ranges; only these
+# are "private networks" that the development setting may open.
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
 
 
 def classify(ip: IPAddress) -> str | None:
@@ -42,7 +47,7 @@ def classify(ip: IPAddress) -> str | None:
         return "link-local"
     if isinstance(ip, ipaddress.IPv4Address) and ip in SHARED_SPACE:
         return "shared address space (100.64.0.0/10)"
-    if ip.is_private:
+    if any(ip in net for net in PRIVATE_NETWORKS if net.version == ip.version):
         return "private"
     if not ip.is_global:
         return "reserved"

@@ -20,7 +20,7 @@ from app.notify.topics import TopicStore
 from tests.integration.notify.conftest import AK, SK, MnsServer
 from tests.integration.notify.receiver import Receiver
 
-SCALE = 0.02  # 1 s of MNS schedule = 20 ms here
+SCALE = 0.05  # 1 s of MNS schedule = 50 ms here
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_exponential_decay_schedule_until_the_receiver_recovers(mns_server: MnsS
     gaps = [round((b.at - a.at) / SCALE, 2) for a, b in zip(receiver.got, receiver.got[1:])]
     print("observed gaps in MNS seconds:", gaps)
     for gap, expected in zip(gaps, [1, 2, 4, 8, 16], strict=True):
-        assert expected * 0.95 <= gap <= expected + 4, gaps  # never early; late by at most ~80 ms of latency
+        assert expected * 0.95 <= gap <= expected + 4, gaps  # never early; late by at most 200 ms of latency
     assert {r.headers["webhook-id"] for r in receiver.got} == {message_id}
     assert all(r.mns_signature_ok and r.webhook_signature_ok for r in receiver.got)
     store = DeliveryStore(mns_server.redis)
