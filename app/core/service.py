@@ -148,7 +148,7 @@ class SnapshotService:
             job = self.get(tenant, job_id)
         return job
 
-    def list(self, tenant: str, query: JobQuery) -> JobPage:
+    def list_jobs(self, tenant: str, query: JobQuery) -> JobPage:
         if not 1 <= query.limit <= MAX_PAGE_SIZE:
             raise InvalidParameter(f"limit must be in [1, {MAX_PAGE_SIZE}], got {query.limit}")
         if query.created_after and query.created_before and query.created_after > query.created_before:

@@ -12,9 +12,9 @@ import pytest
 
 from app.core.states import JobState
 from app.settings import Settings
+from app.web import create_app
 from app.wiring import build_services, ensure_default_pipeline
 from tests.e2e.conftest import basic
-from app.web import create_app
 from tests.media import make_video
 from tests.servers import RedisServer
 from tests.workerproc import WorkerProcess
