@@ -7,9 +7,10 @@ variable is listed, with its default, in the README's configuration table.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 

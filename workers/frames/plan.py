@@ -1,0 +1,182 @@
+"""Pure planning: which times a job asks for, which frame answers each, and how to decode them.
+
+No I/O here: every function is a function of (frame table, spec values). Units: all times are
+milliseconds of media time measured from the first presented frame (frame 0 is at 0 ms), frame
+numbers are 0-based indices in *presentation* order, output numbers (``{Count}``) are 1-based.
+
+Semantics (the contract the integration tests check by reading frame codes back):
+
+* exact: the frame a player shows at t = the last frame whose pts <= t (CFR and VFR alike).
+* keyframe: the nearest key frame at or before t (Alibaba ``intra``); several requests may map to
+  the same key frame, and each still yields its own image (one file per request).
+* "past the end" means t > duration, where duration = end of the last frame (last pts + its
+  duration). t == duration is the last frame: a player paused at the very end shows it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+from app.core.errors import FailureCode, JobFailure
+from app.core.specs import Average, FrameType, Series, SingleTime, TimePoints, Timing
+
+# Float noise guard (ms): 1 ns of media time, far below any real frame spacing.
+EPS_MS = 1e-6
+
+
+@dataclass(frozen=True)
+class FrameTable:
+    """Every frame of the video stream in presentation order.
+
+    ``pts_ms`` is strictly increasing, ``pts_ms[0] == 0``. ``key_frames`` holds the sorted indices
+    of frames a decoder can start from (key frames); index 0 is always one.
+    """
+
+    pts_ms: tuple[float, ...]
+    key_frames: tuple[int, ...]
+    duration_ms: float
+
+    def __post_init__(self) -> None:
+        if not self.pts_ms:
+            raise ValueError("a frame table needs at least one frame")
+        if not self.key_frames or self.key_frames[0] != 0:
+            raise ValueError("frame 0 must be a key frame")
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.pts_ms)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One image to produce: ``number`` is its 1-based ``{Count}``; ``frame`` the frame index."""
+
+    number: int
+    requested_ms: float
+    frame: int
+
+
+@dataclass(frozen=True)
+class Step:
+    """How to reach ``target.frame`` from the previous step's frame.
+
+    ``seek_to`` is the key frame index to seek to first (None: keep decoding forward);
+    ``decode`` is how many frames the decoder outputs for this step (0 when the previous step
+    already produced the same frame, which is then reused).
+    """
+
+    target: Target
+    seek_to: int | None
+    decode: int
+
+
+def requested_times(timing: Timing, duration_ms: float) -> list[float]:
+    """The times a timing asks for, sorted ascending, before any out-of-range policy.
+
+    * single: [time_ms]
+    * series: start_ms + i * interval_s * 1000 for i in 0..count-1
+    * average: ``count`` points centred in ``count`` equal slices of [start_ms, end_ms]
+      (end_ms None, or past the end, = the duration): start + (i + 0.5) * (end - start) / count.
+      Centring keeps points off the very first frame (often black) and off the end boundary,
+      and makes N points of a 10 s clip land at 0.5 s, 1.5 s, ... for N = 10.
+    * points: the points, sorted (duplicates kept).
+    """
+    if isinstance(timing, SingleTime):
+        return [float(timing.time_ms)]
+    if isinstance(timing, Series):
+        step = timing.interval_s * 1000.0
+        return [timing.start_ms + i * step for i in range(timing.count)]
+    if isinstance(timing, Average):
+        end = duration_ms if timing.end_ms is None else min(timing.end_ms, duration_ms)
+        span = max(0.0, end - timing.start_ms)
+        return [timing.start_ms + (i + 0.5) * span / timing.count for i in range(timing.count)]
+    if isinstance(timing, TimePoints):
+        return sorted(float(p) for p in timing.points_ms)
+    raise TypeError(f"unknown timing {timing!r}")  # pragma: no cover - the union is closed
+
+
+def frame_at(table: FrameTable, t_ms: float) -> int:
+    """Exact mode: index of the last frame with pts <= t (frame 0 for t before it)."""
+    return max(0, bisect.bisect_right(table.pts_ms, t_ms + EPS_MS) - 1)
+
+
+def key_at_or_before(table: FrameTable, frame: int) -> int:
+    """The key frame at or before ``frame`` (a decoder must start there to produce ``frame``)."""
+    return table.key_frames[bisect.bisect_right(table.key_frames, frame) - 1]
+
+
+def plan_targets(timing: Timing, frame_type: FrameType, table: FrameTable) -> list[Target]:
+    """Requested times -> frames, applying the out-of-range policy.
+
+    * A single EXACT time past the end fails (``TIME_OUT_OF_RANGE``, message gives the duration).
+      A single KEYFRAME time past the end takes the last key frame (Alibaba: "single-intra
+      returns the nearest keyframe").
+    * Series / average / points keep the times that exist and drop the rest (they are trailing,
+      since times are sorted); numbering stays contiguous from 1. If none exists, the job fails.
+    * Average with start_ms past the end fails: it has no span to spread over.
+    """
+    duration = table.duration_ms
+    times = requested_times(timing, duration)
+    single = isinstance(timing, SingleTime)
+    if isinstance(timing, Average) and timing.start_ms > duration + EPS_MS:
+        raise _out_of_range(f"start_ms {timing.start_ms:g} is past the end", duration)
+    if single and frame_type is FrameType.KEYFRAME:
+        kept = times
+    else:
+        kept = [t for t in times if t <= duration + EPS_MS]
+    if not kept:
+        what = f"time {times[0]:g} ms is" if single else "every requested time is"
+        raise _out_of_range(f"{what} past the end", duration)
+    targets: list[Target] = []
+    for number, t in enumerate(kept, start=1):
+        frame = frame_at(table, t)
+        if frame_type is FrameType.KEYFRAME:
+            frame = key_at_or_before(table, frame)
+        targets.append(Target(number, t, frame))
+    return targets
+
+
+def _out_of_range(what: str, duration_ms: float) -> JobFailure:
+    return JobFailure(FailureCode.TIME_OUT_OF_RANGE, f"{what}: the video's duration is {duration_ms:.0f} ms")
+
+
+def choose_seek(table: FrameTable, position: int | None, frame: int) -> int | None:
+    """Seek or decode forward? Returns the key frame to seek to, or None to decode on.
+
+    ``position`` is the last frame the decoder output (None: nothing decoded yet, or after a
+    failed read). Forward decoding from ``position`` outputs ``frame - position`` frames; a seek to
+    the key frame K at or before ``frame`` outputs ``frame - K + 1``. Seek only when that is
+    strictly fewer (K > position + 1), or when the target lies behind the decoder. Decoding
+    order differs from presentation order only inside a GOP, so counting in presentation order
+    is exact for closed GOPs and a close estimate otherwise.
+    """
+    key = key_at_or_before(table, frame)
+    if position is None or frame < position:
+        return key
+    if frame == position:
+        return None
+    return key if key > position + 1 else None
+
+
+def decode_plan(table: FrameTable, targets: list[Target]) -> list[Step]:
+    """Steps for targets in the order given (callers pass them sorted by frame).
+
+    Minimises decoded frames under the seek-to-key-frame model: ``sum(step.decode)`` is the
+    decode lower bound the benchmark divides by the measured decode rate.
+    """
+    steps: list[Step] = []
+    position: int | None = None
+    for target in targets:
+        if position is not None and target.frame == position:
+            steps.append(Step(target, None, 0))
+            continue
+        seek = choose_seek(table, position, target.frame)
+        start = seek if seek is not None else (position if position is not None else -1) + 1
+        steps.append(Step(target, seek, target.frame - start + 1))
+        position = target.frame
+    return steps
+
+
+def frames_to_decode(steps: list[Step]) -> int:
+    return sum(s.decode for s in steps)

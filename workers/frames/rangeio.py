@@ -1,0 +1,158 @@
+"""A bounded HTTP Range reader: a seekable binary file object over an HTTP(S) URL.
+
+Why not let FFmpeg's http protocol read the URL: it asks for open-ended ranges (``bytes=N-``), so
+the server keeps streaming until the socket closes, and FFmpeg 8.1 has a soft-seek bug on
+``Connection: close`` servers (frame-extraction-notes §8). This reader only ever asks for
+``bytes=a-b`` of ``block_size``-aligned blocks (1 MiB), keeps a few recent blocks (LRU), and
+counts requests and bytes received so tests and the benchmark can assert what a job read.
+PyAV reads it through ``av.open(reader)``; the MP4 index parser reads it directly.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections import OrderedDict
+
+import urllib3
+
+from app.core.errors import FailureCode, JobFailure
+
+DEFAULT_BLOCK = 1 << 20
+
+
+class RangeReader(io.RawIOBase):
+    def __init__(
+        self,
+        url: str,
+        *,
+        block_size: int = DEFAULT_BLOCK,
+        cache_blocks: int = 8,
+        http: urllib3.PoolManager | None = None,
+        retries: int = 2,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.block_size = block_size
+        self.cache_blocks = cache_blocks
+        self.retries = retries
+        self._http = http or urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=30), retries=False)
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._pos = 0
+        self.bytes_read = 0  # bytes received from the server, all requests together
+        self.requests = 0
+        self.size = self._fetch_size()
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def _get(self, start: int, end: int) -> tuple[int, bytes, str | None]:
+        """One bounded GET with a couple of retries for connection errors and 5xx."""
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self._http.request(
+                    "GET", self.url, headers={"Range": f"bytes={start}-{end}"}, preload_content=True
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                last = exc
+            else:
+                self.requests += 1
+                self.bytes_read += len(resp.data)
+                if resp.status in (200, 206):
+                    return resp.status, resp.data, resp.headers.get("Content-Range")
+                if resp.status in (403, 404):
+                    raise JobFailure(FailureCode.INPUT_NOT_FOUND, f"input URL answered HTTP {resp.status}")
+                if resp.status == 416:
+                    return resp.status, b"", resp.headers.get("Content-Range")
+                if resp.status < 500:
+                    raise JobFailure(FailureCode.INPUT_UNREADABLE, f"input URL answered HTTP {resp.status}")
+                last = RuntimeError(f"HTTP {resp.status}")
+            time.sleep(0.05 * (attempt + 1))
+        raise JobFailure(FailureCode.STORAGE_TRANSIENT, f"reading the input failed: {last}", transient=True)
+
+    def _fetch_size(self) -> int:
+        """The object size from the first block's Content-Range (and that block is cached)."""
+        status, data, content_range = self._get(0, self.block_size - 1)
+        if status == 200:  # the server ignored Range: we got the whole object
+            self._store(0, data[: self.block_size])
+            return len(data)
+        if status == 416 or content_range is None:
+            self._store(0, b"")
+            return 0
+        total = content_range.rsplit("/", 1)[-1]
+        if not total.isdigit():
+            raise JobFailure(FailureCode.INPUT_UNREADABLE, f"server sent Content-Range {content_range!r}")
+        self._store(0, data)
+        return int(total)
+
+    def _store(self, block: int, data: bytes) -> None:
+        self._cache[block] = data
+        self._cache.move_to_end(block)
+        while len(self._cache) > self.cache_blocks:
+            self._cache.popitem(last=False)
+
+    def _block(self, block: int) -> bytes:
+        data = self._cache.get(block)
+        if data is not None:
+            self._cache.move_to_end(block)
+            return data
+        start = block * self.block_size
+        end = min(self.size, start + self.block_size) - 1
+        _, data, _ = self._get(start, end)
+        self._store(block, data)
+        return data
+
+    # --- file object ------------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self.size + offset
+        else:
+            raise ValueError(f"bad whence {whence}")
+        if pos < 0:
+            raise ValueError("negative seek position")
+        self._pos = pos
+        return pos
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        out = memoryview(buffer).cast("B")
+        n = min(len(out), max(0, self.size - self._pos))
+        done = 0
+        while done < n:
+            block, offset = divmod(self._pos, self.block_size)
+            data = self._block(block)
+            chunk = data[offset : offset + (n - done)]
+            if not chunk:
+                break
+            out[done : done + len(chunk)] = chunk
+            done += len(chunk)
+            self._pos += len(chunk)
+        return done
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = max(0, self.size - self._pos)
+        buf = bytearray(size)
+        n = self.readinto(memoryview(buf))
+        return bytes(buf[:n])
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        self.seek(offset)
+        return self.read(size)
+
+    def close(self) -> None:
+        self._cache.clear()
+        super().close()

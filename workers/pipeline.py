@@ -1,0 +1,249 @@
+"""run_snapshot: the one function the Celery task calls. No Celery imports here.
+
+Order of work: locate the input -> open it and read its frame table (no decoding) -> plan the
+targets (pure) -> check the decode plan against the frame limit *before* decoding -> capture,
+encode and upload each image in time order -> sprites, storyboard and index. Output keys are
+deterministic (``spec.output.key_for(job.id, n)``), so a re-run overwrites rather than
+duplicates. On cancellation everything this run uploaded is deleted before ``JobCanceled``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import av.error
+import cv2
+import numpy as np
+
+from app.core.errors import FailureCode, JobCanceled, JobFailure
+from app.core.jobs import Manifest, OutputImage, SnapshotJob, SpriteSheet
+from app.core.specs import FrameType, SnapshotSpec
+from app.storage.objects import ObjectStore
+from workers.frames import compose
+from workers.frames.blank import is_blank
+from workers.frames.capture import Budget, Captured, FrameDecoder, OpenCVDecoder, PyAVDecoder
+from workers.frames.encode import encode_image
+from workers.frames.gpu import open_gpu_decoder
+from workers.frames.plan import Target, choose_seek, decode_plan, frames_to_decode, plan_targets
+from workers.frames.probe import OpenedInput, is_url, open_input
+
+log = logging.getLogger(__name__)
+
+DECODERS = ("auto", "pyav", "opencv", "gpu")
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    max_frame_pixels: int
+    max_decoded_frames: int
+    deadline: float | None  # a time.monotonic() value; None = no deadline
+
+
+def run_snapshot(
+    job: SnapshotJob,
+    store: ObjectStore,
+    *,
+    limits: MediaLimits,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+    should_cancel: Callable[[], bool] = lambda: False,
+    decoder: str = "auto",
+) -> Manifest:
+    """Produce the job's images (and sprites) and return the manifest; raises ``JobFailure``
+    (with a ``FailureCode``) or ``JobCanceled``."""
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+    spec = job.spec
+    _check_deadline(limits)
+    locator = store.media_locator(spec.input.bucket, spec.input.key)
+    budget = Budget(limits.max_decoded_frames, limits.deadline, should_cancel)
+    run = _Run(job, store, on_progress, should_cancel)
+    try:
+        dec = _open_decoder(decoder, locator, limits, budget, run.manifest)
+        try:
+            run.capture_all(dec, limits)
+        finally:
+            dec.close()
+        if spec.sprite is not None:
+            run.build_sprites()
+    except JobCanceled:
+        run.delete_uploaded()
+        raise
+    except (av.error.FFmpegError, cv2.error) as exc:
+        # Anything the decoders did not classify is a property of the input, not of the worker.
+        raise JobFailure(FailureCode.INPUT_UNREADABLE, f"the input could not be decoded: {exc}") from exc
+    except MemoryError as exc:
+        raise JobFailure(FailureCode.MEDIA_LIMIT_EXCEEDED, "the input needs more memory than the worker has") from exc
+    return run.manifest
+
+
+def _check_deadline(limits: MediaLimits) -> None:
+    if limits.deadline is not None and time.monotonic() > limits.deadline:
+        raise JobFailure(FailureCode.SNAPSHOT_TIMEOUT, "the job's deadline passed before decoding started")
+
+
+def _open_decoder(kind: str, locator: str, limits: MediaLimits, budget: Budget, manifest: Manifest) -> FrameDecoder:
+    opened = open_input(locator, max_frame_pixels=limits.max_frame_pixels)
+    manifest.source_duration_ms = opened.index.table.duration_ms
+    if kind == "opencv":
+        table = opened.index.table
+        opened.close()
+        manifest.decoder = "opencv"
+        return OpenCVDecoder(locator, table, budget)
+    if kind == "gpu":
+        source = locator if not is_url(locator) else opened.reader
+        gpu, why = open_gpu_decoder(source, opened.index.table, opened.rotation or 0, budget)
+        if gpu is not None:
+            manifest.decoder = "gpu"
+            return gpu
+        manifest.decoder = "pyav (gpu unavailable)"
+        manifest.notes.append(f"GPU decode unavailable, decoded on the CPU: {why}")
+        return PyAVDecoder(opened, budget)
+    manifest.decoder = "pyav"
+    return PyAVDecoder(opened, budget)
+
+
+class _Run:
+    """State of one run: uploads made (for cancel cleanup), cells kept for sprites."""
+
+    def __init__(
+        self,
+        job: SnapshotJob,
+        store: ObjectStore,
+        on_progress: Callable[[int, int], None],
+        should_cancel: Callable[[], bool],
+    ) -> None:
+        self.job = job
+        self.spec: SnapshotSpec = job.spec
+        self.store = store
+        self.on_progress = on_progress
+        self.should_cancel = should_cancel
+        self.manifest = Manifest()
+        self.uploaded: list[tuple[str, str]] = []
+        self.cells: list[np.ndarray] = []
+        self.cell_numbers: list[int] = []
+        self.cell_times: list[float] = []
+        self.cell_step = self.spec.sprite.cell_sel_step if self.spec.sprite else 1
+
+    def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        self.store.put(bucket, key, data, content_type)
+        self.uploaded.append((bucket, key))
+
+    def delete_uploaded(self) -> None:
+        for bucket, key in self.uploaded:
+            try:
+                self.store.delete(bucket, key)
+            except JobFailure as exc:  # best effort: the cancel itself must still be recorded
+                log.warning("could not delete %s/%s after cancel: %s", bucket, key, exc)
+        self.uploaded.clear()
+
+    def capture_all(self, dec: FrameDecoder, limits: MediaLimits) -> None:
+        spec = self.spec
+        targets = plan_targets(spec.timing, spec.frame_type, dec.table)
+        planned = frames_to_decode(decode_plan(dec.table, targets))
+        if planned > limits.max_decoded_frames:
+            raise JobFailure(
+                FailureCode.MEDIA_LIMIT_EXCEEDED,
+                f"the job needs {planned} decoded frames; the limit is {limits.max_decoded_frames}",
+            )
+        total = len(targets)
+        previous: tuple[int, Captured, float | None] | None = None
+        for done, target in enumerate(targets, start=1):
+            if self.should_cancel():
+                raise JobCanceled("canceled between frames")
+            if previous is not None and previous[0] == target.frame:
+                captured, substituted = previous[1], previous[2]  # duplicate time: reuse the frame
+            else:
+                captured, substituted = self._capture(dec, target)
+                previous = (target.frame, captured, substituted)
+            self._emit(target, captured, substituted)
+            self.on_progress(done, total)
+
+    def _capture(self, dec: FrameDecoder, target: Target) -> tuple[Captured, float | None]:
+        spec = self.spec
+        seek = choose_seek(dec.table, dec.position, target.frame)
+        captured = dec.read(target.frame, seek, spec.size)
+        if self.manifest.source_width is None:
+            self.manifest.source_width, self.manifest.source_height = captured.source_width, captured.source_height
+        rule = spec.black_frames
+        if rule is None or not is_blank(captured.image, rule):
+            return captured, None
+        limit_ms = captured.pts_ms + rule.search_window_ms
+        keyframes_only = spec.frame_type is FrameType.KEYFRAME
+        keys = [k for k in dec.table.key_frames if k > captured.frame and dec.table.pts_ms[k] <= limit_ms]
+        while True:
+            if keyframes_only:
+                if not keys:
+                    break
+                key = keys.pop(0)
+                candidate: Captured | None = dec.read(key, choose_seek(dec.table, dec.position, key), spec.size)
+            else:
+                candidate = dec.read_next(spec.size)
+            if candidate is None or candidate.pts_ms > limit_ms:
+                break
+            if not is_blank(candidate.image, rule):
+                return candidate, candidate.pts_ms - captured.pts_ms
+        self.manifest.notes.append(
+            f"image {target.number}: no acceptable frame within {rule.search_window_ms:.0f} ms of "
+            f"{captured.pts_ms:.0f} ms; kept the blank one"
+        )
+        return captured, None
+
+    def _emit(self, target: Target, captured: Captured, substituted: float | None) -> None:
+        spec = self.spec
+        key = spec.output.key_for(self.job.id, target.number)
+        is_cell = spec.sprite is not None and (target.number - 1) % self.cell_step == 0
+        keep = spec.sprite is None or spec.sprite.keep_cells
+        h, w = captured.image.shape[:2]
+        size = 0
+        if keep:
+            data = encode_image(captured.image, spec.format, spec.quality)
+            self.put(spec.output.bucket, key, data, spec.format.content_type)
+            size = len(data)
+        if is_cell:
+            self.cells.append(captured.image)
+            self.cell_numbers.append(target.number)
+            self.cell_times.append(target.requested_ms)
+        self.manifest.images.append(
+            OutputImage(
+                index=target.number,
+                requested_ms=target.requested_ms,
+                actual_ms=captured.pts_ms,
+                key=key,
+                width=w,
+                height=h,
+                bytes=size,
+                substituted_ms=substituted,
+                uploaded=keep,
+            )
+        )
+
+    def build_sprites(self) -> None:
+        sprite = self.spec.sprite
+        if sprite is None or not self.cells:
+            return
+        if self.should_cancel():
+            raise JobCanceled("canceled before composing sprites")
+        snap_h, snap_w = self.cells[0].shape[:2]
+        cell_w, cell_h = compose.cell_size(sprite, snap_w, snap_h)
+        lay = compose.layout(sprite, len(self.cells), cell_w, cell_h)
+        bgr = compose.background_bgr(sprite.color, self.job.id)
+        canvases = compose.render_sheets(lay, self.cells, bgr)
+        self.cells = []  # free the cells before encoding the sheets
+        bucket, template = sprite.target.bucket, sprite.target.key_template
+        keys = [compose.sheet_key(template, self.job.id, g.number, len(lay.sheets)) for g in lay.sheets]
+        sizes: list[tuple[str, int]] = []
+        for geom, canvas, key in zip(lay.sheets, canvases, keys, strict=True):
+            data = encode_image(canvas, self.spec.format, self.spec.quality)
+            self.put(bucket, key, data, self.spec.format.content_type)
+            sizes.append((key, len(data)))
+            self.manifest.sheets.append(SpriteSheet(geom.number, key, geom.width, geom.height, len(data), geom.cells))
+        duration = self.manifest.source_duration_ms or 0.0
+        cues = compose.storyboard_cues(lay, self.cell_times, keys, duration)
+        vtt_key, json_key = compose.storyboard_keys(template, self.job.id)
+        self.put(bucket, vtt_key, compose.render_vtt(cues, vtt_key).encode(), "text/vtt")
+        index = compose.render_index(lay, cues, self.cell_numbers, sizes, duration)
+        self.put(bucket, json_key, index.encode(), "application/json")
+        self.manifest.storyboard_key, self.manifest.index_key = vtt_key, json_key
