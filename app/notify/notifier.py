@@ -95,12 +95,19 @@ class OutboxConsumer:
             job = self.jobs.get(entry.job_id)
         except JobNotFound:
             log.warning("outbox entry %s names missing job %s; dropped", entry.entry_id, entry.job_id)
-            self.r.xack(keys.OUTBOX, GROUP, entry.entry_id)
+            self._done(entry)
             return
         result = self.notify(job)
         if result is not None:
             self.jobs.record_notification(job.id, result)
-        self.r.xack(keys.OUTBOX, GROUP, entry.entry_id)
+        self._done(entry)
+
+    def _done(self, entry: OutboxEntry) -> None:
+        """Ack and drop the entry: the job records the outcome, so the stream need not keep it."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.xack(keys.OUTBOX, GROUP, entry.entry_id)
+        pipe.xdel(keys.OUTBOX, entry.entry_id)
+        pipe.execute()
 
     def notify(self, job: SnapshotJob) -> NotificationResult | None:
         """Send the job's completion message to its pipeline's target and its webhook.

@@ -72,12 +72,22 @@ def create_mns_blueprint(services: MnsServices) -> Blueprint:
     def topics() -> TopicStore:
         return TopicStore(services.redis, authenticate().account, deliveries, services.guard)
 
+    # Registered per class, not just for Exception: Flask looks handlers up class by class along
+    # the MRO (blueprint before app at each class), so the host app's own DomainError / redis /
+    # HTTPException handlers would otherwise answer MNS clients in JSON.
+    @bp.errorhandler(MnsError)
+    @bp.errorhandler(DomainError)
+    @bp.errorhandler(HTTPException)
+    @bp.errorhandler(redis.RedisError)
     @bp.errorhandler(Exception)
     def _error(exc: Exception) -> Response:
         if isinstance(exc, MnsError):
             err = exc
         elif isinstance(exc, DomainError):
             err = from_domain(exc, topic_context=request.path.startswith("/topics"))
+        elif isinstance(exc, redis.RedisError):
+            log.warning("MNS request: store unreachable: %s", exc)
+            err = MnsError("ServiceUnavailable", "The service is temporarily unavailable; retry shortly.", 503)
         elif isinstance(exc, HTTPException):
             err = MnsError("InvalidArgument" if (exc.code or 500) < 500 else "InternalError", exc.description or exc.name, exc.code or 500)
         else:
