@@ -9,10 +9,13 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 
 def free_port() -> int:
@@ -100,3 +103,14 @@ class S3Server:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+class _Http11Handler(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"  # the MNS SDK keeps one keep-alive connection
+
+
+def serve_wsgi(app: Any) -> tuple[BaseWSGIServer, str]:
+    """Serve a WSGI app on a free 127.0.0.1 port in a thread; returns the server and its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Http11Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"

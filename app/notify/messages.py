@@ -2,7 +2,8 @@
 
 MPS publishes one flat JSON object per finished job with every key in two casings (``jobId`` and
 ``JobId``, ...) because its SDKs in different languages read different ones; consumers written
-against MPS parse either. Time-point jobs also carry ``UrlPattern`` (``{Count}`` left in),
+against MPS parse either. Successful jobs (of every mode: each is a set of time points once
+planned) also carry ``UrlPattern`` (``{Count}`` left in),
 ``LastUrl``, ``Count`` (a JSON number) and ``TimeArray`` (requested times, ms). Failure codes are
 openmps's native ``FailureCode`` values.
 """
@@ -14,7 +15,7 @@ import json
 from collections.abc import Callable
 
 from app.core.jobs import SnapshotJob
-from app.core.specs import KEY_JOB_ID, TimePoints
+from app.core.specs import KEY_JOB_ID
 from app.core.states import JobState
 
 JOB_TYPE = "Snapshot"
@@ -43,11 +44,11 @@ def completion_fields(job: SnapshotJob, object_url: ObjectUrl) -> dict[str, obje
         out.update({"code": code, "Code": code, "msg": msg, "Msg": msg})
     user_data = job.user_data or ""
     out.update({"userData": user_data, "UserData": user_data})
-    if state == "Success" and isinstance(job.spec.timing, TimePoints):
+    if state == "Success":  # every snapshot job is a set of time points once planned
         output = job.spec.output
         pattern = output.key_template.replace(KEY_JOB_ID, job.id)
         images = [i for i in job.manifest.images if i.uploaded] or job.manifest.images
-        last_key = images[-1].key if images else output.key_for(job.id, len(job.spec.timing.points_ms))
+        last_key = images[-1].key if images else output.key_for(job.id, 1)
         out.update(
             {
                 "UrlPattern": object_url(output.bucket, pattern),

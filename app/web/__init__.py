@@ -14,6 +14,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app.core.errors import DomainError
+from app.dialects.mns import register as register_mns
 from app.dialects.native.errors import status_for
 from app.dialects.native.routes import bp as native_bp
 from app.settings import Settings
@@ -32,8 +33,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     ensure_default_pipeline(services)
 
     flask_app.register_blueprint(native_bp)
-    for register in EXTRA_SURFACES:
-        register(flask_app, services)
+    register_mns(flask_app, services)  # MNS paths at the root: /queues/..., /topics/..., /mns/...
 
     @flask_app.before_request
     def assign_request_id() -> None:
@@ -75,7 +75,3 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 def error_json(code: str, message: str) -> Response:
     return jsonify({"code": code, "message": message, "request_id": g.get("request_id")})
-
-
-# Other dialects (MNS, vendor APIs) add themselves here: each is ``register(flask_app, services)``.
-EXTRA_SURFACES: list = []

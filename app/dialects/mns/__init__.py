@@ -1,6 +1,6 @@
 """Alibaba MNS dialect: the MNS REST API over openmps's queues, topics and push deliveries.
 
-Mount with ``register(flask_app, services)`` (add it to ``app.web.EXTRA_SURFACES``); it serves
+Mounted by ``app.web.create_app`` with ``register(flask_app, services)``; it serves
 ``/queues/...``, ``/topics/...`` and the ``/mns/...`` extensions at the application root.
 """
 

@@ -6,19 +6,17 @@ HTTP/1.1 and be threaded (a long poll holds a thread while other calls go on).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import flask
 import pytest
 import redis
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from app.dialects.mns import MnsServices, create_mns_blueprint
 from app.notify.ssrf import EndpointGuard
 from app.storage.credentials import RedisCredentialStore
+from tests.servers import serve_wsgi
 
 AK = "testAccessKeyId"
 SK = "testAccessKeySecret"
@@ -30,16 +28,6 @@ class MnsServer:
     url: str
     account: str
     redis: redis.Redis
-
-
-class _Http11Handler(WSGIRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-
-def serve_wsgi(app: Any) -> tuple[BaseWSGIServer, str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Http11Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}"
 
 
 @pytest.fixture

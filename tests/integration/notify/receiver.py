@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 from werkzeug.wrappers import Request, Response
 
 from app.notify.signing import push_string_to_sign
-from tests.integration.notify.conftest import serve_wsgi
+from tests.servers import serve_wsgi
 
 
 @dataclass

@@ -9,16 +9,14 @@ from mns.account import Account
 from mns.mns_exception import MNSServerException
 from mns.queue import Message, QueueMeta
 
-from app.dialects.mns import register
 from app.settings import Settings
 from app.storage.credentials import RedisCredentialStore
-from app.web import EXTRA_SURFACES, create_app
-from tests.integration.notify.conftest import serve_wsgi
+from app.web import create_app
+from tests.servers import serve_wsgi
 
 
-def test_sdk_against_the_full_app(redis_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.web.EXTRA_SURFACES", [*EXTRA_SURFACES, register])
-    flask_app = create_app(Settings(redis_url=redis_url))
+def test_sdk_against_the_full_app(redis_url: str, redis_client: redis.Redis) -> None:
+    flask_app = create_app(Settings(redis_url=redis_url))  # create_app mounts the MNS dialect itself
     RedisCredentialStore(redis_client).create("acme", key_id="AK1", secret="SK1")
     server, url = serve_wsgi(flask_app)
     try:

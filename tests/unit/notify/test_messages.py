@@ -40,9 +40,12 @@ def test_failure_and_cancel_carry_code_and_msg_and_no_urls() -> None:
     assert canceled["Code"] == "JobCanceled" and canceled["State"] == "Fail"
 
 
-def test_interval_jobs_have_no_time_point_fields_and_unfinished_jobs_are_refused() -> None:
-    body = json.loads(render_completion(_job(JobState.SUCCEEDED, timing=Series(0.0, 1.0, 3)), URL))
-    assert "Count" not in body and body["State"] == "Success"
+def test_interval_jobs_carry_the_time_point_fields_too_and_unfinished_jobs_are_refused() -> None:
+    job = _job(JobState.SUCCEEDED, timing=Series(0.0, 1.0, 3))
+    body = json.loads(render_completion(job, URL))
+    assert body["State"] == "Success"
+    assert body["Count"] == len(job.manifest.images)
+    assert body["TimeArray"] == [int(round(i.requested_ms)) for i in job.manifest.images]
     with pytest.raises(ValueError):
         render_completion(_job(JobState.RUNNING), URL)
 
