@@ -183,3 +183,14 @@ def test_kombu_priorities_starve_another_queue_but_equal_priorities_alternate(re
     equal = consume_order(redis_url, [*[(a, f"a{n}", None) for n in range(20)], (b, "b", None)], [a, b])
     assert equal.index("b") <= 1
     assert redis.Redis.from_url(redis_url).llen(a) == 0
+
+
+def test_canceling_dispatched_jobs_refills_the_window_at_once(services: Services) -> None:
+    pid = services.snapshots.create_pipeline("acme", "w").id
+    ids = [submit(services, pid) for _ in range(5)]
+    window = services.settings.dispatch_window
+    assert [job_of(m) for m in celery_messages(services, pid)] == ids[:window]
+    for job_id in ids[:window]:
+        services.snapshots.cancel("acme", job_id)
+    assert [job_of(m) for m in celery_messages(services, pid)][window:] == ids[window : 2 * window]
+    assert set(services.redis.zrange(keys.dispatched(pid), 0, -1)) == set(ids[window : 2 * window])
