@@ -130,7 +130,7 @@ def make_sample_video(path: Path, seconds: int = 20) -> None:
             check=True,
         )
         return
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 360))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 25, (640, 360))
     for i in range(seconds * 25):
         frame = np.full((360, 640, 3), (40 + i % 200, 80, 160), np.uint8)
         cv2.putText(frame, f"{i / 25:6.2f}s  #{i}", (40, 200), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 4)
@@ -140,7 +140,6 @@ def make_sample_video(path: Path, seconds: int = 20) -> None:
 
 def demo_jobs() -> list[tuple[str, dict]]:  # type: ignore[type-arg]
     out = {"bucket": OUTPUT_BUCKET}
-    inp = {"bucket": SAMPLE_BUCKET, "key": SAMPLE_KEY}
     return [
         ("single exact frame at 3.5 s", {"snapshot": {"mode": "single", "time_ms": 3500}, "output": {**out, "key": "demo/{JobId}/single.jpg"}}),
         ("single key frame at 7.3 s", {"snapshot": {"mode": "single", "time_ms": 7300, "frame_type": "keyframe"}, "output": {**out, "key": "demo/{JobId}/key.jpg"}}),

@@ -7,9 +7,10 @@ variable is listed, with its default, in the README's configuration table.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 
@@ -51,6 +52,9 @@ class Settings:
     notify_time_scale: float = 1.0  # multiplies every retry interval; tests use e.g. 0.01
     allow_private_endpoints: bool = False  # SSRF guard off: loopback/private webhooks (dev and tests only)
     request_clock_skew_s: int = 900
+    notify_lease_s: float = 30.0  # an outbox entry or push attempt held this long by a dead notifier is retried
+    notify_concurrency: int = 8  # concurrent HTTP push attempts per notifier process
+    object_url_base: str | None = None  # prefix of LastUrl/UrlPattern in completion messages
 
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -93,6 +97,9 @@ class Settings:
             notify_time_scale=num("OPENMPS_NOTIFY_TIME_SCALE", d.notify_time_scale, float),
             allow_private_endpoints=_bool(get("OPENMPS_ALLOW_PRIVATE_ENDPOINTS", "false")),
             request_clock_skew_s=num("OPENMPS_CLOCK_SKEW_S", d.request_clock_skew_s, int),
+            notify_lease_s=num("OPENMPS_NOTIFY_LEASE_S", d.notify_lease_s, float),
+            notify_concurrency=num("OPENMPS_NOTIFY_CONCURRENCY", d.notify_concurrency, int),
+            object_url_base=get("OPENMPS_OBJECT_URL_BASE") or None,
             extra={k: v for k, v in env.items() if k.startswith("OPENMPS_")},
         )
 
@@ -103,6 +110,15 @@ class Settings:
     @property
     def effective_public_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def effective_object_url_base(self) -> str:
+        """Where stored images are reachable: path-style S3 URLs, or the API's own prefix."""
+        if self.object_url_base:
+            return self.object_url_base.rstrip("/")
+        if self.storage == "s3":
+            return f"{'https' if self.s3_secure else 'http'}://{self.s3_endpoint}"
+        return f"{self.effective_public_url}/objects"
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from app.core.errors import (
     InputNotFound,
@@ -107,6 +108,8 @@ class SnapshotService:
             raise InvalidParameter(f"priority must be in [{MIN_PRIORITY}, {MAX_PRIORITY}], got {req.priority}")
         if req.client_token is not None and not 1 <= len(req.client_token) <= 64:
             raise InvalidParameter("client token must be 1-64 characters")
+        if req.webhook_url is not None:
+            _check_webhook_url(req.webhook_url)
         pipeline = self.get_pipeline(tenant, req.pipeline_id)
         if not self.objects.bucket_exists(spec.input.bucket):
             raise InputNotFound(f"input bucket {spec.input.bucket!r} does not exist")
@@ -148,7 +151,7 @@ class SnapshotService:
             job = self.get(tenant, job_id)
         return job
 
-    def list(self, tenant: str, query: JobQuery) -> JobPage:
+    def list_jobs(self, tenant: str, query: JobQuery) -> JobPage:
         if not 1 <= query.limit <= MAX_PAGE_SIZE:
             raise InvalidParameter(f"limit must be in [1, {MAX_PAGE_SIZE}], got {query.limit}")
         if query.created_after and query.created_before and query.created_after > query.created_before:
@@ -246,6 +249,13 @@ class SnapshotService:
             # The shared default pipeline may be paused/resumed by operators only.
             raise InvalidParameter("the default pipeline is shared and cannot be changed through the API")
         return pipeline
+
+
+def _check_webhook_url(url: str) -> None:
+    """Shape only; whether the address may be reached is decided at connect time (SSRF guard)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
+        raise InvalidParameter("webhook_url must be an http(s) URL of at most 2048 characters")
 
 
 def _check_pipeline_name(name: str) -> None:

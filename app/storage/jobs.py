@@ -15,6 +15,7 @@ import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+
 import redis
 
 from app.core.errors import IdempotencyConflict, InvalidParameter, JobNotFound

@@ -12,7 +12,7 @@ from app.storage import keys
 from app.storage.jobs import from_ms, to_ms
 
 
-def _to_hash(p: Pipeline) -> dict[str, str]:
+def _to_hash(p: Pipeline) -> dict[str | bytes, str]:
     return {
         "id": p.id,
         "name": p.name,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+import redis
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -51,6 +52,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @flask_app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> tuple[Response, int]:
         return error_json(exc.code, exc.message), status_for(exc)
+
+    @flask_app.errorhandler(redis.exceptions.ConnectionError)
+    @flask_app.errorhandler(redis.exceptions.TimeoutError)
+    def store_unavailable(exc: Exception) -> tuple[Response, int]:
+        log.warning("job store unreachable: %s", exc)
+        return error_json("ServiceUnavailable", "the job store is unreachable; retry shortly"), 503
 
     @flask_app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:

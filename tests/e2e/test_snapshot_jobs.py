@@ -19,8 +19,8 @@ from flask.testing import FlaskClient
 from minio import Minio
 
 from app.settings import Settings
-from app.storage.credentials import AccessKey
 from app.storage import keys
+from app.storage.credentials import AccessKey
 from app.web import create_app
 from app.wiring import Services, build_services, ensure_default_pipeline
 from tests.e2e.conftest import basic

@@ -7,14 +7,17 @@ listing and cancel of queued jobs. Jobs that run are covered in test_end_to_end.
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from app.storage.credentials import AccessKey
+from app.settings import Settings
 from app.web import create_app
-from app.wiring import Services
+from app.wiring import Services, build_services
+from tests.servers import RedisServer
 
 
 def auth(key: AccessKey) -> dict[str, str]:
@@ -169,3 +172,19 @@ def test_wait_returns_202_with_the_job_while_it_is_still_queued(client: FlaskCli
     resp = submit(client, tenant_key, body(), query_string={"wait": "0.3"})
     assert resp.status_code == 202 and resp.get_json()["state"] == "submitted"
     assert_error(submit(client, tenant_key, body(), query_string={"wait": "11"}), 400, "InvalidParameter", "wait must be in [0, 10]")
+
+
+def test_webhook_url_must_be_http(client: FlaskClient, tenant_key: AccessKey) -> None:
+    assert_error(submit(client, tenant_key, body(webhook_url="ftp://example.com/x")), 400, "InvalidParameter", "webhook_url")
+    assert submit(client, tenant_key, body(webhook_url="https://example.com/hook")).status_code == 202
+
+
+def test_job_store_outage_is_503_not_500(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    services = build_services(Settings(redis_url=server.url, data_dir=tmp_path / "data"))
+    key = services.credentials.create("acme")
+    flask_app = create_app(services.settings, services)
+    server.kill()
+    resp = flask_app.test_client().post("/api/v1/jobs", json=body(), headers=auth(key))
+    assert_error(resp, 503, "ServiceUnavailable")

@@ -13,10 +13,9 @@ from app.core.ports import JobQuery
 from app.core.specs import ObjectRef, OutputTarget, SingleTime, SnapshotSpec
 from app.core.states import JobState
 from app.storage import keys
-from app.storage.jobs import RedisJobRepository, StartOutcome
+from app.storage.jobs import RedisJobRepository, StartOutcome, from_ms
 from app.storage.pipelines import RedisPipelineRepository
 from app.storage.scheduler import RedisScheduler
-from app.storage.jobs import from_ms
 
 SPEC = SnapshotSpec(input=ObjectRef("media", "a.mp4"), timing=SingleTime(1000), output=OutputTarget("out", "x.jpg"))
 

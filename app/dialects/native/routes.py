@@ -92,7 +92,7 @@ def list_jobs() -> Response:
         page_token=request.args.get("page_token") or None,
         limit=int(limit_raw),
     )
-    page = services().snapshots.list(tenant, query)
+    page = services().snapshots.list_jobs(tenant, query)
     return jsonify({"jobs": [job_json(j) for j in page.jobs], "next_page_token": page.next_page_token})
 
 

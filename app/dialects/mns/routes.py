@@ -1,0 +1,303 @@
+"""The MNS REST dialect: ``/queues/...`` and ``/topics/...`` as aliyun-mns-sdk 1.3.0 calls them.
+
+Mounted at the application root (the SDK builds absolute paths from the account endpoint). Each
+route accepts every method and dispatches itself, so an unsupported method still gets an MNS XML
+error rather than Flask's HTML 405. openmps extensions live under ``/mns/``: the push signing
+certificate (unauthenticated: receivers fetch it), the delivery log, dead letters and redelivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import quote, urlsplit
+
+import redis
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import HTTPException
+
+from app.core.errors import DomainError
+from app.dialects.mns import render, schema
+from app.dialects.mns.auth import MnsCaller, verify
+from app.dialects.mns.errors import MnsError, from_domain, invalid_argument
+from app.notify.delivery import DeliveryStore
+from app.notify.queues import MAX_BATCH, QueueAttributes, QueueStore
+from app.notify.signing import CERT_PATH, load_signing_key
+from app.notify.ssrf import EndpointGuard
+from app.notify.topics import TopicAttributes, TopicStore
+
+log = logging.getLogger(__name__)
+MNS_VERSION = "2015-06-06"
+ALL_METHODS = ["GET", "PUT", "POST", "DELETE"]
+
+
+@dataclass(frozen=True)
+class MnsServices:
+    """What the dialect needs. ``redis`` must be created with ``decode_responses=True``.
+
+    ``secret_lookup`` / ``account_lookup`` map an AccessKeyId to its secret and to the account
+    (tenant) whose queues and topics it sees; with the credentials repository these are
+    ``creds.secret_for`` and ``creds.tenant_for``.
+    """
+
+    redis: redis.Redis
+    secret_lookup: Callable[[str], str | None]
+    account_lookup: Callable[[str], str | None]
+    guard: EndpointGuard
+    clock_skew_s: int = 900
+
+
+def create_mns_blueprint(services: MnsServices) -> Blueprint:
+    bp = Blueprint("mns", __name__)
+    deliveries = DeliveryStore(services.redis)
+
+    def authenticate() -> MnsCaller:
+        return verify(
+            method=request.method,
+            headers=list(request.headers.items()),
+            resource=_raw_target(),
+            body=request.get_data(cache=True),
+            secret_lookup=services.secret_lookup,
+            account_lookup=services.account_lookup,
+            now=datetime.now(timezone.utc),
+            skew_s=services.clock_skew_s,
+        )
+
+    def queues() -> QueueStore:
+        return QueueStore(services.redis, authenticate().account)
+
+    def topics() -> TopicStore:
+        return TopicStore(services.redis, authenticate().account, deliveries, services.guard)
+
+    # Registered per class, not just for Exception: Flask looks handlers up class by class along
+    # the MRO (blueprint before app at each class), so the host app's own DomainError / redis /
+    # HTTPException handlers would otherwise answer MNS clients in JSON.
+    @bp.errorhandler(MnsError)
+    @bp.errorhandler(DomainError)
+    @bp.errorhandler(HTTPException)
+    @bp.errorhandler(redis.RedisError)
+    @bp.errorhandler(Exception)
+    def _error(exc: Exception) -> Response:
+        if isinstance(exc, MnsError):
+            err = exc
+        elif isinstance(exc, DomainError):
+            err = from_domain(exc, topic_context=request.path.startswith("/topics"))
+        elif isinstance(exc, redis.RedisError):
+            log.warning("MNS request: store unreachable: %s", exc)
+            err = MnsError("ServiceUnavailable", "The service is temporarily unavailable; retry shortly.", 503)
+        elif isinstance(exc, HTTPException):
+            err = MnsError("InvalidArgument" if (exc.code or 500) < 500 else "InternalError", exc.description or exc.name, exc.code or 500)
+        else:
+            log.exception("MNS request failed")
+            err = MnsError("InternalError", "The service encountered an internal error.", 500)
+        rid = _request_id()
+        return _xml(render.error(err.code, err.message, rid, request.host_url.rstrip("/")), err.status, rid)
+
+    @bp.route(CERT_PATH, methods=["GET"])
+    def signing_cert() -> Response:
+        return Response(load_signing_key(services.redis).certificate_pem, 200, content_type="application/x-pem-file")
+
+    # -- queues --------------------------------------------------------------------------------
+
+    @bp.route("/queues", methods=ALL_METHODS)
+    def queue_list() -> Response:
+        _only("GET")
+        store = queues()
+        names = store.list(request.headers.get("x-mns-prefix", ""))
+        return _ok(render.url_list("Queues", "Queue", "QueueURL", [_url(f"queues/{n}") for n in names]))
+
+    @bp.route("/queues/<name>", methods=ALL_METHODS)
+    def queue(name: str) -> Response:
+        store = queues()
+        if request.method == "PUT":
+            if "metaoverride" in _query():
+                store.set_attributes(name, schema.queue_attributes(request.get_data(), store.attributes(name)))
+                return _ok(b"", 204)
+            created = store.create(name, schema.queue_attributes(request.get_data(), QueueAttributes()))
+            return _ok(b"", 201 if created else 204, location=_url(f"queues/{name}"))
+        if request.method == "DELETE":
+            store.delete(name)
+            return _ok(b"", 204)
+        _only("GET")
+        return _ok(render.queue_info(store.info(name)))
+
+    @bp.route("/queues/<name>/messages", methods=ALL_METHODS)
+    def queue_messages(name: str) -> Response:
+        store = queues()
+        q = _query()
+        if request.method == "POST":
+            messages, batch = schema.queue_messages(request.get_data())
+            if batch and len(messages) > MAX_BATCH:
+                raise invalid_argument(f"A batch holds at most {MAX_BATCH} messages.")
+            return _ok(render.sent(store.send_batch(name, messages), batch=batch), 201)
+        if request.method == "GET":
+            count = _int_param(q, "numofmessages")
+            batch = count is not None
+            if q.get("peekonly", "").lower() == "true":
+                return _ok(render.received(store.peek(name, count or 1), batch=batch, peek=True))
+            found = store.receive(name, count or 1, _int_param(q, "waitseconds"))
+            return _ok(render.received(found, batch=batch, peek=False))
+        if request.method == "PUT":
+            handle = _required(q, "receipthandle", "MissingReceiptHandle")
+            _required(q, "visibilitytimeout", "MissingVisibilityTimeout")
+            new_handle, next_visible = store.change_visibility(name, handle, _int_param(q, "visibilitytimeout") or 0)
+            return _ok(render.change_visibility(new_handle, next_visible))
+        _only("DELETE")
+        if "receipthandle" in q:
+            store.delete_message(name, _required(q, "receipthandle", "MissingReceiptHandle"))
+            return _ok(b"", 204)
+        handles = schema.receipt_handles(request.get_data())
+        if len(handles) > MAX_BATCH:
+            raise invalid_argument(f"A batch holds at most {MAX_BATCH} receipt handles.")
+        failed = store.delete_batch(name, handles)
+        if not failed:
+            return _ok(b"", 204)
+        errors = [(h, from_domain(e).code if isinstance(e, DomainError) else "InternalError", str(e)) for h, e in failed]
+        return _ok(render.batch_delete_errors(errors), 404)
+
+    # -- topics --------------------------------------------------------------------------------
+
+    @bp.route("/topics", methods=ALL_METHODS)
+    def topic_list() -> Response:
+        _only("GET")
+        names = topics().list(request.headers.get("x-mns-prefix", ""))
+        return _ok(render.url_list("Topics", "Topic", "TopicURL", [_url(f"topics/{n}") for n in names]))
+
+    @bp.route("/topics/<name>", methods=ALL_METHODS)
+    def topic(name: str) -> Response:
+        store = topics()
+        if request.method == "PUT":
+            if "metaoverride" in _query():
+                store.set_attributes(name, schema.topic_attributes(request.get_data(), store.attributes(name)))
+                return _ok(b"", 204)
+            created = store.create(name, schema.topic_attributes(request.get_data(), TopicAttributes()))
+            return _ok(b"", 201 if created else 204, location=_url(f"topics/{name}"))
+        if request.method == "DELETE":
+            store.delete(name)
+            return _ok(b"", 204)
+        _only("GET")
+        return _ok(render.topic_info(store.info(name)))
+
+    @bp.route("/topics/<name>/messages", methods=ALL_METHODS)
+    def topic_messages(name: str) -> Response:
+        _only("POST")
+        store = topics()
+        msg = schema.topic_message(request.get_data())
+        return _ok(render.sent([store.publish(name, msg.body, msg.tag)], batch=False), 201)
+
+    @bp.route("/topics/<name>/subscriptions", methods=ALL_METHODS)
+    def subscription_list(name: str) -> Response:
+        _only("GET")
+        subs = topics().subscriptions(name)
+        urls = [_url(f"topics/{name}/subscriptions/{s.name}") for s in subs]
+        return _ok(render.url_list("Subscriptions", "Subscription", "SubscriptionURL", urls))
+
+    @bp.route("/topics/<name>/subscriptions/<sub>", methods=ALL_METHODS)
+    def subscription(name: str, sub: str) -> Response:
+        store = topics()
+        if request.method == "PUT":
+            if "metaoverride" in _query():
+                current = store.subscription(name, sub)
+                spec = schema.subscription(request.get_data(), current.spec)
+                store.set_subscription(name, sub, spec.notify_strategy)
+                return _ok(b"", 204)
+            created = store.subscribe(name, sub, schema.subscription(request.get_data(), None))
+            return _ok(b"", 201 if created else 204, location=_url(f"topics/{name}/subscriptions/{sub}"))
+        if request.method == "DELETE":
+            store.unsubscribe(name, sub)
+            return _ok(b"", 204)
+        _only("GET")
+        return _ok(render.subscription_info(store.account, store.subscription(name, sub)))
+
+    # -- openmps extensions: delivery log, dead letters, redelivery -------------------------
+
+    @bp.route("/mns/messages/<message_id>/deliveries", methods=ALL_METHODS)
+    def message_deliveries(message_id: str) -> Response:
+        _only("GET")
+        account = authenticate().account
+        found = [d for d in deliveries.for_message(message_id) if d.account == account]
+        return _ok(render.deliveries([(d, deliveries.log(d.id)) for d in found]))
+
+    @bp.route("/mns/dead-letters", methods=ALL_METHODS)
+    def dead_letters() -> Response:
+        _only("GET")
+        account = authenticate().account
+        found = [d for d in deliveries.dead_letters(500) if d.account == account]
+        return _ok(render.deliveries([(d, deliveries.log(d.id)) for d in found]))
+
+    @bp.route("/mns/deliveries/<delivery_id>/redeliver", methods=ALL_METHODS)
+    def redeliver(delivery_id: str) -> Response:
+        _only("POST")
+        account = authenticate().account
+        if deliveries.get(delivery_id).account != account:
+            raise MnsError("MessageNotExist", "No such delivery.", 404)
+        d = deliveries.redeliver(delivery_id)
+        return _ok(render.deliveries([(d, deliveries.log(d.id))]))
+
+    return bp
+
+
+def _request_id() -> str:
+    rid = request.environ.get("openmps.mns_request_id")
+    if not rid:
+        rid = uuid.uuid4().hex[:24].upper()
+        request.environ["openmps.mns_request_id"] = rid
+    return str(rid)
+
+
+def _xml(body: bytes, status: int, rid: str, location: str | None = None) -> Response:
+    resp = Response(body, status, content_type="text/xml;charset=utf-8")
+    resp.headers["x-mns-request-id"] = rid
+    resp.headers["x-mns-version"] = MNS_VERSION
+    if location:
+        resp.headers["Location"] = location
+    return resp
+
+
+def _ok(body: bytes, status: int = 200, location: str | None = None) -> Response:
+    return _xml(body, status, _request_id(), location)
+
+
+def _url(path: str) -> str:
+    return f"{request.host_url}{path}"
+
+
+def _only(method: str) -> None:
+    if request.method != method:
+        raise MnsError("MethodNotAllowed", f"{request.method} is not supported on {request.path}.", 405)
+
+
+def _raw_target() -> str:
+    """The request-target as the client sent it (the signature covers it byte for byte)."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw:
+        if raw.startswith(("http://", "https://")):
+            parts = urlsplit(raw)
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+        return str(raw)
+    query = request.query_string.decode("latin-1")
+    return quote(request.path) + (f"?{query}" if query else "")
+
+
+def _query() -> dict[str, str]:
+    return schema.raw_query(request.query_string)
+
+
+def _required(q: dict[str, str], name: str, code: str) -> str:
+    value = q.get(name, "")
+    if not value:
+        raise MnsError(code, f"The {name} parameter is missing.", 400)
+    return value
+
+
+def _int_param(q: dict[str, str], name: str) -> int | None:
+    raw = q.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise invalid_argument(f"The value of {name} must be an integer, got {raw!r}.") from None

@@ -1,0 +1,205 @@
+"""The notifier process: ``python -m app.notify.notifier`` (Procfile ``notifier``).
+
+Two loops in one process:
+
+* the outbox consumer (main thread): reads ``openmps:outbox`` with a consumer group, renders the
+  job's MPS completion message, publishes it to the pipeline's topic or sends it to its queue,
+  schedules a push to the job's own webhook URL, records the result on the job, then XACKs.
+  Entries left pending by a notifier that died are taken over with XAUTOCLAIM once they have
+  been idle for ``notify_lease_s``. Every step is idempotent (the message id is derived from the
+  job id), so a take-over repeats nothing twice.
+* the push loop (a thread, ``app.notify.push.Pusher``): drains ``openmps:push:due``.
+
+A notification never changes its job: only ``record_notification`` writes to it, and failures
+to deliver are recorded there, not raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+from types import FrameType
+
+import redis
+
+from app.core.errors import DomainError, JobNotFound
+from app.core.jobs import NotificationResult, SnapshotJob
+from app.notify.delivery import Delivery, DeliveryStore, Strategy
+from app.notify.messages import ObjectUrl, completion_message_id, render_completion, url_builder
+from app.notify.push import Pusher
+from app.notify.queues import OutgoingMessage, QueueStore
+from app.notify.signing import load_signing_key, tenant_webhook_secret
+from app.notify.ssrf import EndpointGuard
+from app.notify.topics import TopicStore, delivery_id
+from app.settings import Settings
+from app.storage import keys
+from app.storage.jobs import RedisJobRepository
+from app.storage.pipelines import RedisPipelineRepository
+
+log = logging.getLogger(__name__)
+GROUP = "openmps-notifier"
+COMPLETION_TAG = "Snapshot"
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    entry_id: str
+    job_id: str
+
+
+class OutboxConsumer:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        guard: EndpointGuard,
+        object_url: ObjectUrl,
+        consumer: str,
+        claim_idle_ms: int,
+    ) -> None:
+        self.r = client
+        self.jobs = RedisJobRepository(client)
+        self.pipelines = RedisPipelineRepository(client)
+        self.deliveries = DeliveryStore(client)
+        self.guard = guard
+        self.object_url = object_url
+        self.consumer = consumer
+        self.claim_idle_ms = claim_idle_ms
+
+    def ensure_group(self) -> None:
+        try:
+            self.r.xgroup_create(keys.OUTBOX, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def poll(self, block_ms: int = 1000, count: int = 16) -> int:
+        """Handle abandoned entries first, then new ones. Returns how many were handled."""
+        _, claimed, *_ = self.r.xautoclaim(keys.OUTBOX, GROUP, self.consumer, self.claim_idle_ms, "0-0", count=count)
+        entries = _entries(claimed)
+        if not entries:
+            streams = self.r.xreadgroup(GROUP, self.consumer, {keys.OUTBOX: ">"}, count=count, block=block_ms)
+            for _, items in streams or []:
+                entries += _entries(items)
+        for entry in entries:
+            self.handle(entry)
+        return len(entries)
+
+    def handle(self, entry: OutboxEntry) -> None:
+        """Notify, record, ack. A Redis error propagates (no ack: the entry will be reclaimed)."""
+        try:
+            job = self.jobs.get(entry.job_id)
+        except JobNotFound:
+            log.warning("outbox entry %s names missing job %s; dropped", entry.entry_id, entry.job_id)
+            self._done(entry)
+            return
+        result = self.notify(job)
+        if result is not None:
+            self.jobs.record_notification(job.id, result)
+        self._done(entry)
+
+    def _done(self, entry: OutboxEntry) -> None:
+        """Ack and drop the entry: the job records the outcome, so the stream need not keep it."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.xack(keys.OUTBOX, GROUP, entry.entry_id)
+        pipe.xdel(keys.OUTBOX, entry.entry_id)
+        pipe.execute()
+
+    def notify(self, job: SnapshotJob) -> NotificationResult | None:
+        """Send the job's completion message to its pipeline's target and its webhook.
+
+        None when the job has neither (MPS stays silent then). Errors in the message itself
+        (missing queue, too large, a rejected endpoint) become the recorded result.
+        """
+        pipeline = self.pipelines.find(job.pipeline_id)
+        target = pipeline.notify if pipeline is not None else None
+        if (target is None or not (target.topic or target.queue)) and not job.webhook_url:
+            return None
+        message_id = completion_message_id(job.id)
+        try:
+            body = render_completion(job, self.object_url)
+        except Exception as exc:  # noqa: BLE001 - a broken message must not block the outbox
+            log.exception("cannot render the completion message of job %s", job.id)
+            return NotificationResult(error_code="InternalError", error_message=f"render failed: {type(exc).__name__}")
+        result = NotificationResult(message_id=message_id)
+        try:
+            if target is not None and target.topic:
+                store = TopicStore(self.r, job.tenant, self.deliveries, self.guard)
+                store.publish(target.topic, body, COMPLETION_TAG, message_id=message_id)
+            elif target is not None and target.queue:
+                QueueStore(self.r, job.tenant).send(target.queue, OutgoingMessage(body), message_id=message_id)
+        except DomainError as exc:
+            result = NotificationResult(error_code=exc.code, error_message=exc.message)
+        if job.webhook_url:
+            self.deliveries.enqueue(
+                Delivery(
+                    id=delivery_id(job.tenant, "job", job.id, message_id),
+                    message_id=message_id,
+                    account=job.tenant,
+                    source=f"job/{job.id}",
+                    endpoint=job.webhook_url,
+                    strategy=Strategy.EXPONENTIAL_DECAY_RETRY.value,
+                    content_type="application/json;charset=utf-8",
+                    body=body,
+                    tag=COMPLETION_TAG,
+                    webhook_secret=tenant_webhook_secret(self.r, job.tenant),
+                )
+            )
+        return result
+
+
+def _entries(items: list[tuple[str, dict[str, str]]]) -> list[OutboxEntry]:
+    return [OutboxEntry(eid, fields.get("job_id", "")) for eid, fields in items if fields is not None]
+
+
+def run(settings: Settings, stop: threading.Event) -> None:
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True, health_check_interval=25)
+    guard = EndpointGuard(allow_private=settings.allow_private_endpoints)
+    lease_ms = int(settings.notify_lease_s * 1000)
+    consumer = OutboxConsumer(
+        client,
+        guard=guard,
+        object_url=url_builder(settings.effective_object_url_base),
+        consumer=f"{socket.gethostname()}-{os.getpid()}",
+        claim_idle_ms=lease_ms,
+    )
+    consumer.ensure_group()
+    pusher = Pusher(
+        DeliveryStore(client),
+        load_signing_key(client),
+        guard,
+        public_url=settings.effective_public_url,
+        time_scale=settings.notify_time_scale,
+        concurrency=settings.notify_concurrency,
+        lease_s=settings.notify_lease_s,
+    )
+    push_thread = threading.Thread(target=pusher.run, args=(stop,), name="push", daemon=True)
+    push_thread.start()
+    log.info("notifier %s running", consumer.consumer)
+    while not stop.is_set():
+        try:
+            consumer.poll(block_ms=500)
+        except redis.RedisError:
+            log.exception("outbox poll failed; retrying")
+            stop.wait(1.0)
+    push_thread.join(timeout=10)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    run(Settings.from_env(), stop)
+
+
+if __name__ == "__main__":
+    main()

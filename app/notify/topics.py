@@ -1,0 +1,299 @@
+"""MNS-style topics and subscriptions; publish fans a message out to queues and HTTP endpoints.
+
+A publish is written in one MULTI: the copy for every queue subscriber and a pending delivery for
+every HTTP subscriber. It is idempotent by message id (queue sends and delivery records ignore an
+id they already hold), so the notifier may repeat a publish after a crash without duplicates.
+HTTP deliveries are only recorded here; the notifier's push loop sends them.
+
+The notification envelope (``XML`` / ``JSON`` / ``SIMPLIFIED``) is built here and not in the MNS
+dialect: it is what subscribers receive whichever API created the subscription.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+from xml.sax.saxutils import escape
+
+import redis
+
+from app.core.errors import InvalidParameter
+from app.notify.delivery import Delivery, DeliveryStore, Strategy
+from app.notify.errors import (
+    InvalidName,
+    MessageTooLarge,
+    SubscriptionConflict,
+    SubscriptionNotFound,
+    TopicConflict,
+    TopicNotFound,
+)
+from app.notify.queues import KEY_PREFIX, NAME_RE, OutgoingMessage, QueueStore, SentMessage, body_md5, new_message_id
+from app.notify.signing import new_webhook_secret
+from app.notify.ssrf import EndpointGuard
+
+XMLNS = "http://mns.aliyuncs.com/doc/v1/"
+QUEUE_ENDPOINT_RE = re.compile(r"^acs:mns:([^:]*):([^:]+):queues/([A-Za-z][A-Za-z0-9-]{0,119})$")
+MAX_FILTER_TAG = 16
+TOPIC_RETENTION_S = 86400
+
+
+class ContentFormat(StrEnum):
+    XML = "XML"
+    JSON = "JSON"
+    SIMPLIFIED = "SIMPLIFIED"
+
+
+@dataclass(frozen=True)
+class TopicAttributes:
+    maximum_message_size: int = 65536
+    logging_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    attributes: TopicAttributes
+    create_time: int
+    last_modify_time: int
+    message_count: int
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    """What a subscriber asks for. ``endpoint`` is an http(s) URL or ``acs:mns:{region}:{account}:queues/{q}``."""
+
+    endpoint: str
+    notify_strategy: str = Strategy.BACKOFF_RETRY.value
+    content_format: str = ContentFormat.XML.value
+    filter_tag: str = ""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: str
+    name: str
+    spec: SubscriptionSpec
+    create_time: int
+    last_modify_time: int
+    webhook_secret: str  # Standard Webhooks key for HTTP endpoints, shown to the account owner
+
+
+@dataclass(frozen=True)
+class Notification:
+    account: str
+    topic: str
+    subscription: str
+    message_id: str
+    message: str
+    tag: str
+    publish_ms: int
+
+
+def render_envelope(fmt: ContentFormat, n: Notification) -> tuple[str, str]:
+    """(body, content type) as MNS pushes it in ``fmt``."""
+    if fmt is ContentFormat.SIMPLIFIED:
+        return n.message, "text/plain;charset=utf-8"
+    fields_ = {
+        "TopicOwner": n.account,
+        "TopicName": n.topic,
+        "Subscriber": n.account,
+        "SubscriptionName": n.subscription,
+        "MessageId": n.message_id,
+        "Message": n.message,
+        "MessageMD5": body_md5(n.message),
+        "MessageTag": n.tag,
+        "PublishTime": str(n.publish_ms),
+    }
+    if fmt is ContentFormat.JSON:
+        return json.dumps(fields_, ensure_ascii=False), "application/json;charset=utf-8"
+    inner = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in fields_.items())
+    return f'<?xml version="1.0" encoding="utf-8"?><Notification xmlns="{XMLNS}">{inner}</Notification>', "text/xml;charset=utf-8"
+
+
+def delivery_id(*parts: str) -> str:
+    """Deterministic, so the same message to the same subscriber is the same delivery record."""
+    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+class TopicStore:
+    def __init__(self, client: redis.Redis, account: str, deliveries: DeliveryStore, guard: EndpointGuard) -> None:
+        self.r = client
+        self.account = account
+        self.deliveries = deliveries
+        self.guard = guard
+        self.queues = QueueStore(client, account)
+
+    def _names(self) -> str:
+        return f"{KEY_PREFIX}:{self.account}:topics"
+
+    def _base(self, topic: str) -> str:
+        return f"{KEY_PREFIX}:{self.account}:t:{topic}"
+
+    def _subs(self, topic: str) -> str:
+        return f"{self._base(topic)}:subs"
+
+    # -- topics --------------------------------------------------------------------------------
+
+    def create(self, name: str, attrs: TopicAttributes) -> bool:
+        _check_name(name)
+        _check_size(attrs.maximum_message_size)
+        now = str(int(time.time()))
+        if not self.r.hsetnx(self._base(name), "CreateTime", now):
+            if self.attributes(name) != attrs:
+                raise TopicConflict(f"The topic {name} already exists with different attributes.")
+            return False
+        self.r.hset(self._base(name), mapping={**_encode_topic(attrs), "LastModifyTime": now, "MessageCount": "0"})
+        self.r.sadd(self._names(), name)
+        return True
+
+    def set_attributes(self, name: str, attrs: TopicAttributes) -> None:
+        self.attributes(name)
+        _check_size(attrs.maximum_message_size)
+        self.r.hset(self._base(name), mapping={**_encode_topic(attrs), "LastModifyTime": str(int(time.time()))})
+
+    def attributes(self, name: str) -> TopicAttributes:
+        raw = self.r.hgetall(self._base(name))
+        if not raw:
+            raise TopicNotFound(f"The topic {name} does not exist.")
+        return TopicAttributes(int(raw["MaximumMessageSize"]), raw["LoggingEnabled"] == "True")
+
+    def info(self, name: str) -> TopicInfo:
+        attrs = self.attributes(name)
+        raw = self.r.hgetall(self._base(name))
+        return TopicInfo(name, attrs, int(raw["CreateTime"]), int(raw["LastModifyTime"]), int(raw.get("MessageCount", 0)))
+
+    def delete(self, name: str) -> None:
+        self.r.delete(self._base(name), self._subs(name))
+        self.r.srem(self._names(), name)
+
+    def list(self, prefix: str = "") -> list[str]:
+        return sorted(n for n in self.r.smembers(self._names()) if n.startswith(prefix))
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    def subscribe(self, topic: str, name: str, spec: SubscriptionSpec) -> bool:
+        """Create; True if new. The same spec again is a no-op, a different one conflicts."""
+        self.attributes(topic)
+        _check_name(name)
+        spec = self._validate(spec)
+        existing = self.r.hget(self._subs(topic), name)
+        if existing is not None:
+            if _sub_from_json(existing).spec != spec:
+                raise SubscriptionConflict(f"The subscription {name} already exists with different attributes.")
+            return False
+        now = int(time.time())
+        secret = new_webhook_secret() if not _queue_target(spec.endpoint) else ""
+        sub = Subscription(topic, name, spec, now, now, secret)
+        return bool(self.r.hsetnx(self._subs(topic), name, json.dumps(asdict(sub))))
+
+    def set_subscription(self, topic: str, name: str, strategy: str) -> Subscription:
+        sub = self.subscription(topic, name)
+        spec = self._validate(replace(sub.spec, notify_strategy=strategy))
+        sub = replace(sub, spec=spec, last_modify_time=int(time.time()))
+        self.r.hset(self._subs(topic), name, json.dumps(asdict(sub)))
+        return sub
+
+    def subscription(self, topic: str, name: str) -> Subscription:
+        self.attributes(topic)
+        raw = self.r.hget(self._subs(topic), name)
+        if raw is None:
+            raise SubscriptionNotFound(f"The subscription {name} does not exist.")
+        return _sub_from_json(raw)
+
+    def subscriptions(self, topic: str) -> list[Subscription]:
+        self.attributes(topic)
+        return sorted((_sub_from_json(v) for v in self.r.hvals(self._subs(topic))), key=lambda s: s.name)
+
+    def unsubscribe(self, topic: str, name: str) -> None:
+        self.attributes(topic)
+        self.r.hdel(self._subs(topic), name)
+
+    def _validate(self, spec: SubscriptionSpec) -> SubscriptionSpec:
+        try:
+            Strategy(spec.notify_strategy)
+        except ValueError:
+            raise InvalidParameter(f"NotifyStrategy must be BACKOFF_RETRY or EXPONENTIAL_DECAY_RETRY, got {spec.notify_strategy!r}.") from None
+        try:
+            ContentFormat(spec.content_format)
+        except ValueError:
+            raise InvalidParameter(f"NotifyContentFormat must be XML, JSON or SIMPLIFIED, got {spec.content_format!r}.") from None
+        if len(spec.filter_tag) > MAX_FILTER_TAG:
+            raise InvalidParameter(f"FilterTag is longer than {MAX_FILTER_TAG} characters.")
+        target = _queue_target(spec.endpoint)
+        if target is not None:
+            if target[0] != self.account:
+                raise InvalidParameter("A queue endpoint must name a queue of the same account.")
+        else:
+            self.guard.check_literal(spec.endpoint)
+        return spec
+
+    # -- publish -------------------------------------------------------------------------------
+
+    def publish(self, topic: str, body: str, tag: str = "", message_id: str | None = None) -> SentMessage:
+        attrs = self.attributes(topic)
+        if len(body.encode("utf-8")) > attrs.maximum_message_size:
+            raise MessageTooLarge(f"The length of message should not be larger than MaximumMessageSize ({attrs.maximum_message_size}).")
+        mid = message_id or new_message_id()
+        sec, usec = self.r.time()
+        publish_ms = sec * 1000 + usec // 1000
+        pipe = self.r.pipeline(transaction=True)
+        for sub in self.subscriptions(topic):
+            if sub.spec.filter_tag and sub.spec.filter_tag != tag:
+                continue
+            fmt = ContentFormat(sub.spec.content_format)
+            n = Notification(self.account, topic, sub.name, mid, body, tag, publish_ms)
+            envelope, content_type = render_envelope(fmt, n)
+            target = _queue_target(sub.spec.endpoint)
+            if target is not None:
+                # A missing queue drops this copy, as MNS does; the other subscribers still get theirs.
+                self.queues.send_in(pipe, target[1], OutgoingMessage(envelope), mid)
+                continue
+            self.deliveries.enqueue(
+                Delivery(
+                    id=delivery_id(self.account, "topic", topic, sub.name, mid),
+                    message_id=mid,
+                    account=self.account,
+                    source=f"topic/{topic}/{sub.name}",
+                    endpoint=sub.spec.endpoint,
+                    strategy=sub.spec.notify_strategy,
+                    content_type=content_type,
+                    body=envelope,
+                    tag=tag,
+                    simplified=fmt is ContentFormat.SIMPLIFIED,
+                    webhook_secret=sub.webhook_secret,
+                ),
+                pipe,
+            )
+        pipe.hincrby(self._base(topic), "MessageCount", 1)
+        pipe.execute()
+        return SentMessage(mid, body_md5(body))
+
+
+def _queue_target(endpoint: str) -> tuple[str, str] | None:
+    """(account, queue) of a queue endpoint, or None for an HTTP endpoint."""
+    m = QUEUE_ENDPOINT_RE.match(endpoint)
+    return (m.group(2), m.group(3)) if m else None
+
+
+def _check_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise InvalidName(f"The name {name!r} is invalid: start with a letter; letters, digits and '-'; at most 120.")
+
+
+def _check_size(size: int) -> None:
+    if not 1024 <= size <= 65536:
+        raise InvalidParameter("The value of MaximumMessageSize should between 1024 and 65536.")
+
+
+def _encode_topic(attrs: TopicAttributes) -> dict[str, str]:
+    return {"MaximumMessageSize": str(attrs.maximum_message_size), "LoggingEnabled": str(attrs.logging_enabled)}
+
+
+def _sub_from_json(raw: str) -> Subscription:
+    data = json.loads(raw)
+    data["spec"] = SubscriptionSpec(**data["spec"])
+    return Subscription(**data)

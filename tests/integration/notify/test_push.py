@@ -1,0 +1,130 @@
+"""HTTP push to topic subscribers: both signatures, MNS retry schedules (time-scaled), one
+message id across attempts, dead letters, redelivery, the delivery log, the SSRF guard."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from mns.account import Account
+from mns.subscription import SubscriptionMeta
+from mns.topic import TopicMessage, TopicMeta
+
+from app.notify.delivery import DeliveryState, DeliveryStore
+from app.notify.push import Pusher
+from app.notify.signing import CERT_PATH, load_signing_key
+from app.notify.ssrf import EndpointGuard
+from app.notify.topics import TopicStore
+from tests.integration.notify.conftest import AK, SK, MnsServer
+from tests.integration.notify.receiver import Receiver
+
+SCALE = 0.05  # 1 s of MNS schedule = 50 ms here
+
+
+@pytest.fixture
+def receiver(mns_server: MnsServer) -> Iterator[Receiver]:
+    r = Receiver(cert_prefix=mns_server.url + "/mns/")
+    yield r
+    r.close()
+
+
+def _pusher(server: MnsServer, *, allow_private: bool = True, lease_s: float = 30.0) -> Pusher:
+    return Pusher(
+        DeliveryStore(server.redis),
+        load_signing_key(server.redis),
+        EndpointGuard(allow_private=allow_private),
+        public_url=server.url,
+        time_scale=SCALE,
+        lease_s=lease_s,
+    )
+
+
+def _subscribe(server: MnsServer, receiver: Receiver, strategy: str, fmt: str = "JSON") -> str:
+    topic = Account(server.url, AK, SK).get_topic("push-topic")
+    topic.create(TopicMeta())
+    topic.get_subscription("hook").subscribe(SubscriptionMeta(receiver.url + "/hook?src=mns", notify_strategy=strategy, notify_content_format=fmt))
+    store = TopicStore(server.redis, server.account, DeliveryStore(server.redis), EndpointGuard(allow_private=True))
+    receiver.webhook_secret = store.subscription("push-topic", "hook").webhook_secret
+    receiver.fetch_cert(server.url + CERT_PATH)
+    return topic.publish_message(TopicMessage('{"JobId":"j1"}', "snapshot")).message_id
+
+
+def _run_until(pusher: Pusher, done: "threading.Event | None", predicate: object, timeout: float) -> None:
+    stop = threading.Event()
+    t = threading.Thread(target=pusher.run, args=(stop,))
+    t.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not predicate():  # type: ignore[operator]
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        t.join(10)
+
+
+def test_both_signatures_verify_and_mns_headers_are_present(mns_server: MnsServer, receiver: Receiver) -> None:
+    message_id = _subscribe(mns_server, receiver, "BACKOFF_RETRY", fmt="SIMPLIFIED")
+    _run_until(_pusher(mns_server), None, lambda: receiver.got, 5)
+    (req,) = receiver.got
+    assert req.mns_signature_ok and req.webhook_signature_ok
+    assert req.path == "/hook?src=mns"
+    assert req.body == b'{"JobId":"j1"}'
+    assert req.headers["x-mns-version"] == "2015-06-06" and req.headers["x-mns-request-id"]
+    assert req.headers["x-mns-message-id"] == req.headers["webhook-id"] == message_id
+    assert req.headers["x-mns-message-tag"] == "snapshot"
+    # Tampering is caught by both verifiers.
+    assert not receiver._webhook_ok(req.body + b" ", req.headers)
+    assert not receiver._mns_ok("POST", "/other", req.headers)
+    assert set(receiver.certs) == {mns_server.url + CERT_PATH}  # served by the MNS blueprint itself
+
+
+def test_exponential_decay_schedule_until_the_receiver_recovers(mns_server: MnsServer, receiver: Receiver) -> None:
+    receiver.answer = lambda n: 503 if n <= 5 else 204
+    message_id = _subscribe(mns_server, receiver, "EXPONENTIAL_DECAY_RETRY")
+    _run_until(_pusher(mns_server), None, lambda: len(receiver.got) >= 6, 15)
+    assert len(receiver.got) == 6
+    gaps = [round((b.at - a.at) / SCALE, 2) for a, b in zip(receiver.got, receiver.got[1:])]
+    print("observed gaps in MNS seconds:", gaps)
+    for gap, expected in zip(gaps, [1, 2, 4, 8, 16], strict=True):
+        assert expected * 0.95 <= gap <= expected + 4, gaps  # never early; late by at most 200 ms of latency
+    assert {r.headers["webhook-id"] for r in receiver.got} == {message_id}
+    assert all(r.mns_signature_ok and r.webhook_signature_ok for r in receiver.got)
+    store = DeliveryStore(mns_server.redis)
+    (d,) = store.for_message(message_id)
+    assert d.state == DeliveryState.DELIVERED and d.attempts == 6
+    log = store.log(d.id)
+    assert [a.status for a in log] == [503] * 5 + [204]
+    assert log[-1].ok and log[-1].next_due_ms == 0
+
+
+def test_backoff_exhausted_leaves_a_dead_letter_then_redelivery_succeeds(mns_server: MnsServer, receiver: Receiver) -> None:
+    receiver.answer = lambda n: 500
+    message_id = _subscribe(mns_server, receiver, "BACKOFF_RETRY")
+    store = DeliveryStore(mns_server.redis)
+    _run_until(_pusher(mns_server), None, lambda: store.dead_letters(), 10)
+    assert len(receiver.got) == 4  # the first attempt and 3 retries
+    gaps = [(b.at - a.at) / SCALE for a, b in zip(receiver.got, receiver.got[1:])]
+    print("observed BACKOFF gaps in MNS seconds:", [round(g, 2) for g in gaps])
+    assert all(10 * 0.95 <= g <= 20 + 4 for g in gaps), gaps
+    (dead,) = store.dead_letters()
+    assert dead.message_id == message_id and dead.state == DeliveryState.DEAD and dead.last_status == 500
+
+    receiver.answer = lambda n: 204
+    store.redeliver(dead.id)
+    _run_until(_pusher(mns_server), None, lambda: store.get(dead.id).state == DeliveryState.DELIVERED, 5)
+    assert store.get(dead.id).state == DeliveryState.DELIVERED
+    assert store.dead_letters() == []
+    assert [a.status for a in store.log(dead.id)] == [500, 500, 500, 500, 204]
+    assert {r.headers["webhook-id"] for r in receiver.got} == {message_id}
+
+
+def test_ssrf_guard_refuses_loopback_at_connect_time(mns_server: MnsServer, receiver: Receiver) -> None:
+    message_id = _subscribe(mns_server, receiver, "BACKOFF_RETRY")
+    store = DeliveryStore(mns_server.redis)
+    (d,) = store.for_message(message_id)
+    attempt = _pusher(mns_server, allow_private=False).deliver(d.id)
+    assert attempt is not None and not attempt.ok and attempt.status == 0
+    assert "loopback" in attempt.error
+    assert receiver.got == []
