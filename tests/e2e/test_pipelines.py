@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.core.jobs import SnapshotJob
-from app.core.pipelines import PipelineState, queue_name
-from app.core.service import PipelineChanges, SubmitRequest
+from app.core.pipelines import queue_name
+from app.core.service import SubmitRequest
 from app.core.specs import Average, ImageFormat, ObjectRef, OutputTarget, SingleTime, SnapshotSpec
 from app.core.states import JobState
 from app.storage import keys
@@ -108,7 +109,7 @@ def runs_strictly_in_order(services: Services, ids: list[str]) -> None:
     """Each job started after the one before it had finished: a sequence, not an overlap."""
     done = jobs(services, ids)
     assert [j.state for j in done] == [JobState.SUCCEEDED] * len(ids), [(j.id, j.state, j.error_message) for j in done]
-    for before, after in zip(done, done[1:]):
+    for before, after in pairwise(done):
         assert ms(before, "finished_at") <= ms(after, "started_at"), (before.id, after.id)
 
 
@@ -215,7 +216,7 @@ def test_a_pipeline_created_through_the_api_is_served_by_running_workers(
 def test_concurrency_cap_is_never_exceeded_across_workers(
     client: FlaskClient, key: AccessKey, services: Services, start_worker: StartWorker,
 ) -> None:
-    workers = fleet(start_worker, 2, concurrency=2)  # four slots for a pipeline capped at two
+    fleet(start_worker, 2, concurrency=2)  # four slots for a pipeline capped at two
     cap = 2
     pid = new_pipeline(client, key, max_concurrency=cap, state="paused")
     spec = SnapshotSpec(input=ObjectRef("media", "long.mp4"), timing=SingleTime(7000),

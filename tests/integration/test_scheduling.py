@@ -152,12 +152,17 @@ def consume_order(redis_url: str, published: list[tuple[str, str, int | None]], 
     opts = {"queue_order_strategy": "round_robin"}
     queues = {n: Queue(n, Exchange(n, type="direct"), routing_key=n) for n in queue_names}
     got: list[str] = []
+
+    def on_message(body: str, message: Any) -> None:
+        got.append(body)
+        message.ack()
+
     with Connection(redis_url, transport_options=opts) as conn:
         with conn.Producer() as producer:
             for qname, body, priority in published:
                 producer.publish(body, routing_key=qname, exchange=queues[qname].exchange,
                                  declare=[queues[qname]], priority=priority)
-        with conn.Consumer(list(queues.values()), callbacks=[lambda body, msg: (got.append(body), msg.ack())],
+        with conn.Consumer(list(queues.values()), callbacks=[on_message],
                            prefetch_count=1):
             while len(got) < len(published):
                 conn.drain_events(timeout=5)
