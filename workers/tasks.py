@@ -111,7 +111,8 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
                 if not failure.transient or retry == TRANSIENT_RETRIES:
                     raise
                 log.warning("job %s: transient failure (%s); retry %d", job_id, failure.message, retry + 1)
-                time.sleep(0.5 * 2**retry)
+                if watch.cancel_event.wait(0.5 * 2**retry):  # a cancel must not wait out the back-off
+                    raise JobCanceled("canceled while waiting to retry") from failure
         services.jobs.finish(job_id, JobState.SUCCEEDED, lease_token=started.lease_token, manifest=manifest)
     except JobCanceled:
         services.jobs.finish(job_id, JobState.CANCELED, lease_token=started.lease_token)
