@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import ChannelError
 
 from app.core.pipelines import TASK_RUN_SNAPSHOT, queue_name
 from app.settings import Settings
@@ -80,3 +81,16 @@ def snapshot_task_sender(celery_app: Celery):  # type: ignore[no-untyped-def]
         celery_app.send_task(TASK_RUN_SNAPSHOT, args=[job_id], queue=queue_name(pipeline_id))
 
     return send
+
+
+def queue_length_probe(celery_app: Celery):  # type: ignore[no-untyped-def]
+    """A ``QueueLength`` for the scheduler: messages waiting in a pipeline's broker queue."""
+
+    def length(pipeline_id: str) -> int:
+        with celery_app.connection_for_read() as conn:
+            try:
+                return int(conn.default_channel.queue_declare(queue=queue_name(pipeline_id), passive=True).message_count)
+            except ChannelError:  # kombu's Redis transport: an empty queue does not exist
+                return 0
+
+    return length

@@ -13,7 +13,7 @@ from celery import Celery
 
 from app.core.pipelines import DEFAULT_PIPELINE_ID, Pipeline
 from app.core.service import SnapshotService
-from app.queueing import make_celery, snapshot_task_sender
+from app.queueing import make_celery, queue_length_probe, snapshot_task_sender
 from app.settings import Settings
 from app.storage.credentials import RedisCredentialStore
 from app.storage.jobs import RedisJobRepository
@@ -52,6 +52,7 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         window=settings.dispatch_window,
         stale_dispatch_s=max(60.0, settings.lease_ttl_s * 4),
         lease_ttl_s=settings.lease_ttl_s,
+        queue_length=queue_length_probe(celery),
     )
     objects = settings.object_store()
     return Services(

@@ -207,23 +207,27 @@ class SnapshotService:
 
     def update_pipeline(self, tenant: str, pipeline_id: str, changes: PipelineChanges) -> Pipeline:
         pipeline = self._owned_pipeline(tenant, pipeline_id)
+        changed: set[str] = set()
         if changes.name is not None:
             _check_pipeline_name(changes.name)
             pipeline.name = changes.name
+            changed.add("name")
         if changes.max_concurrency is not None:
             _check_concurrency(changes.max_concurrency)
             pipeline.max_concurrency = changes.max_concurrency
+            changed.add("max_concurrency")
         if changes.clear_max_concurrency:
             pipeline.max_concurrency = None
-        if changes.notify is not None:
+            changed.add("max_concurrency")
+        if changes.notify is not None or changes.clear_notify:
             pipeline.notify = changes.notify
-        if changes.clear_notify:
-            pipeline.notify = None
+            changed |= {"notify_topic", "notify_queue"}
         resumed = changes.state is PipelineState.ACTIVE and pipeline.state is PipelineState.PAUSED
         if changes.state is not None:
             pipeline.state = changes.state
-        self.pipelines.save(pipeline)
-        if resumed or changes.max_concurrency is not None or changes.clear_max_concurrency:
+            changed.add("state")
+        self.pipelines.save(pipeline, frozenset(changed))
+        if resumed or "max_concurrency" in changed:
             self.scheduler.dispatch(pipeline.id)
         return pipeline
 

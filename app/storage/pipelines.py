@@ -52,9 +52,14 @@ class RedisPipelineRepository:
         self.save(pipeline)
         return pipeline
 
-    def save(self, pipeline: Pipeline) -> None:
+    def save(self, pipeline: Pipeline, fields: frozenset[str] | None = None) -> None:
+        """Write the pipeline, or only ``fields`` of it (hash field names, see ``_to_hash``), so
+        that two concurrent updates of different attributes (a rename and a pause) both stick."""
+        mapping = _to_hash(pipeline)
+        if fields is not None:
+            mapping = {k: v for k, v in mapping.items() if k in fields or k == "id"}
         pipe = self.r.pipeline()
-        pipe.hset(keys.pipeline(pipeline.id), mapping=_to_hash(pipeline))
+        pipe.hset(keys.pipeline(pipeline.id), mapping=mapping)
         pipe.zadd(keys.PIPELINES, {pipeline.id: int(to_ms(pipeline.created_at) or 0)})
         pipe.execute()
 

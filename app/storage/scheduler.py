@@ -29,6 +29,7 @@ from app.storage.lua import DISPATCH
 log = logging.getLogger(__name__)
 
 SendTask = Callable[[str, str], None]  # (job_id, pipeline_id) -> None; raises when the broker is unreachable
+QueueLength = Callable[[str], int]  # pipeline_id -> task messages waiting in its broker queue
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,11 @@ class RedisScheduler:
         window: int = 2,
         stale_dispatch_s: float = 120.0,
         lease_ttl_s: float = 15.0,
+        queue_length: QueueLength | None = None,
     ) -> None:
         self.r = client
         self.send = send
+        self.queue_length = queue_length
         self.window = window
         self.stale_dispatch_ms = int(stale_dispatch_s * 1000)
         self.lease_ttl_ms = int(lease_ttl_s * 1000)
@@ -99,7 +102,7 @@ class RedisScheduler:
         now = now_ms()
         resent_dispatched = resent_orphans = dispatched = 0
         for pid in pipeline_ids:
-            for job_id in self.r.zrangebyscore(keys.dispatched(pid), "-inf", now - self.stale_dispatch_ms):
+            for job_id in self._missing_messages(pid, now):
                 self.r.zadd(keys.dispatched(pid), {job_id: now})
                 try:
                     self.send(job_id, pid)
@@ -120,3 +123,21 @@ class RedisScheduler:
                     log.warning("reconcile: could not re-send orphaned job %s", job_id, exc_info=True)
             dispatched += self.dispatch(pid)
         return ReconcileReport(resent_dispatched, resent_orphans, dispatched)
+
+    def _missing_messages(self, pipeline_id: str, now: int) -> list[str]:
+        """Dispatched jobs whose task message has waited too long and may be gone.
+
+        Messages still sitting in the broker queue are not missing (a pipeline no live worker
+        consumes, say a gpu pipeline without gpu workers, just waits), so only as many of the
+        oldest stale jobs as the broker is short of are re-sent; this keeps duplicates from piling up.
+        """
+        stale: list[str] = self.r.zrangebyscore(keys.dispatched(pipeline_id), "-inf", now - self.stale_dispatch_ms)
+        if not stale or self.queue_length is None:
+            return stale
+        try:
+            waiting = self.queue_length(pipeline_id)
+        except Exception:
+            log.warning("reconcile: broker queue length of %s unknown", pipeline_id, exc_info=True)
+            return []
+        short = int(self.r.zcard(keys.dispatched(pipeline_id))) - waiting
+        return stale[: max(0, short)]

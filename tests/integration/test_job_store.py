@@ -161,3 +161,16 @@ def test_listing_filters_and_pages_newest_first(repo: RedisJobRepository) -> Non
     window = repo.list("acme", JobQuery(created_after=from_ms(str(base + 20)), created_before=from_ms(str(base + 40))))
     assert [j.id for j in window.jobs] == ["j4", "j3", "j2"]
     assert repo.list("other", JobQuery()).jobs == []
+
+
+def test_concurrent_pipeline_updates_of_different_fields_both_stick(redis_client) -> None:  # type: ignore[no-untyped-def]
+    pipes = RedisPipelineRepository(redis_client)
+    pipes.create(Pipeline(id="p2", name="old"))
+    first, second = pipes.find("p2"), pipes.find("p2")  # two requests read the same version
+    assert first is not None and second is not None
+    first.name = "renamed"
+    pipes.save(first, frozenset({"name"}))
+    second.state = PipelineState.PAUSED
+    pipes.save(second, frozenset({"state"}))
+    final = pipes.find("p2")
+    assert final is not None and final.name == "renamed" and final.state is PipelineState.PAUSED

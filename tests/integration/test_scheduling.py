@@ -199,3 +199,18 @@ def test_canceling_dispatched_jobs_refills_the_window_at_once(services: Services
         services.snapshots.cancel("acme", job_id)
     assert [job_of(m) for m in celery_messages(services, pid)][window:] == ids[window : 2 * window]
     assert set(services.redis.zrange(keys.dispatched(pid), 0, -1)) == set(ids[window : 2 * window])
+
+
+def test_reconcile_resends_only_messages_missing_from_the_broker(services: Services) -> None:
+    """A pipeline nobody consumes keeps its messages waiting: no duplicates pile up. A message
+    that vanished from the broker (lost with a crashed consumer) is re-sent."""
+    p = services.snapshots.create_pipeline("acme", "unconsumed")
+    ids = [submit(services, p.id) for _ in range(3)]
+    window = services.settings.dispatch_window
+    assert [job_of(m) for m in celery_messages(services, p.id)] == ids[:window]
+    services.scheduler.stale_dispatch_ms = 0  # every dispatched message counts as stale now
+    assert services.scheduler.reconcile([p.id]).resent_dispatched == 0
+    assert len(celery_messages(services, p.id)) == window
+    services.redis.delete(queue_name(p.id))  # the broker lost them
+    assert services.scheduler.reconcile([p.id]).resent_dispatched == window
+    assert sorted(job_of(m) for m in celery_messages(services, p.id)) == sorted(ids[:window])
