@@ -109,8 +109,8 @@ class _Http11Handler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"  # the MNS SDK keeps one keep-alive connection
 
 
-def serve_wsgi(app: Any) -> tuple[BaseWSGIServer, str]:
-    """Serve a WSGI app on a free 127.0.0.1 port in a thread; returns the server and its URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Http11Handler)
+def serve_wsgi(app: Any, port: int = 0) -> tuple[BaseWSGIServer, str]:
+    """Serve a WSGI app on 127.0.0.1 (a free port by default) in a thread; returns the server and its URL."""
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_Http11Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"

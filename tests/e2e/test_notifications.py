@@ -21,18 +21,23 @@ from mns.queue import QueueMeta
 from app.settings import Settings
 from app.storage.credentials import AccessKey
 from app.web import create_app
-from app.wiring import Services
+from app.wiring import Services, build_services, ensure_default_pipeline
 from tests.e2e.conftest import basic
 from tests.media import make_not_a_video, make_video
-from tests.servers import serve_wsgi
+from tests.integration.notify.receiver import Receiver
+from tests.servers import free_port, serve_wsgi
 from tests.workerproc import REPO, WorkerProcess, settings_env
+
+
+def start_notifier(settings: Settings, log_dir: Path) -> subprocess.Popen[bytes]:
+    log = open(log_dir / "notifier.log", "ab")  # noqa: SIM115 - closed by the OS when the child exits
+    return subprocess.Popen([sys.executable, "-m", "app.notify.notifier"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **settings_env(settings), "PYTHONPATH": str(REPO)})
 
 
 @pytest.fixture
 def notifier(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = open(tmp_path / "notifier.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "app.notify.notifier"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **settings_env(settings), "PYTHONPATH": str(REPO)})
+    proc = start_notifier(settings, tmp_path)
     yield proc
     proc.terminate()
     proc.wait(15)
@@ -84,5 +89,47 @@ def test_pipeline_queue_receives_completion_messages(
         recorded = services.jobs.get(ok["id"]).notification
         assert recorded is not None and recorded.message_id and recorded.error_code is None
     finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_job_webhook_is_pushed_with_both_signatures(
+    redis_url: str, tmp_path: Path, start_worker: Callable[..., WorkerProcess],
+) -> None:
+    api_port = free_port()
+    settings = Settings(redis_url=redis_url, data_dir=tmp_path / "data", lease_ttl_s=3.0, heartbeat_interval_s=0.5,
+                        queue_sync_interval_s=0.5, allow_private_endpoints=True,
+                        public_url=f"http://127.0.0.1:{api_port}")
+    services = build_services(settings)
+    ensure_default_pipeline(services)
+    for bucket in ("media", "out"):
+        services.objects.make_bucket(bucket)
+    video = make_video(tmp_path / "v.mp4", seconds=2, fps=25, width=320, height=240, gop=25)
+    services.objects.put("media", "v.mp4", video.path.read_bytes(), "video/mp4")
+    key = services.credentials.create("acme")
+    server, _ = serve_wsgi(create_app(settings, services), port=api_port)
+    client = create_app(settings, services).test_client()
+    secret = client.get("/api/v1/webhook-secret", headers=basic(key)).get_json()["secret"]
+    receiver = Receiver(cert_prefix=settings.effective_public_url, webhook_secret=secret)
+    notifier = start_notifier(settings, tmp_path)
+    try:
+        start_worker(settings=settings)
+        job = client.post("/api/v1/jobs", headers=basic(key), json={
+            "input": {"bucket": "media", "key": "v.mp4"}, "output": {"bucket": "out", "key": "h/{JobId}.jpg"},
+            "snapshot": {"mode": "single", "time_ms": 400}, "webhook_url": f"{receiver.url}/hooks/openmps"}).get_json()
+        deadline = time.monotonic() + 60
+        while not receiver.got and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert receiver.got, (tmp_path / "notifier.log").read_text()[-3000:]
+        push = receiver.got[0]
+        assert push.path == "/hooks/openmps"
+        assert push.mns_signature_ok and push.webhook_signature_ok
+        body = json.loads(push.body)
+        assert body["JobId"] == job["id"] and body["State"] == "Success" and body["Count"] == 1
+        assert push.headers["webhook-id"] == services.jobs.get(job["id"]).notification.message_id  # type: ignore[union-attr]
+    finally:
+        notifier.terminate()
+        notifier.wait(15)
+        receiver.close()
         server.shutdown()
         server.server_close()

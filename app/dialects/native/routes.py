@@ -15,6 +15,7 @@ from app.core.service import MAX_WAIT_S
 from app.core.states import JobState
 from app.dialects.native.render import job_json, pipeline_json
 from app.dialects.native.schema import parse_pipeline_create, parse_pipeline_update, parse_submit
+from app.notify.signing import tenant_webhook_secret
 from app.web.auth import require_tenant
 from app.web.context import services
 
@@ -100,6 +101,13 @@ def list_jobs() -> Response:
 def cancel_job(job_id: str) -> tuple[Response, int]:
     job = services().snapshots.cancel(require_tenant(), job_id)
     return jsonify(job_json(job)), (200 if job.is_terminal else 202)
+
+
+@bp.get("/webhook-secret")
+def webhook_secret() -> Response:
+    """The Standard Webhooks secret that signs pushes to this tenant's per-job ``webhook_url``s."""
+    tenant = require_tenant()
+    return jsonify({"secret": tenant_webhook_secret(services().redis, tenant)})
 
 
 @bp.post("/pipelines")
