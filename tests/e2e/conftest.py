@@ -13,22 +13,19 @@ from flask.testing import FlaskClient
 from app.settings import Settings
 from app.storage.credentials import AccessKey
 from app.web import create_app
-from app.wiring import Services, build_services, ensure_default_pipeline
+from app.wiring import Services
+from tests.stack import fast_settings, make_services
 from tests.workerproc import WorkerProcess
 
 
 @pytest.fixture
 def settings(redis_url: str, tmp_path: Path) -> Settings:
-    return Settings(redis_url=redis_url, data_dir=tmp_path / "data", storage="local", lease_ttl_s=3.0,
-                    heartbeat_interval_s=0.5, queue_sync_interval_s=0.5, allow_private_endpoints=True)
+    return fast_settings(redis_url, tmp_path / "data")
 
 
 @pytest.fixture
 def services(settings: Settings) -> Iterator[Services]:
-    svc = build_services(settings)
-    ensure_default_pipeline(svc)
-    for bucket in ("media", "out"):
-        svc.objects.make_bucket(bucket)
+    svc = make_services(settings)
     yield svc
     svc.redis.close()
 

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from app.core.states import JobState
-from app.settings import Settings
 from app.web import create_app
-from app.wiring import build_services, ensure_default_pipeline
 from tests.e2e.conftest import basic
 from tests.media import make_video
 from tests.servers import RedisServer
+from tests.stack import fast_settings, make_services
 from tests.workerproc import WorkerProcess
 
 pytestmark = pytest.mark.slow
@@ -25,12 +24,8 @@ pytestmark = pytest.mark.slow
 def test_redis_crash_loses_no_accepted_job(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis")
     server.start()
-    settings = Settings(redis_url=server.url, data_dir=tmp_path / "data", lease_ttl_s=3.0, heartbeat_interval_s=0.5,
-                        queue_sync_interval_s=0.5)
-    services = build_services(settings)
-    ensure_default_pipeline(services)
-    for bucket in ("media", "out"):
-        services.objects.make_bucket(bucket)
+    settings = fast_settings(server.url, tmp_path / "data")
+    services = make_services(settings)
     video = make_video(tmp_path / "v.mp4", seconds=6, fps=25, width=640, height=360, gop=50)
     services.objects.put("media", "v.mp4", video.path.read_bytes(), "video/mp4")
     key = services.credentials.create("acme")

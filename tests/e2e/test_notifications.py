@@ -21,11 +21,12 @@ from mns.queue import QueueMeta
 from app.settings import Settings
 from app.storage.credentials import AccessKey
 from app.web import create_app
-from app.wiring import Services, build_services, ensure_default_pipeline
+from app.wiring import Services
 from tests.e2e.conftest import basic
-from tests.media import make_not_a_video, make_video
 from tests.integration.notify.receiver import Receiver
+from tests.media import make_not_a_video, make_video
 from tests.servers import free_port, serve_wsgi
+from tests.stack import fast_settings, make_services
 from tests.workerproc import REPO, WorkerProcess, settings_env
 
 
@@ -97,13 +98,8 @@ def test_job_webhook_is_pushed_with_both_signatures(
     redis_url: str, tmp_path: Path, start_worker: Callable[..., WorkerProcess],
 ) -> None:
     api_port = free_port()
-    settings = Settings(redis_url=redis_url, data_dir=tmp_path / "data", lease_ttl_s=3.0, heartbeat_interval_s=0.5,
-                        queue_sync_interval_s=0.5, allow_private_endpoints=True,
-                        public_url=f"http://127.0.0.1:{api_port}")
-    services = build_services(settings)
-    ensure_default_pipeline(services)
-    for bucket in ("media", "out"):
-        services.objects.make_bucket(bucket)
+    settings = fast_settings(redis_url, tmp_path / "data", public_url=f"http://127.0.0.1:{api_port}")
+    services = make_services(settings)
     video = make_video(tmp_path / "v.mp4", seconds=2, fps=25, width=320, height=240, gop=25)
     services.objects.put("media", "v.mp4", video.path.read_bytes(), "video/mp4")
     key = services.credentials.create("acme")

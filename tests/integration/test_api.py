@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from app.storage.credentials import AccessKey
 from app.settings import Settings
+from app.storage.credentials import AccessKey
 from app.web import create_app
 from app.wiring import Services, build_services
 from tests.servers import RedisServer
