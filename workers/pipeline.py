@@ -61,11 +61,21 @@ def run_snapshot(
     budget = Budget(limits.max_decoded_frames, limits.deadline, should_cancel)
     run = _Run(job, store, on_progress, should_cancel)
     try:
-        dec = _open_decoder(decoder, locator, limits, budget, run.manifest)
+        opened = open_input(locator, max_frame_pixels=limits.max_frame_pixels)
+        try:
+            dec = _decoder_for(decoder, locator, opened, budget, run.manifest)
+        except BaseException:
+            opened.close()
+            raise
         try:
             run.capture_all(dec, limits)
         finally:
             dec.close()
+            if opened.reader is not None:
+                r = opened.reader
+                run.manifest.notes.append(
+                    f"input read over HTTP: {r.bytes_read} of {r.size} bytes in {r.requests} range requests"
+                )
         if spec.sprite is not None:
             run.build_sprites()
     except JobCanceled:
@@ -84,8 +94,7 @@ def _check_deadline(limits: MediaLimits) -> None:
         raise JobFailure(FailureCode.SNAPSHOT_TIMEOUT, "the job's deadline passed before decoding started")
 
 
-def _open_decoder(kind: str, locator: str, limits: MediaLimits, budget: Budget, manifest: Manifest) -> FrameDecoder:
-    opened = open_input(locator, max_frame_pixels=limits.max_frame_pixels)
+def _decoder_for(kind: str, locator: str, opened: OpenedInput, budget: Budget, manifest: Manifest) -> FrameDecoder:
     manifest.source_duration_ms = opened.index.table.duration_ms
     if kind == "opencv":
         table = opened.index.table

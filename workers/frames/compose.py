@@ -138,10 +138,10 @@ def sheet_key(template: str, job_id: str, number: int, sheets: int) -> str:
 def storyboard_keys(template: str, job_id: str) -> tuple[str, str]:
     """(vtt key, json key): the sheet template without its number, beside the sheets."""
     key = template.replace(KEY_JOB_ID, job_id).replace(KEY_TILE_COUNT, "")
-    root, _ = posixpath.splitext(key)
-    root = root.rstrip("-_.") or "storyboard"
-    if root.endswith("/"):
-        root += "storyboard"
+    folder, base = posixpath.split(key)
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    stem = stem.rstrip("-_.") or "storyboard"
+    root = posixpath.join(folder, stem)
     return f"{root}.vtt", f"{root}.json"
 
 
