@@ -245,8 +245,9 @@ class _Run:
         keys = [compose.sheet_key(template, self.job.id, g.number, len(lay.sheets)) for g in lay.sheets]
         sizes: list[tuple[str, int]] = []
         for geom, canvas, key in zip(lay.sheets, canvases, keys, strict=True):
-            data = encode_image(canvas, self.spec.format, self.spec.quality)
-            self.put(bucket, key, data, self.spec.format.content_type)
+            fmt = compose.sheet_format(key, self.spec.format)
+            data = encode_image(canvas, fmt, self.spec.quality)
+            self.put(bucket, key, data, fmt.content_type)
             sizes.append((key, len(data)))
             self.manifest.sheets.append(SpriteSheet(geom.number, key, geom.width, geom.height, len(data), geom.cells))
         duration = self.manifest.source_duration_ms or 0.0

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.core.errors import FailureCode, JobFailure
-from app.core.specs import KEY_JOB_ID, KEY_TILE_COUNT, SpriteSpec, parse_color
+from app.core.specs import KEY_JOB_ID, KEY_TILE_COUNT, ImageFormat, SpriteSpec, parse_color
 from workers.frames.encode import resize
 
 
@@ -133,6 +133,15 @@ def sheet_key(template: str, job_id: str, number: int, sheets: int) -> str:
         return key
     root, ext = posixpath.splitext(key)
     return f"{root}-{number:05d}{ext}"
+
+
+_EXTENSIONS = {"jpg": ImageFormat.JPEG, "jpeg": ImageFormat.JPEG, "png": ImageFormat.PNG, "webp": ImageFormat.WEBP}
+
+
+def sheet_format(key: str, default: ImageFormat) -> ImageFormat:
+    """A sheet's format follows its key's extension (``.png`` sheets are PNG), else the job's."""
+    ext = key.rsplit(".", 1)[-1].lower() if "." in posixpath.basename(key) else ""
+    return _EXTENSIONS.get(ext, default)
 
 
 def storyboard_keys(template: str, job_id: str) -> tuple[str, str]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.core.errors import FailureCode, JobFailure
-from app.core.specs import OutputTarget, SpriteSpec
+from app.core.specs import ImageFormat, OutputTarget, SpriteSpec
 from workers.frames import compose
 
 
@@ -119,3 +119,9 @@ def test_vtt_cues_point_at_the_right_cells() -> None:
 
 def test_vtt_time_format_hours() -> None:
     assert compose._vtt_time(3_723_004.4) == "01:02:03.004"
+
+
+def test_sheet_format_follows_key() -> None:
+    assert compose.sheet_format("a/b.PNG", ImageFormat.JPEG) is ImageFormat.PNG
+    assert compose.sheet_format("a/b.webp", ImageFormat.JPEG) is ImageFormat.WEBP
+    assert compose.sheet_format("a.b/c", ImageFormat.PNG) is ImageFormat.PNG
