@@ -42,6 +42,7 @@ class Settings:
     heartbeat_interval_s: float = 3.0
     dispatch_window: int = 2  # task messages in flight per pipeline (see the scheduling policy)
     worker_concurrency: int = 2
+    worker_class: str = "cpu"  # "cpu" | "gpu": which pipelines' queues this worker consumes
     queue_sync_interval_s: float = 2.0  # how often workers pick up new pipelines' queues
 
     max_frame_pixels: int = 8192 * 8192
@@ -85,6 +86,7 @@ class Settings:
             heartbeat_interval_s=num("OPENMPS_HEARTBEAT_S", d.heartbeat_interval_s, float),
             dispatch_window=num("OPENMPS_DISPATCH_WINDOW", d.dispatch_window, int),
             worker_concurrency=num("OPENMPS_WORKER_CONCURRENCY", d.worker_concurrency, int),
+            worker_class=get("OPENMPS_WORKER_CLASS", d.worker_class),
             queue_sync_interval_s=num("OPENMPS_QUEUE_SYNC_S", d.queue_sync_interval_s, float),
             max_frame_pixels=num("OPENMPS_MAX_FRAME_PIXELS", d.max_frame_pixels, int),
             max_decoded_frames=num("OPENMPS_MAX_DECODED_FRAMES", d.max_decoded_frames, int),

@@ -65,6 +65,12 @@ class Unauthenticated(DomainError):
     code = "InvalidAccessKey"
 
 
+class Unavailable(DomainError):
+    """A dependency (object storage, broker) did not answer; the request may be retried."""
+
+    code = "ServiceUnavailable"
+
+
 class FailureCode(StrEnum):
     """Why a job failed. Stored on the job; dialects translate (e.g. MTS ``ResourceNotFound``)."""
 

@@ -21,7 +21,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from app.core.errors import FailureCode, JobFailure
+from app.core.errors import FailureCode, JobFailure, Unavailable
 
 _NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "NoSuchObject", "ResourceNotFound"}
 
@@ -212,3 +212,19 @@ class S3ObjectStore:
 
 def _transient(exc: Exception) -> JobFailure:
     return JobFailure(FailureCode.STORAGE_TRANSIENT, f"object storage error: {exc}", transient=True)
+
+
+class StoreCatalog:
+    """Adapts an ObjectStore to the core's ``ObjectCatalog`` port (submission-time checks)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def bucket_exists(self, bucket: str) -> bool:
+        return self.store.bucket_exists(bucket)
+
+    def object_exists(self, bucket: str, key: str) -> bool:
+        try:
+            return self.store.stat(bucket, key) is not None
+        except JobFailure as exc:
+            raise Unavailable(f"object storage did not answer: {exc.message}") from exc

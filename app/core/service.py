@@ -1,0 +1,256 @@
+"""Use cases: submit, get, list, cancel jobs; manage pipelines. Every API dialect calls these.
+
+The service decides *what* happens; adapters behind the ports in ``app.core.ports`` decide
+*how*. It never sees HTTP, Redis or Celery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from app.core.errors import (
+    InputNotFound,
+    InvalidJobState,
+    InvalidParameter,
+    JobNotFound,
+    PipelineNotEmpty,
+    PipelineNotFound,
+)
+from app.core.jobs import DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, SnapshotJob
+from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, Pipeline, PipelineState, ResourceClass
+from app.core.ports import (
+    MAX_PAGE_SIZE,
+    JobPage,
+    JobQuery,
+    JobRepository,
+    ObjectCatalog,
+    PipelineRepository,
+    QueueDepth,
+    Scheduler,
+)
+from app.core.specs import SnapshotSpec, spec_to_dict, validate_spec, validate_user_data
+from app.core.states import JobState
+
+MAX_WAIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    spec: SnapshotSpec
+    pipeline_id: str = DEFAULT_PIPELINE_ID
+    priority: int = DEFAULT_PRIORITY
+    user_data: str | None = None
+    client_token: str | None = None
+    webhook_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineChanges:
+    name: str | None = None
+    state: PipelineState | None = None
+    max_concurrency: int | None = None
+    clear_max_concurrency: bool = False
+    notify: NotifyTarget | None = None
+    clear_notify: bool = False
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def request_fingerprint(tenant: str, req: SubmitRequest) -> str:
+    """What a client token is bound to: same token + same fingerprint = the same job."""
+    payload = {
+        "tenant": tenant,
+        "spec": spec_to_dict(req.spec),
+        "pipeline": req.pipeline_id,
+        "priority": req.priority,
+        "user_data": req.user_data,
+        "webhook": req.webhook_url,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class SnapshotService:
+    def __init__(
+        self,
+        jobs: JobRepository,
+        pipelines: PipelineRepository,
+        scheduler: Scheduler,
+        objects: ObjectCatalog,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
+        sleep: Callable[[float], None] = time.sleep,
+        ids: Callable[[], str] = new_id,
+    ) -> None:
+        self.jobs = jobs
+        self.pipelines = pipelines
+        self.scheduler = scheduler
+        self.objects = objects
+        self.clock = clock
+        self.sleep = sleep
+        self.ids = ids
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def submit(self, tenant: str, req: SubmitRequest) -> SnapshotJob:
+        """Validate, store, then dispatch. The job is stored before any task message is sent."""
+        spec = validate_spec(req.spec)
+        validate_user_data(req.user_data)
+        if not MIN_PRIORITY <= req.priority <= MAX_PRIORITY:
+            raise InvalidParameter(f"priority must be in [{MIN_PRIORITY}, {MAX_PRIORITY}], got {req.priority}")
+        if req.client_token is not None and not 1 <= len(req.client_token) <= 64:
+            raise InvalidParameter("client token must be 1-64 characters")
+        pipeline = self.get_pipeline(tenant, req.pipeline_id)
+        if not self.objects.bucket_exists(spec.input.bucket):
+            raise InputNotFound(f"input bucket {spec.input.bucket!r} does not exist")
+        if not self.objects.object_exists(spec.input.bucket, spec.input.key):
+            raise InputNotFound(f"input object {spec.input.bucket}/{spec.input.key} does not exist")
+        for target in [spec.output] + ([spec.sprite.target] if spec.sprite else []):
+            if not self.objects.bucket_exists(target.bucket):
+                raise InvalidParameter(f"output bucket {target.bucket!r} does not exist")
+        req = replace(req, spec=spec)
+        job = SnapshotJob(
+            id=self.ids(),
+            tenant=tenant,
+            pipeline_id=pipeline.id,
+            spec=spec,
+            priority=req.priority,
+            user_data=req.user_data,
+            client_token=req.client_token,
+            webhook_url=req.webhook_url,
+            created_at=self.clock(),
+            progress_total=spec.requested_count or 0,
+        )
+        stored = self.jobs.create(job, request_fingerprint(tenant, req))
+        if stored.id == job.id:
+            self.scheduler.dispatch(pipeline.id)
+        return stored
+
+    def get(self, tenant: str, job_id: str) -> SnapshotJob:
+        job = self.jobs.find(job_id)
+        if job is None or job.tenant != tenant:  # another tenant's job does not exist for you
+            raise JobNotFound(f"job {job_id!r} does not exist")
+        return job
+
+    def wait(self, tenant: str, job_id: str, timeout_s: float, poll_s: float = 0.05) -> SnapshotJob:
+        """The job once it is terminal, or as it stands after ``timeout_s`` (at most 10 s)."""
+        deadline = time.monotonic() + min(max(timeout_s, 0.0), MAX_WAIT_S)
+        job = self.get(tenant, job_id)
+        while not job.is_terminal and time.monotonic() < deadline:
+            self.sleep(poll_s)
+            job = self.get(tenant, job_id)
+        return job
+
+    def list(self, tenant: str, query: JobQuery) -> JobPage:
+        if not 1 <= query.limit <= MAX_PAGE_SIZE:
+            raise InvalidParameter(f"limit must be in [1, {MAX_PAGE_SIZE}], got {query.limit}")
+        if query.created_after and query.created_before and query.created_after > query.created_before:
+            raise InvalidParameter("created_after must not be later than created_before")
+        return self.jobs.list(tenant, query)
+
+    def cancel(self, tenant: str, job_id: str) -> SnapshotJob:
+        """A queued job is canceled at once; a running one is asked to stop (its worker ends it)."""
+        job = self.get(tenant, job_id)
+        if job.state is JobState.SUBMITTED and self.jobs.cancel_queued(job_id):
+            return self.get(tenant, job_id)
+        job = self.get(tenant, job_id)
+        if job.state is JobState.RUNNING:
+            self.jobs.request_cancel(job_id)
+            return job
+        if job.state is JobState.CANCELED:
+            return job
+        raise InvalidJobState(f"job {job_id} is {job.state.value} and can no longer be canceled")
+
+    # --- pipelines ----------------------------------------------------------------------------
+
+    def get_pipeline(self, tenant: str, pipeline_id: str) -> Pipeline:
+        pipeline = self.pipelines.find(pipeline_id)
+        if pipeline is None or not pipeline.visible_to(tenant):
+            raise PipelineNotFound(f"pipeline {pipeline_id!r} does not exist")
+        return pipeline
+
+    def create_pipeline(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        resource_class: ResourceClass = ResourceClass.CPU,
+        max_concurrency: int | None = None,
+        notify: NotifyTarget | None = None,
+        state: PipelineState = PipelineState.ACTIVE,
+    ) -> Pipeline:
+        _check_pipeline_name(name)
+        _check_concurrency(max_concurrency)
+        pipeline = Pipeline(
+            id=self.ids(),
+            name=name,
+            tenant=tenant,
+            state=state,
+            resource_class=resource_class,
+            max_concurrency=max_concurrency,
+            notify=notify,
+            created_at=self.clock(),
+        )
+        return self.pipelines.create(pipeline)
+
+    def update_pipeline(self, tenant: str, pipeline_id: str, changes: PipelineChanges) -> Pipeline:
+        pipeline = self._owned_pipeline(tenant, pipeline_id)
+        if changes.name is not None:
+            _check_pipeline_name(changes.name)
+            pipeline.name = changes.name
+        if changes.max_concurrency is not None:
+            _check_concurrency(changes.max_concurrency)
+            pipeline.max_concurrency = changes.max_concurrency
+        if changes.clear_max_concurrency:
+            pipeline.max_concurrency = None
+        if changes.notify is not None:
+            pipeline.notify = changes.notify
+        if changes.clear_notify:
+            pipeline.notify = None
+        resumed = changes.state is PipelineState.ACTIVE and pipeline.state is PipelineState.PAUSED
+        if changes.state is not None:
+            pipeline.state = changes.state
+        self.pipelines.save(pipeline)
+        if resumed or changes.max_concurrency is not None or changes.clear_max_concurrency:
+            self.scheduler.dispatch(pipeline.id)
+        return pipeline
+
+    def list_pipelines(self, tenant: str, state: PipelineState | None = None) -> list[Pipeline]:
+        found = [p for p in self.pipelines.list_all() if p.visible_to(tenant)]
+        return [p for p in found if state is None or p.state is state]
+
+    def delete_pipeline(self, tenant: str, pipeline_id: str) -> None:
+        pipeline = self._owned_pipeline(tenant, pipeline_id)
+        depth = self.scheduler.depth(pipeline.id)
+        if depth.queued or depth.running:
+            raise PipelineNotEmpty(
+                f"pipeline {pipeline_id} still has {depth.queued} queued and {depth.running} running jobs"
+            )
+        self.pipelines.delete(pipeline.id)
+
+    def queue_depth(self, tenant: str, pipeline_id: str) -> QueueDepth:
+        return self.scheduler.depth(self.get_pipeline(tenant, pipeline_id).id)
+
+    def _owned_pipeline(self, tenant: str, pipeline_id: str) -> Pipeline:
+        pipeline = self.get_pipeline(tenant, pipeline_id)
+        if pipeline.tenant is None and pipeline.id == DEFAULT_PIPELINE_ID:
+            # The shared default pipeline may be paused/resumed by operators only.
+            raise InvalidParameter("the default pipeline is shared and cannot be changed through the API")
+        return pipeline
+
+
+def _check_pipeline_name(name: str) -> None:
+    if not 1 <= len(name) <= 128:
+        raise InvalidParameter("pipeline name must be 1-128 characters")
+
+
+def _check_concurrency(value: int | None) -> None:
+    if value is not None and not 1 <= value <= 10_000:
+        raise InvalidParameter(f"max_concurrency must be in [1, 10000], got {value}")

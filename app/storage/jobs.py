@@ -1,0 +1,345 @@
+"""The Redis job repository: one hash per job, indexes for listing, atomic transitions.
+
+Every write of a job's ``state`` happens here, inside a Lua script that checks the current state
+against ``app.core.states.TRANSITIONS`` and moves the job between the scheduling sets in the same
+step, so a crash between two writes cannot leave a job half-moved. A refused transition is how a
+task recognises a duplicate delivery. Terminal transitions append the job to the outbox stream in
+the same script (persist before publish: the notifier only ever sees stored outcomes).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+import redis
+
+from app.core.errors import IdempotencyConflict, InvalidParameter, JobNotFound
+from app.core.jobs import Manifest, NotificationResult, SnapshotJob
+from app.core.ports import JobPage, JobQuery
+from app.core.specs import spec_from_dict, spec_to_dict
+from app.core.states import JobState, sources_of
+from app.storage import keys
+from app.storage.lua import CANCEL_QUEUED, CREATE, FINISH, HEARTBEAT, START
+
+RANK_PRIORITY_FACTOR = 10**12  # rank = (MAX_PRIORITY - priority) * factor + submission seq
+
+
+def to_ms(dt: datetime | None) -> str:
+    return "" if dt is None else str(int(dt.timestamp() * 1000))
+
+
+def from_ms(raw: str | None) -> datetime | None:
+    return None if not raw else datetime.fromtimestamp(int(raw) / 1000, tz=UTC)
+
+
+def now_ms() -> int:
+    return int(datetime.now(tz=UTC).timestamp() * 1000)
+
+
+class StartOutcome(StrEnum):
+    STARTED = "started"
+    TAKEOVER = "takeover"  # a previous attempt's worker died; this attempt runs the job again
+    PAUSED = "paused"  # pipeline paused: the job went back to pending, untouched
+    BUSY = "busy"  # pipeline at its concurrency cap: back to pending
+    DUPLICATE = "duplicate"  # another live attempt holds the job, or it is already finished
+    EXHAUSTED = "exhausted"  # too many attempts: the job was failed with WorkerLost
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class StartResult:
+    outcome: StartOutcome
+    lease_token: str
+    attempts: int
+
+
+def job_to_hash(job: SnapshotJob) -> dict[str, str]:
+    return {
+        "id": job.id,
+        "tenant": job.tenant,
+        "pipeline_id": job.pipeline_id,
+        "state": job.state.value,
+        "priority": str(job.priority),
+        "user_data": job.user_data if job.user_data is not None else "",
+        "has_user_data": "1" if job.user_data is not None else "0",
+        "client_token": job.client_token or "",
+        "webhook_url": job.webhook_url or "",
+        "spec": json.dumps(spec_to_dict(job.spec), separators=(",", ":")),
+        "created_ms": to_ms(job.created_at),
+        "started_ms": to_ms(job.started_at),
+        "finished_ms": to_ms(job.finished_at),
+        "attempts": str(job.attempts),
+        "progress_done": str(job.progress_done),
+        "progress_total": str(job.progress_total),
+        "manifest": json.dumps(job.manifest.to_dict(), separators=(",", ":")),
+        "error_code": job.error_code or "",
+        "error_message": job.error_message or "",
+        "notification": json.dumps(asdict(job.notification)) if job.notification else "",
+    }
+
+
+def job_from_hash(h: dict[str, str]) -> SnapshotJob:
+    return SnapshotJob(
+        id=h["id"],
+        tenant=h["tenant"],
+        pipeline_id=h["pipeline_id"],
+        spec=spec_from_dict(json.loads(h["spec"])),
+        state=JobState(h["state"]),
+        priority=int(h.get("priority") or 6),
+        user_data=h.get("user_data") if h.get("has_user_data") == "1" else None,
+        client_token=h.get("client_token") or None,
+        webhook_url=h.get("webhook_url") or None,
+        created_at=from_ms(h.get("created_ms")),
+        started_at=from_ms(h.get("started_ms")),
+        finished_at=from_ms(h.get("finished_ms")),
+        attempts=int(h.get("attempts") or 0),
+        progress_done=int(h.get("progress_done") or 0),
+        progress_total=int(h.get("progress_total") or 0),
+        manifest=Manifest.from_dict(json.loads(h["manifest"])) if h.get("manifest") else Manifest(),
+        error_code=h.get("error_code") or None,
+        error_message=h.get("error_message") or None,
+        notification=NotificationResult(**json.loads(h["notification"])) if h.get("notification") else None,
+    )
+
+
+def _index_keys(tenant: str, pipeline_id: str, state: str) -> list[str]:
+    return [
+        keys.tenant_jobs(tenant),
+        keys.tenant_state_jobs(tenant, state),
+        keys.tenant_pipeline_jobs(tenant, pipeline_id),
+    ]
+
+
+def _states(states: frozenset[JobState]) -> str:
+    return ",".join(sorted(s.value for s in states))
+
+
+class RedisJobRepository:
+    """Jobs in Redis. ``client`` must be created with ``decode_responses=True``."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+        self._create = client.register_script(CREATE)
+        self._start = client.register_script(START)
+        self._finish = client.register_script(FINISH)
+        self._cancel_queued = client.register_script(CANCEL_QUEUED)
+        self._heartbeat = client.register_script(HEARTBEAT)
+
+    # --- creation and reads -------------------------------------------------------------
+
+    def create(self, job: SnapshotJob, fingerprint: str) -> SnapshotJob:
+        """Store a new job and queue it as pending in its pipeline, atomically.
+
+        With a client token: the same token and fingerprint return the job stored first; the same
+        token with another fingerprint raises ``IdempotencyConflict``.
+        """
+        idem_key = keys.idempotency(job.tenant, job.client_token) if job.client_token else ""
+        fields = job_to_hash(job)
+        flat: list[str] = []
+        for k, v in fields.items():
+            flat += [k, v]
+        result = self._create(
+            keys=[
+                keys.job(job.id),
+                idem_key or keys.job(job.id),
+                *_index_keys(job.tenant, job.pipeline_id, job.state.value),
+                keys.pending(job.pipeline_id),
+                keys.SCHED_SEQ,
+            ],
+            args=[job.id, fingerprint, "1" if idem_key else "0", to_ms(job.created_at), 10 - job.priority,
+                  RANK_PRIORITY_FACTOR, *flat],
+        )
+        status, existing_id, existing_fp = result[0], result[1], result[2]
+        if status == "exists":
+            if existing_fp != fingerprint:
+                raise IdempotencyConflict(
+                    f"client token {job.client_token!r} was already used for a different request (job {existing_id})"
+                )
+            return self.get(existing_id)
+        return job
+
+    def get(self, job_id: str) -> SnapshotJob:
+        h = self.r.hgetall(keys.job(job_id))
+        if not h:
+            raise JobNotFound(f"job {job_id!r} does not exist")
+        return job_from_hash(h)  # type: ignore[arg-type]
+
+    def find(self, job_id: str) -> SnapshotJob | None:
+        h = self.r.hgetall(keys.job(job_id))
+        return job_from_hash(h) if h else None  # type: ignore[arg-type]
+
+    def get_many(self, job_ids: list[str]) -> list[SnapshotJob | None]:
+        pipe = self.r.pipeline(transaction=False)
+        for jid in job_ids:
+            pipe.hgetall(keys.job(jid))
+        return [job_from_hash(h) if h else None for h in pipe.execute()]
+
+    def state_of(self, job_id: str) -> JobState | None:
+        raw = self.r.hget(keys.job(job_id), "state")
+        return JobState(raw) if raw else None
+
+    def list(self, tenant: str, query: JobQuery) -> JobPage:
+        if query.pipeline_id:
+            index = keys.tenant_pipeline_jobs(tenant, query.pipeline_id)
+        elif query.state:
+            index = keys.tenant_state_jobs(tenant, query.state.value)
+        else:
+            index = keys.tenant_jobs(tenant)
+        max_score: str = "+inf"
+        cursor: tuple[int, str] | None = None
+        if query.page_token:
+            cursor = decode_page_token(query.page_token)
+            max_score = str(cursor[0])
+        if query.created_before is not None:
+            before = int(to_ms(query.created_before))
+            max_score = str(min(before, int(max_score))) if max_score != "+inf" else str(before)
+        min_score = to_ms(query.created_after) if query.created_after is not None else "-inf"
+        found: list[SnapshotJob] = []
+        offset, batch = 0, max(query.limit * 2, 20)
+        while len(found) <= query.limit:
+            rows = self.r.zrevrangebyscore(index, max_score, min_score, start=offset, num=batch, withscores=True)
+            if not rows:
+                break
+            offset += len(rows)
+            candidates = [
+                (jid, int(score))
+                for jid, score in rows
+                if cursor is None or int(score) < cursor[0] or (int(score) == cursor[0] and jid < cursor[1])
+            ]
+            for job in self.get_many([jid for jid, _ in candidates]):
+                if job is None:
+                    continue
+                if query.state and job.state != query.state:
+                    continue
+                if query.pipeline_id and job.pipeline_id != query.pipeline_id:
+                    continue
+                found.append(job)
+                if len(found) > query.limit:
+                    break
+        next_token = None
+        if len(found) > query.limit:
+            found = found[: query.limit]
+            last = found[-1]
+            next_token = encode_page_token(int(to_ms(last.created_at)), last.id)
+        return JobPage(jobs=found, next_page_token=next_token)
+
+    # --- transitions (the only writers of ``state``) --------------------------------------
+
+    def start(self, job_id: str, *, worker: str, lease_ttl_ms: int, max_attempts: int) -> StartResult:
+        """submitted -> running (or running -> running when the previous attempt's lease expired)."""
+        job_key = keys.job(job_id)
+        pipeline_id = self.r.hget(job_key, "pipeline_id")
+        tenant = self.r.hget(job_key, "tenant")
+        if pipeline_id is None or tenant is None:
+            return StartResult(StartOutcome.MISSING, "", 0)
+        token = base64.urlsafe_b64encode(os.urandom(12)).decode()
+        res = self._start(
+            keys=[
+                job_key,
+                keys.pipeline(pipeline_id),
+                keys.pending(pipeline_id),
+                keys.dispatched(pipeline_id),
+                keys.running(pipeline_id),
+                keys.lease(job_id),
+                keys.OUTBOX,
+                keys.tenant_state_jobs(tenant, JobState.SUBMITTED.value),
+                keys.tenant_state_jobs(tenant, JobState.RUNNING.value),
+                keys.tenant_state_jobs(tenant, JobState.FAILED.value),
+            ],
+            args=[job_id, now_ms(), lease_ttl_ms, token, max_attempts, worker],
+        )
+        return StartResult(StartOutcome(res[0]), token, int(res[1]))
+
+    def heartbeat(self, job_id: str, lease_token: str, lease_ttl_ms: int) -> bool:
+        """Extend the lease if this attempt still holds it. False = the job was taken over or ended."""
+        return bool(self._heartbeat(keys=[keys.lease(job_id)], args=[lease_token, lease_ttl_ms]))
+
+    def finish(
+        self,
+        job_id: str,
+        target: JobState,
+        *,
+        lease_token: str | None,
+        manifest: Manifest | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> bool:
+        """Move a running job to a terminal state. False when refused (lost lease, already ended)."""
+        job = self.find(job_id)
+        if job is None:
+            return False
+        fields: dict[str, str] = {"finished_ms": str(now_ms())}
+        if manifest is not None:
+            fields["manifest"] = json.dumps(manifest.to_dict(), separators=(",", ":"))
+            fields["progress_done"] = str(len(manifest.images))
+        if error_code is not None:
+            fields["error_code"] = error_code
+            fields["error_message"] = error_message or ""
+        flat: list[str] = []
+        for k, v in fields.items():
+            flat += [k, v]
+        res = self._finish(
+            keys=[
+                keys.job(job_id),
+                keys.lease(job_id),
+                keys.running(job.pipeline_id),
+                keys.pending(job.pipeline_id),
+                keys.dispatched(job.pipeline_id),
+                keys.OUTBOX,
+                keys.tenant_state_jobs(job.tenant, JobState.SUBMITTED.value),
+                keys.tenant_state_jobs(job.tenant, JobState.RUNNING.value),
+                keys.tenant_state_jobs(job.tenant, target.value),
+            ],
+            args=[job_id, target.value, _states(sources_of(target)), lease_token or "", *flat],
+        )
+        return res == "ok"
+
+    def cancel_queued(self, job_id: str) -> bool:
+        """submitted -> canceled, removing it from its pipeline's queue. False if not submitted."""
+        job = self.find(job_id)
+        if job is None:
+            return False
+        res = self._cancel_queued(
+            keys=[
+                keys.job(job_id),
+                keys.pending(job.pipeline_id),
+                keys.dispatched(job.pipeline_id),
+                keys.OUTBOX,
+                keys.tenant_state_jobs(job.tenant, JobState.SUBMITTED.value),
+                keys.tenant_state_jobs(job.tenant, JobState.CANCELED.value),
+            ],
+            args=[job_id, str(now_ms())],
+        )
+        return res == "ok"
+
+    # --- side fields that never change state ---------------------------------------------
+
+    def request_cancel(self, job_id: str) -> None:
+        self.r.hset(keys.job(job_id), "cancel_requested", "1")
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return self.r.hget(keys.job(job_id), "cancel_requested") == "1"
+
+    def record_progress(self, job_id: str, done: int, total: int) -> None:
+        self.r.hset(keys.job(job_id), mapping={"progress_done": str(done), "progress_total": str(total)})
+
+    def record_notification(self, job_id: str, result: NotificationResult) -> None:
+        self.r.hset(keys.job(job_id), "notification", json.dumps(asdict(result)))
+
+
+def encode_page_token(score: int, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{score}:{job_id}".encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        score, job_id = raw.split(":", 1)
+        return int(score), job_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidParameter("page_token is not valid") from exc
+

@@ -1,0 +1,76 @@
+"""Every Redis key openmps uses, in one readable place.
+
+Jobs
+    ``openmps:job:{id}``                     hash: the job (spec and manifest as JSON fields)
+    ``openmps:jobs:t:{tenant}``               zset job id -> created ms (listing, newest first)
+    ``openmps:jobs:t:{tenant}:s:{state}``     zset, same scores, per state
+    ``openmps:jobs:t:{tenant}:p:{pipeline}``  zset, same scores, per pipeline
+    ``openmps:idem:{tenant}:{token}``         string "job_id fingerprint" (idempotent submission)
+    ``openmps:lease:{id}``                    string with TTL: the running attempt's token; gone = worker died
+    ``openmps:outbox``                        stream of {job_id}: terminal jobs awaiting notification
+
+Scheduling (per pipeline; see ``app/storage/scheduler.py`` for the policy)
+    ``openmps:sched:pending:{pipeline}``      zset job id -> rank (priority, then submission order)
+    ``openmps:sched:dispatched:{pipeline}``   zset job id -> ms the task message was sent
+    ``openmps:sched:running:{pipeline}``      zset job id -> ms started
+    ``openmps:sched:seq``                     counter: submission order
+    ``openmps:sched:reconcile-lock``          string with TTL: one reconciler at a time
+
+Pipelines and access keys
+    ``openmps:pipeline:{id}``                 hash
+    ``openmps:pipelines``                     zset pipeline id -> created ms
+    ``openmps:accesskey:{id}``                hash {secret, tenant, created_ms}
+"""
+
+from __future__ import annotations
+
+PREFIX = "openmps:"
+
+OUTBOX = f"{PREFIX}outbox"
+SCHED_SEQ = f"{PREFIX}sched:seq"
+RECONCILE_LOCK = f"{PREFIX}sched:reconcile-lock"
+PIPELINES = f"{PREFIX}pipelines"
+
+
+def job(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}"
+
+
+def tenant_jobs(tenant: str) -> str:
+    return f"{PREFIX}jobs:t:{tenant}"
+
+
+def tenant_state_jobs(tenant: str, state: str) -> str:
+    return f"{PREFIX}jobs:t:{tenant}:s:{state}"
+
+
+def tenant_pipeline_jobs(tenant: str, pipeline_id: str) -> str:
+    return f"{PREFIX}jobs:t:{tenant}:p:{pipeline_id}"
+
+
+def idempotency(tenant: str, token: str) -> str:
+    return f"{PREFIX}idem:{tenant}:{token}"
+
+
+def lease(job_id: str) -> str:
+    return f"{PREFIX}lease:{job_id}"
+
+
+def pending(pipeline_id: str) -> str:
+    return f"{PREFIX}sched:pending:{pipeline_id}"
+
+
+def dispatched(pipeline_id: str) -> str:
+    return f"{PREFIX}sched:dispatched:{pipeline_id}"
+
+
+def running(pipeline_id: str) -> str:
+    return f"{PREFIX}sched:running:{pipeline_id}"
+
+
+def pipeline(pipeline_id: str) -> str:
+    return f"{PREFIX}pipeline:{pipeline_id}"
+
+
+def access_key(key_id: str) -> str:
+    return f"{PREFIX}accesskey:{key_id}"

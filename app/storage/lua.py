@@ -1,0 +1,146 @@
+"""Lua scripts for atomic job transitions and scheduling moves.
+
+Each script reads and writes one job's hash together with its pipeline's scheduling sets, its
+listing indexes and the outbox, so no crash can leave them disagreeing. Scores are formatted
+with ``%d`` because Lua numbers are doubles and Redis would otherwise receive ``1e+12`` text.
+KEYS/ARGV layouts are documented above each script and built in ``app/storage/jobs.py`` and
+``app/storage/scheduler.py``.
+"""
+
+# KEYS: job, idem (or job when unused), idx tenant, idx tenant+state, idx tenant+pipeline, pending, seq
+# ARGV: job_id, fingerprint, use_idem, created_ms, inverted_priority, rank_factor, field, value, ...
+CREATE = """
+if ARGV[3] == "1" then
+  local existing = redis.call("GET", KEYS[2])
+  if existing then
+    local sp = string.find(existing, " ", 1, true)
+    return {"exists", string.sub(existing, 1, sp - 1), string.sub(existing, sp + 1)}
+  end
+end
+local fields = {}
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call("HSET", KEYS[1], unpack(fields))
+local seq = redis.call("INCR", KEYS[7])
+local rank = string.format("%d", tonumber(ARGV[5]) * tonumber(ARGV[6]) + seq)
+redis.call("HSET", KEYS[1], "rank", rank, "seq", seq)
+redis.call("ZADD", KEYS[6], rank, ARGV[1])
+for i = 3, 5 do redis.call("ZADD", KEYS[i], ARGV[4], ARGV[1]) end
+if ARGV[3] == "1" then
+  redis.call("SET", KEYS[2], ARGV[1] .. " " .. ARGV[2], "EX", 604800)
+end
+return {"created", ARGV[1], ARGV[2]}
+"""
+
+# KEYS: job, pipeline, pending, dispatched, running, lease, outbox, idx submitted, idx running, idx failed
+# ARGV: job_id, now_ms, lease_ttl_ms, lease_token, max_attempts, worker
+START = """
+local state = redis.call("HGET", KEYS[1], "state")
+if not state then return {"missing", "0"} end
+local attempts = tonumber(redis.call("HGET", KEYS[1], "attempts") or "0")
+local created = redis.call("HGET", KEYS[1], "created_ms")
+if state == "submitted" then
+  local rank = redis.call("HGET", KEYS[1], "rank")
+  local function park(outcome)
+    redis.call("ZREM", KEYS[4], ARGV[1])
+    redis.call("ZADD", KEYS[3], rank, ARGV[1])
+    return {outcome, tostring(attempts)}
+  end
+  if redis.call("HGET", KEYS[2], "state") == "paused" then return park("paused") end
+  local cap = tonumber(redis.call("HGET", KEYS[2], "max_concurrency") or "")
+  if cap and cap > 0 and redis.call("ZCARD", KEYS[5]) >= cap then return park("busy") end
+  attempts = attempts + 1
+  redis.call("HSET", KEYS[1], "state", "running", "attempts", attempts, "started_ms", ARGV[2], "worker", ARGV[6])
+  redis.call("ZREM", KEYS[3], ARGV[1])
+  redis.call("ZREM", KEYS[4], ARGV[1])
+  redis.call("ZADD", KEYS[5], ARGV[2], ARGV[1])
+  redis.call("SET", KEYS[6], ARGV[4], "PX", ARGV[3])
+  redis.call("ZREM", KEYS[8], ARGV[1])
+  redis.call("ZADD", KEYS[9], created, ARGV[1])
+  return {"started", tostring(attempts)}
+elseif state == "running" then
+  if redis.call("EXISTS", KEYS[6]) == 1 then return {"duplicate", tostring(attempts)} end
+  if attempts >= tonumber(ARGV[5]) then
+    redis.call("HSET", KEYS[1], "state", "failed", "finished_ms", ARGV[2], "error_code", "WorkerLost",
+      "error_message", "the job ended its worker process " .. attempts .. " times (crash, kill or out of memory); not retried again")
+    redis.call("ZREM", KEYS[5], ARGV[1])
+    redis.call("ZREM", KEYS[9], ARGV[1])
+    redis.call("ZADD", KEYS[10], created, ARGV[1])
+    redis.call("XADD", KEYS[7], "*", "job_id", ARGV[1])
+    return {"exhausted", tostring(attempts)}
+  end
+  attempts = attempts + 1
+  redis.call("HSET", KEYS[1], "attempts", attempts, "started_ms", ARGV[2], "worker", ARGV[6])
+  redis.call("ZADD", KEYS[5], ARGV[2], ARGV[1])
+  redis.call("ZREM", KEYS[4], ARGV[1])
+  redis.call("SET", KEYS[6], ARGV[4], "PX", ARGV[3])
+  return {"takeover", tostring(attempts)}
+end
+return {"duplicate", tostring(attempts)}
+"""
+
+# KEYS: lease   ARGV: token, ttl_ms
+HEARTBEAT = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  redis.call("PEXPIRE", KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS: job, lease, running, pending, dispatched, outbox, idx submitted, idx running, idx target
+# ARGV: job_id, target_state, allowed_sources_csv, lease_token ("" = no lease check), field, value, ...
+# A lease held by *another* token means this attempt was taken over: refuse. An expired lease
+# with nobody else holding it means the job really completed here: accept.
+FINISH = """
+local state = redis.call("HGET", KEYS[1], "state")
+if not state then return "missing" end
+if not string.find("," .. ARGV[3] .. ",", "," .. state .. ",", 1, true) then return "refused" end
+if state == "running" and ARGV[4] ~= "" then
+  local holder = redis.call("GET", KEYS[2])
+  if holder and holder ~= ARGV[4] then return "refused" end
+end
+local fields = {"state", ARGV[2]}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call("HSET", KEYS[1], unpack(fields))
+redis.call("DEL", KEYS[2])
+redis.call("ZREM", KEYS[3], ARGV[1])
+redis.call("ZREM", KEYS[4], ARGV[1])
+redis.call("ZREM", KEYS[5], ARGV[1])
+local created = redis.call("HGET", KEYS[1], "created_ms")
+redis.call("ZREM", KEYS[7], ARGV[1])
+redis.call("ZREM", KEYS[8], ARGV[1])
+redis.call("ZADD", KEYS[9], created, ARGV[1])
+redis.call("XADD", KEYS[6], "*", "job_id", ARGV[1])
+return "ok"
+"""
+
+# KEYS: job, pending, dispatched, outbox, idx submitted, idx canceled   ARGV: job_id, now_ms
+CANCEL_QUEUED = """
+if redis.call("HGET", KEYS[1], "state") ~= "submitted" then return "refused" end
+redis.call("HSET", KEYS[1], "state", "canceled", "finished_ms", ARGV[2])
+redis.call("ZREM", KEYS[2], ARGV[1])
+redis.call("ZREM", KEYS[3], ARGV[1])
+local created = redis.call("HGET", KEYS[1], "created_ms")
+redis.call("ZREM", KEYS[5], ARGV[1])
+redis.call("ZADD", KEYS[6], created, ARGV[1])
+redis.call("XADD", KEYS[4], "*", "job_id", ARGV[1])
+return "ok"
+"""
+
+# KEYS: pipeline, pending, dispatched, running   ARGV: window, now_ms
+# Moves up to ``window - in flight`` of the best-ranked pending jobs to dispatched (never past
+# the pipeline's concurrency cap) and returns their ids; the caller sends one task each.
+DISPATCH = """
+if redis.call("HGET", KEYS[1], "state") == "paused" then return {} end
+local inflight = redis.call("ZCARD", KEYS[3])
+local room = tonumber(ARGV[1]) - inflight
+local cap = tonumber(redis.call("HGET", KEYS[1], "max_concurrency") or "")
+if cap and cap > 0 then room = math.min(room, cap - redis.call("ZCARD", KEYS[4]) - inflight) end
+if room <= 0 then return {} end
+local ids = redis.call("ZRANGE", KEYS[2], 0, room - 1)
+for _, id in ipairs(ids) do
+  redis.call("ZREM", KEYS[2], id)
+  redis.call("ZADD", KEYS[3], ARGV[2], id)
+end
+return ids
+"""

@@ -1,0 +1,122 @@
+"""Scheduling: how accepted jobs reach workers (the policy is documented in docs/scheduling.md).
+
+The job store, not Celery, holds the queue. Each pipeline keeps its accepted jobs in a pending
+set ranked by priority, then submission order. ``dispatch`` moves at most ``window`` of them at a
+time into that pipeline's Celery queue (never past its concurrency cap, never while paused), so
+the Celery queues stay short and equal in priority: kombu's round-robin over queues then gives
+every pipeline its turn, and ranking inside a pipeline is exact rather than kombu's approximate
+priority lists. Whenever a job starts or finishes, its pipeline is dispatched again.
+
+``reconcile`` is the safety net that makes "no accepted job is lost" hold: it re-sends task
+messages that went missing (a send that failed, a broker restart) and jobs whose worker died
+(lease expired), and refills every pipeline's window. Duplicated messages are harmless because
+``RedisJobRepository.start`` refuses them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from app.core.ports import QueueDepth
+from app.storage import keys
+from app.storage.jobs import now_ms
+from app.storage.lua import DISPATCH
+
+log = logging.getLogger(__name__)
+
+SendTask = Callable[[str, str], None]  # (job_id, pipeline_id) -> None; raises when the broker is unreachable
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    resent_dispatched: int = 0
+    resent_orphans: int = 0
+    dispatched: int = 0
+
+
+class RedisScheduler:
+    def __init__(
+        self,
+        client: redis.Redis,
+        send: SendTask,
+        *,
+        window: int = 2,
+        stale_dispatch_s: float = 120.0,
+        lease_ttl_s: float = 15.0,
+    ) -> None:
+        self.r = client
+        self.send = send
+        self.window = window
+        self.stale_dispatch_ms = int(stale_dispatch_s * 1000)
+        self.lease_ttl_ms = int(lease_ttl_s * 1000)
+        self._dispatch = client.register_script(DISPATCH)
+
+    def dispatch(self, pipeline_id: str) -> int:
+        """Send task messages for the best-ranked pending jobs that fit the window. Returns how many."""
+        ids: list[str] = self._dispatch(
+            keys=[keys.pipeline(pipeline_id), keys.pending(pipeline_id), keys.dispatched(pipeline_id), keys.running(pipeline_id)],
+            args=[self.window, now_ms()],
+        )
+        sent = 0
+        for job_id in ids:
+            try:
+                self.send(job_id, pipeline_id)
+                sent += 1
+            except Exception:  # broker unreachable: put it back; the next dispatch or reconcile retries
+                log.warning("could not send task for job %s; returned to pending", job_id, exc_info=True)
+                self._return_to_pending(job_id, pipeline_id)
+        return sent
+
+    def _return_to_pending(self, job_id: str, pipeline_id: str) -> None:
+        rank = self.r.hget(keys.job(job_id), "rank")
+        pipe = self.r.pipeline()
+        pipe.zrem(keys.dispatched(pipeline_id), job_id)
+        if rank is not None and self.r.hget(keys.job(job_id), "state") == "submitted":
+            pipe.zadd(keys.pending(pipeline_id), {job_id: int(rank)})
+        pipe.execute()
+
+    def depth(self, pipeline_id: str) -> QueueDepth:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zcard(keys.pending(pipeline_id))
+        pipe.zcard(keys.dispatched(pipeline_id))
+        pipe.zcard(keys.running(pipeline_id))
+        pending, dispatched, running = pipe.execute()
+        return QueueDepth(pipeline_id=pipeline_id, queued=int(pending) + int(dispatched), running=int(running))
+
+    def pending_ids(self, pipeline_id: str) -> list[str]:
+        """Accepted jobs not yet started, in the order they will be dispatched."""
+        return list(self.r.zrange(keys.dispatched(pipeline_id), 0, -1)) + list(self.r.zrange(keys.pending(pipeline_id), 0, -1))
+
+    def try_lock(self, ttl_s: float) -> bool:
+        """One reconciler per interval across all processes."""
+        return bool(self.r.set(keys.RECONCILE_LOCK, "1", nx=True, px=max(1, int(ttl_s * 1000))))
+
+    def reconcile(self, pipeline_ids: list[str]) -> ReconcileReport:
+        now = now_ms()
+        resent_dispatched = resent_orphans = dispatched = 0
+        for pid in pipeline_ids:
+            for job_id in self.r.zrangebyscore(keys.dispatched(pid), "-inf", now - self.stale_dispatch_ms):
+                self.r.zadd(keys.dispatched(pid), {job_id: now})
+                try:
+                    self.send(job_id, pid)
+                    resent_dispatched += 1
+                except Exception:
+                    log.warning("reconcile: could not re-send job %s", job_id, exc_info=True)
+            for job_id in self.r.zrange(keys.running(pid), 0, -1):
+                if self.r.exists(keys.lease(job_id)):
+                    continue
+                last = int(self.r.hget(keys.job(job_id), "resent_ms") or 0)
+                if now - last < self.lease_ttl_ms:
+                    continue
+                self.r.hset(keys.job(job_id), "resent_ms", str(now))
+                try:
+                    self.send(job_id, pid)  # the start guard turns this into a takeover (or fails it: attempts)
+                    resent_orphans += 1
+                except Exception:
+                    log.warning("reconcile: could not re-send orphaned job %s", job_id, exc_info=True)
+            dispatched += self.dispatch(pid)
+        return ReconcileReport(resent_dispatched, resent_orphans, dispatched)

@@ -1,0 +1,71 @@
+"""Builds the object graph a process needs from its Settings: one place, no globals.
+
+The API, the workers, the notifier and the CLI each call ``build_services(settings)`` once at
+start-up (after fork, for prefork workers) and pass the result down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from celery import Celery
+
+from app.core.pipelines import DEFAULT_PIPELINE_ID, Pipeline
+from app.core.service import SnapshotService
+from app.queueing import make_celery, snapshot_task_sender
+from app.settings import Settings
+from app.storage.credentials import RedisCredentialStore
+from app.storage.jobs import RedisJobRepository
+from app.storage.objects import ObjectStore, StoreCatalog
+from app.storage.pipelines import RedisPipelineRepository
+from app.storage.scheduler import RedisScheduler
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    celery: Celery
+    jobs: RedisJobRepository
+    pipelines: RedisPipelineRepository
+    credentials: RedisCredentialStore
+    scheduler: RedisScheduler
+    objects: ObjectStore
+    snapshots: SnapshotService
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.redis_url, decode_responses=True, socket_timeout=30, socket_connect_timeout=5, health_check_interval=25
+    )
+
+
+def build_services(settings: Settings, *, celery_app: Celery | None = None) -> Services:
+    client = redis_client(settings)
+    celery = celery_app or make_celery(settings)
+    jobs = RedisJobRepository(client)
+    pipelines = RedisPipelineRepository(client)
+    scheduler = RedisScheduler(
+        client,
+        snapshot_task_sender(celery),
+        window=settings.dispatch_window,
+        stale_dispatch_s=max(60.0, settings.lease_ttl_s * 4),
+        lease_ttl_s=settings.lease_ttl_s,
+    )
+    objects = settings.object_store()
+    return Services(
+        settings=settings,
+        redis=client,
+        celery=celery,
+        jobs=jobs,
+        pipelines=pipelines,
+        credentials=RedisCredentialStore(client),
+        scheduler=scheduler,
+        objects=objects,
+        snapshots=SnapshotService(jobs, pipelines, scheduler, StoreCatalog(objects)),
+    )
+
+
+def ensure_default_pipeline(services: Services) -> Pipeline:
+    return services.pipelines.ensure(Pipeline(id=DEFAULT_PIPELINE_ID, name="Default"))

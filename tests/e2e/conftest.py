@@ -1,0 +1,61 @@
+"""End-to-end fixtures: real redis-server, a real Celery worker process, the API's test client."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from app.settings import Settings
+from app.storage.credentials import AccessKey
+from app.web import create_app
+from app.wiring import Services, build_services, ensure_default_pipeline
+from tests.workerproc import WorkerProcess
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(redis_url=redis_url, data_dir=tmp_path / "data", storage="local", lease_ttl_s=3.0,
+                    heartbeat_interval_s=0.5, queue_sync_interval_s=0.5, allow_private_endpoints=True)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    svc = build_services(settings)
+    ensure_default_pipeline(svc)
+    for bucket in ("media", "out"):
+        svc.objects.make_bucket(bucket)
+    yield svc
+    svc.redis.close()
+
+
+@pytest.fixture
+def key(services: Services) -> AccessKey:
+    return services.credentials.create("acme")
+
+
+@pytest.fixture
+def client(services: Services) -> FlaskClient:
+    return create_app(services.settings, services).test_client()
+
+
+@pytest.fixture
+def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(**kw: Any) -> WorkerProcess:
+        worker = WorkerProcess(kw.pop("settings", settings), tmp_path, **kw).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def basic(key: AccessKey) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key.id}:{key.secret}".encode()).decode()}

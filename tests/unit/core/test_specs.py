@@ -1,0 +1,107 @@
+from dataclasses import replace
+
+import pytest
+
+from app.core.errors import InvalidParameter
+from app.core.specs import (
+    Average,
+    BlackFrameSpec,
+    FrameType,
+    ImageFormat,
+    ObjectRef,
+    OutputSize,
+    OutputTarget,
+    Series,
+    SingleTime,
+    SnapshotSpec,
+    SpriteSpec,
+    TimePoints,
+    parse_color,
+    render_key,
+    spec_from_dict,
+    spec_to_dict,
+    validate_spec,
+    validate_user_data,
+)
+
+BASE = SnapshotSpec(input=ObjectRef("in", "v.mp4"), timing=SingleTime(0), output=OutputTarget("out", "{JobId}/{Count}.jpg"))
+
+
+def test_key_template_placeholders() -> None:
+    assert render_key("a/{JobId}/{Count}.jpg", job_id="j1", count=7) == "a/j1/00007.jpg"
+    assert OutputTarget("b", "{Count}-{Count}").key_for("j", 12) == "00012-00012"
+
+
+@pytest.mark.parametrize("width", [8, 4096, None])
+def test_sizes_at_the_bounds_are_valid(width: int | None) -> None:
+    validate_spec(replace(BASE, size=OutputSize(width=width, height=width)))
+
+
+@pytest.mark.parametrize("bad", [7, 4097, 0, -8, 5, 5000])
+def test_sizes_outside_8_4096_are_refused(bad: int) -> None:
+    with pytest.raises(InvalidParameter, match="width must be an integer in \\[8, 4096\\]"):
+        validate_spec(replace(BASE, size=OutputSize(width=bad)))
+
+
+def test_points_are_sorted_duplicates_kept_and_capped_at_100() -> None:
+    spec = validate_spec(replace(BASE, timing=TimePoints((5.0, 1.0, 5.0, 0.5))))
+    assert spec.timing == TimePoints((0.5, 1.0, 5.0, 5.0))
+    validate_spec(replace(BASE, timing=TimePoints(tuple(float(i) for i in range(100)))))
+    with pytest.raises(InvalidParameter, match="101 time points"):
+        validate_spec(replace(BASE, timing=TimePoints(tuple(float(i) for i in range(101)))))
+    with pytest.raises(InvalidParameter, match="at least one"):
+        validate_spec(replace(BASE, timing=TimePoints(())))
+
+
+@pytest.mark.parametrize(
+    ("timing", "message"),
+    [
+        (SingleTime(-1), "time_ms must be a finite number >= 0"),
+        (SingleTime(float("inf")), "finite"),
+        (Series(0, 0, 3), "interval_s must be greater than 0"),
+        (Series(0, 1, 0), "count must be in"),
+        (Average(0), "count must be in"),
+        (Average(2, start_ms=10, end_ms=5), "end_ms must not be less than start_ms"),
+    ],
+)
+def test_timing_validation(timing: object, message: str) -> None:
+    with pytest.raises(InvalidParameter, match=message):
+        validate_spec(replace(BASE, timing=timing))  # type: ignore[arg-type]
+
+
+def test_several_images_need_count_in_the_key() -> None:
+    with pytest.raises(InvalidParameter, match="must contain \\{Count\\}"):
+        validate_spec(replace(BASE, timing=Series(0, 1, 2), output=OutputTarget("out", "fixed.jpg")))
+    validate_spec(replace(BASE, output=OutputTarget("out", "fixed.jpg")))  # one image: fine
+
+
+def test_user_data_limit_counts_bytes_not_characters() -> None:
+    validate_user_data("a" * 1024)
+    validate_user_data(None)
+    with pytest.raises(InvalidParameter, match="1026 bytes"):
+        validate_user_data("é" * 513)
+
+
+def test_colors() -> None:
+    assert parse_color("black") == (0, 0, 0)
+    assert parse_color("#FF8000") == (255, 128, 0)
+    assert parse_color("random") == "random"
+    assert parse_color("#12345") is None and parse_color("plaid") is None and parse_color("#gg0000") is None
+
+
+def test_spec_round_trips_through_its_dict_form() -> None:
+    spec = SnapshotSpec(
+        input=ObjectRef("in", "v.mp4"),
+        timing=TimePoints((1.0, 2.5)),
+        output=OutputTarget("out", "x/{Count}.png"),
+        frame_type=FrameType.KEYFRAME,
+        size=OutputSize(width=320),
+        format=ImageFormat.PNG,
+        quality=70,
+        sprite=SpriteSpec(target=OutputTarget("out", "s/{TileCount}.jpg"), lines=2, columns=3, color="#101010"),
+        black_frames=BlackFrameSpec(black_level=30),
+    )
+    assert spec_from_dict(spec_to_dict(spec)) == spec
+    for timing in (SingleTime(5), Series(1, 0.5, 3), Average(4, 0, None), Average(4, 10, 20)):
+        s = replace(BASE, timing=timing)
+        assert spec_from_dict(spec_to_dict(s)) == s

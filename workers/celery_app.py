@@ -1,0 +1,69 @@
+"""The worker's Celery application: ``celery -A workers.celery_app:celery_app worker``.
+
+Celery's CLI needs a module-level app, so this is the one module that reads Settings at import.
+The ``PipelineQueues`` bootstep keeps the set of consumed queues equal to the pipelines of this
+worker's resource class (new pipelines are served within ``OPENMPS_QUEUE_SYNC_S`` seconds, no
+restart) and runs the scheduler's reconcile pass, one worker at a time, on the same timer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, bootsteps
+
+from app.core.pipelines import queue_name
+from app.queueing import make_celery
+from app.settings import Settings
+from app.wiring import Services, build_services, ensure_default_pipeline
+
+log = logging.getLogger(__name__)
+
+settings = Settings.from_env()
+celery_app: Celery = make_celery(settings, main="openmps-worker")
+celery_app.conf.imports = ("workers.tasks",)
+celery_app.conf.task_default_queue = (
+    queue_name("default") if settings.worker_class == "cpu" else f"openmps.idle.{settings.worker_class}"
+)
+
+
+class PipelineQueues(bootsteps.StartStopStep):
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self.tref: Any = None
+        self.services: Services | None = None
+
+    def start(self, c: Any) -> None:
+        self.services = build_services(settings, celery_app=c.app)
+        ensure_default_pipeline(self.services)
+        self.sync(c)
+        self.tref = c.timer.call_repeatedly(settings.queue_sync_interval_s, self.sync, (c,), priority=10)
+
+    def stop(self, c: Any) -> None:
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+
+    def sync(self, c: Any) -> None:
+        assert self.services is not None
+        try:
+            pipelines = self.services.pipelines.list_all()
+            wanted = {p.queue_name for p in pipelines if p.resource_class.value == settings.worker_class}
+            current = {q.name for q in c.task_consumer.queues}
+            for name in sorted(wanted - current):
+                log.info("consuming new pipeline queue %s", name)
+                c.add_task_queue(name)
+            for name in sorted(current - wanted):
+                if name.startswith("openmps.pipeline."):
+                    log.info("no longer consuming %s (pipeline deleted or another resource class)", name)
+                    c.cancel_task_queue(name)
+            if self.services.scheduler.try_lock(settings.queue_sync_interval_s * 0.9):
+                self.services.scheduler.reconcile([p.id for p in pipelines])
+        except Exception:  # a Redis hiccup must not stop the consumer; the next tick retries
+            log.warning("pipeline queue sync failed", exc_info=True)
+
+
+celery_app.steps["consumer"].add(PipelineQueues)

@@ -1,0 +1,145 @@
+"""The snapshot task: load the job by id, guard the transition, run it, record the result.
+
+Everything that can go wrong ends in one recorded transition (succeeded, failed with a code, or
+canceled). A duplicate delivery is recognised by the start guard and dropped; a worker that dies
+mid-job leaves its lease to expire and the scheduler's reconcile pass re-sends the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from app.core.errors import FailureCode, JobCanceled, JobFailure
+from app.core.pipelines import TASK_RUN_SNAPSHOT
+from app.core.states import JobState
+from app.settings import Settings
+from app.storage.jobs import StartOutcome
+from app.wiring import Services, build_services
+from workers.celery_app import celery_app, settings
+from workers.pipeline import MediaLimits, run_snapshot
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_RETRIES = 3
+CANCEL_POLL_S = 0.25
+
+
+@dataclass
+class _ProcessState:
+    pid: int
+    services: Services
+
+
+_state: _ProcessState | None = None
+
+
+def process_services() -> Services:
+    """Services for this process, built after fork (connections must not cross a fork)."""
+    global _state
+    if _state is None or _state.pid != os.getpid():
+        _state = _ProcessState(os.getpid(), build_services(settings, celery_app=celery_app))
+    return _state.services
+
+
+class Watch(threading.Thread):
+    """Keeps the job's lease alive and notices cancel requests while the job runs."""
+
+    def __init__(self, services: Services, job_id: str, lease_token: str, cfg: Settings) -> None:
+        super().__init__(name=f"watch-{job_id}", daemon=True)
+        self.services, self.job_id, self.lease_token, self.cfg = services, job_id, lease_token, cfg
+        self.stop_event = threading.Event()
+        self.cancel_event = threading.Event()
+        self.lost_lease = threading.Event()
+
+    def run(self) -> None:
+        ttl_ms = int(self.cfg.lease_ttl_s * 1000)
+        next_beat = time.monotonic() + self.cfg.heartbeat_interval_s
+        while not self.stop_event.wait(CANCEL_POLL_S):
+            try:
+                if self.services.jobs.cancel_requested(self.job_id):
+                    self.cancel_event.set()
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self.cfg.heartbeat_interval_s
+                    if not self.services.jobs.heartbeat(self.job_id, self.lease_token, ttl_ms):
+                        self.lost_lease.set()
+            except Exception:  # Redis blips: the lease TTL covers several missed beats
+                log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.join(timeout=2)
+
+
+def execute(services: Services, job_id: str, *, worker: str, decoder: str = "auto") -> StartOutcome:
+    cfg = services.settings
+    started = services.jobs.start(
+        job_id, worker=worker, lease_ttl_ms=int(cfg.lease_ttl_s * 1000), max_attempts=cfg.max_attempts
+    )
+    if started.outcome not in (StartOutcome.STARTED, StartOutcome.TAKEOVER):
+        log.info("job %s not started: %s (attempts %d)", job_id, started.outcome.value, started.attempts)
+        return started.outcome
+    job = services.jobs.get(job_id)
+    services.scheduler.dispatch(job.pipeline_id)  # a window slot just freed
+    log.info("job %s started (attempt %d, %s)", job_id, started.attempts, started.outcome.value)
+    watch = Watch(services, job_id, started.lease_token, cfg)
+    watch.start()
+    try:
+        manifest = None
+        for retry in range(TRANSIENT_RETRIES + 1):
+            try:
+                manifest = run_snapshot(
+                    job,
+                    services.objects,
+                    limits=MediaLimits(
+                        max_frame_pixels=cfg.max_frame_pixels,
+                        max_decoded_frames=cfg.max_decoded_frames,
+                        deadline=time.monotonic() + cfg.job_soft_time_limit_s,
+                    ),
+                    on_progress=lambda done, total: services.jobs.record_progress(job_id, done, total),
+                    should_cancel=watch.cancel_event.is_set,
+                    decoder=decoder,
+                )
+                break
+            except JobFailure as failure:
+                if not failure.transient or retry == TRANSIENT_RETRIES:
+                    raise
+                log.warning("job %s: transient failure (%s); retry %d", job_id, failure.message, retry + 1)
+                time.sleep(0.5 * 2**retry)
+        services.jobs.finish(job_id, JobState.SUCCEEDED, lease_token=started.lease_token, manifest=manifest)
+    except JobCanceled:
+        services.jobs.finish(job_id, JobState.CANCELED, lease_token=started.lease_token)
+    except JobFailure as failure:
+        services.jobs.finish(
+            job_id, JobState.FAILED, lease_token=started.lease_token,
+            error_code=failure.code.value, error_message=failure.message,
+        )
+    except SoftTimeLimitExceeded:
+        services.jobs.finish(
+            job_id, JobState.FAILED, lease_token=started.lease_token,
+            error_code=FailureCode.SNAPSHOT_TIMEOUT.value,
+            error_message=f"the job ran longer than {cfg.job_soft_time_limit_s} s",
+        )
+    except Exception as exc:  # a bug or an unforeseen input: fail the job, keep the worker
+        log.exception("job %s failed unexpectedly", job_id)
+        services.jobs.finish(
+            job_id, JobState.FAILED, lease_token=started.lease_token,
+            error_code=FailureCode.INTERNAL_ERROR.value, error_message=f"internal error: {type(exc).__name__}: {exc}",
+        )
+    finally:
+        watch.stop()
+    services.scheduler.dispatch(job.pipeline_id)  # a running slot freed (concurrency caps)
+    return started.outcome
+
+
+@celery_app.task(name=TASK_RUN_SNAPSHOT, bind=True)
+def run_snapshot_task(self, job_id: str) -> str:  # type: ignore[no-untyped-def]
+    worker = f"{self.request.hostname or socket.gethostname()}:{os.getpid()}"
+    decoder = "gpu" if settings.worker_class == "gpu" else "auto"
+    return execute(process_services(), job_id, worker=worker, decoder=decoder).value
