@@ -116,6 +116,7 @@ def _decoder_for(kind: str, locator: str, opened: OpenedInput, budget: Budget, m
         source = locator if not is_url(locator) else opened.reader
         gpu, why = open_gpu_decoder(source, opened.index.table, opened.rotation or 0, budget)
         if gpu is not None:
+            opened.container.close()  # NVDEC demuxes by itself; a URL's Range reader stays in use
             manifest.decoder = "gpu"
             return gpu
         manifest.decoder = "pyav (gpu unavailable)"

@@ -247,13 +247,17 @@ class OpenCVDecoder:
         target_ms = self.table.pts_ms[frame]
         if seek_to is not None:
             self._seek(seek_to)
+        backoff_ms = 1000.0
         while True:
             ms = self._grab()
             if ms is None:
                 raise JobFailure(FailureCode.INPUT_UNREADABLE, f"the stream ended before {target_ms:.0f} ms")
             if ms > target_ms + 0.5:
-                # OpenCV landed past the target: go back one second further and grab forward.
-                self._cap.set(cv2.CAP_PROP_POS_MSEC, max(0.0, target_ms - 1000.0) + (self._origin_ms or 0.0))
+                if backoff_ms > 8000.0:  # the container cannot seek precisely: take the nearest
+                    return self._retrieve(ms, size)
+                # OpenCV landed past the target: go back further and grab forward.
+                self._cap.set(cv2.CAP_PROP_POS_MSEC, max(0.0, target_ms - backoff_ms) + (self._origin_ms or 0.0))
+                backoff_ms *= 2
                 continue
             if ms >= target_ms - 0.5:
                 return self._retrieve(ms, size)

@@ -7,6 +7,7 @@ back out of the uploaded image (JPEG, usually downscaled).
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -229,3 +230,13 @@ def test_gpu_request_falls_back_to_cpu_and_says_so(store: LocalObjectStore, vide
     assert m.decoder == "pyav (gpu unavailable)"
     assert any("GPU decode unavailable" in n for n in m.notes)
     assert captured(store, m) == [25]
+
+
+def test_matroska_input_through_the_demux_index(store: LocalObjectStore, videos: Videos, tmp_path: Path) -> None:
+    exe = shutil.which("ffmpeg")
+    assert exe is not None
+    mkv = tmp_path / "v.mkv"
+    subprocess.run([exe, "-v", "error", "-i", str(videos.vfr.path), "-c", "copy", str(mkv)], check=True)
+    store.put("in", "v.mkv", mkv.read_bytes(), "video/x-matroska")
+    m = run_snapshot(job(Series(30, 0.33, 11), key="v.mkv", size=OutputSize(width=64)), store, limits=LIMITS)
+    assert captured(store, m) == [videos.vfr.frame_at(i.requested_ms) for i in m.images]
