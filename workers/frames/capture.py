@@ -101,12 +101,23 @@ class PyAVDecoder:
         self._pending: Any = None  # a decoded frame not yet handed out (pushback)
         self.position: int | None = None
         self._errors = 0
+        self._skip_before: int | None = None  # pts (stream time base) below which NONREF frames are skipped
 
     # --- decoding ---------------------------------------------------------------------------
 
     def _iter_frames(self) -> Iterator[Any]:
         container, stream = self._in.container, self._in.stream
+        ctx = stream.codec_context
+        skipping = False
         for packet in container.demux(stream):
+            # Frames nothing refers to (most B-frames) and that come before the target need not
+            # be decoded at all: ~half the frames of an x264 stream, ~25% of the decode time.
+            # The target's own packet has pts >= the target, so it is always decoded; FFmpeg's
+            # frame threads copy skip_frame per packet, so toggling here is safe.
+            skip = self._skip_before is not None and packet.pts is not None and packet.pts < self._skip_before
+            if skip != skipping:
+                ctx.skip_frame = "NONREF" if skip else "DEFAULT"
+                skipping = skip
             try:
                 frames = packet.decode()
             except av.error.FFmpegError as exc:
@@ -149,6 +160,7 @@ class PyAVDecoder:
 
     def read(self, frame: int, seek_to: int | None, size: OutputSize) -> Captured:
         target_ms = self.table.pts_ms[frame]
+        self._skip_before = self._index.pts[frame]
         if seek_to is not None:
             self._seek(seek_to)
         retry_key = seek_to
@@ -179,6 +191,7 @@ class PyAVDecoder:
             best = f
 
     def read_next(self, size: OutputSize) -> Captured | None:
+        self._skip_before = None  # every following frame is a candidate
         f = self._next()
         if f is None:
             return None

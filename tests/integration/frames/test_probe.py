@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.frames.conftest import Videos
-from tests.media import VideoFacts
+from app.core.specs import OutputSize
+from tests.media import VideoFacts, read_frame_index
+from workers.frames.capture import Budget, PyAVDecoder
 from workers.frames.probe import open_input
 
 
@@ -41,3 +43,19 @@ def test_other_containers_fall_back_to_demuxing(videos: Videos, tmp_path: Path) 
         assert t.pts_ms == facts.pts_ms
     finally:
         opened.close()
+
+
+def test_frames_nothing_refers_to_are_skipped_before_the_target(videos: Videos) -> None:
+    """x264 B-frames that are not references are never decoded on the way to a target, and
+    the target itself (whatever its type) still comes out."""
+    facts = videos.cfr
+    for target in (20, 21, 22, 23, 24):
+        budget = Budget(1000)
+        dec = PyAVDecoder(open_input(str(facts.path), max_frame_pixels=1 << 30), budget)
+        try:
+            got = dec.read(target, 0, OutputSize(width=64))
+            assert got.frame == target
+            assert read_frame_index(got.image) == target
+            assert budget.frames < target + 1  # fewer than the key-to-target run of frames
+        finally:
+            dec.close()
