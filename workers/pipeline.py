@@ -70,7 +70,9 @@ def run_snapshot(
             frame_threads=spec.frame_type is not FrameType.KEYFRAME,
         )
         try:
-            dec = _decoder_for(decoder, locator, opened, budget, run.manifest)
+            dec = _decoder_for(
+                decoder, locator, opened, budget, run.manifest, keyframes_only=spec.frame_type is FrameType.KEYFRAME
+            )
         except BaseException:
             opened.close()
             raise
@@ -105,7 +107,9 @@ def _check_deadline(limits: MediaLimits) -> None:
         raise JobFailure(FailureCode.SNAPSHOT_TIMEOUT, "the job's deadline passed before decoding started")
 
 
-def _decoder_for(kind: str, locator: str, opened: OpenedInput, budget: Budget, manifest: Manifest) -> FrameDecoder:
+def _decoder_for(
+    kind: str, locator: str, opened: OpenedInput, budget: Budget, manifest: Manifest, *, keyframes_only: bool
+) -> FrameDecoder:
     manifest.source_duration_ms = opened.index.table.duration_ms
     if kind == "opencv":
         table = opened.index.table
@@ -121,9 +125,9 @@ def _decoder_for(kind: str, locator: str, opened: OpenedInput, budget: Budget, m
             return gpu
         manifest.decoder = "pyav (gpu unavailable)"
         manifest.notes.append(f"GPU decode unavailable, decoded on the CPU: {why}")
-        return PyAVDecoder(opened, budget)
+        return PyAVDecoder(opened, budget, keyframes_only=keyframes_only)
     manifest.decoder = "pyav"
-    return PyAVDecoder(opened, budget)
+    return PyAVDecoder(opened, budget, keyframes_only=keyframes_only)
 
 
 class _Run:

@@ -92,7 +92,11 @@ def rotate_upright(image: np.ndarray, rotation: int) -> np.ndarray:
 class PyAVDecoder:
     name = "pyav"
 
-    def __init__(self, opened: OpenedInput, budget: Budget) -> None:
+    def __init__(self, opened: OpenedInput, budget: Budget, *, keyframes_only: bool = False) -> None:
+        """``keyframes_only``: every read targets a key frame (FrameType.KEYFRAME jobs), so a
+        read seeks, decodes that one packet and drains the decoder, rather than decoding the
+        frames a B-frame reorder delay would otherwise pull in after it."""
+        self._keyframes_only = keyframes_only
         self._in = opened
         self._index: StreamIndex = opened.index
         self.table = opened.index.table
@@ -159,6 +163,10 @@ class PyAVDecoder:
     # --- Protocol ---------------------------------------------------------------------------
 
     def read(self, frame: int, seek_to: int | None, size: OutputSize) -> Captured:
+        if self._keyframes_only and seek_to == frame:
+            alone = self._read_key_alone(frame, size)
+            if alone is not None:
+                return alone
         target_ms = self.table.pts_ms[frame]
         self._skip_before = self._index.pts[frame]
         if seek_to is not None:
@@ -189,6 +197,36 @@ class PyAVDecoder:
             if abs(ms - target_ms) <= EPS_MS:
                 return self._capture(f, size)
             best = f
+
+    def _read_key_alone(self, key: int, size: OutputSize) -> Captured | None:
+        """Seek, decode the key frame's packet alone, drain. None (caller falls back to the
+        general path) when the seek does not land exactly on that packet."""
+        self._seek(key)
+        ctx = self._in.stream.codec_context
+        want = self._index.pts[key]
+        try:
+            for packet in self._in.container.demux(self._in.stream):
+                if packet.size == 0 or packet.pts is None:
+                    continue
+                if packet.pts != want:
+                    return None
+                frames = [*ctx.decode(packet), *ctx.decode(None)]
+                break
+            else:
+                return None
+        except av.error.FFmpegError as exc:
+            raise JobFailure(FailureCode.INPUT_UNREADABLE, f"the key frame at {key} is corrupt: {exc}") from exc
+        finally:
+            ctx.flush_buffers()  # leave draining mode; the next read seeks anyway
+            self._frames = None
+            self.position = None
+        for f in frames:
+            self._budget.tick()
+            if f.pts == want:
+                captured = self._capture(f, size)
+                self.position = None  # the decoder was drained: nothing to continue from
+                return captured
+        return None
 
     def read_next(self, size: OutputSize) -> Captured | None:
         self._skip_before = None  # every following frame is a candidate

@@ -29,7 +29,9 @@ def is_url(locator: str) -> bool:
 def ms_of(pts: int, origin: int, time_base: Fraction) -> float:
     """pts (stream time base) -> ms from the first frame. One formula for table and decoder, so
     the decoder can match frames against the table by exact float equality."""
-    return round(float((pts - origin) * time_base * 1000), 6)
+    # Integer numerator / integer denominator: one correctly rounded division, ~20x cheaper
+    # than Fraction arithmetic (this runs for every frame of the table).
+    return round((pts - origin) * 1000 * time_base.numerator / time_base.denominator, 6)
 
 
 @dataclass(frozen=True)
