@@ -275,6 +275,29 @@ def probe_facts(path: Path) -> tuple[tuple[float, ...], tuple[int, ...], float]:
     return pts, keys, duration
 
 
+def make_bulky_video(
+    path: Path, *, seconds: float, width: int = 320, height: int = 240, fps: int = 25, gop: int = 25,
+    noise: int = 20, qp: int = 30,
+) -> VideoFacts:
+    """A bitrate-heavy H.264 video (ffmpeg's testsrc2 + temporal noise), for byte-count tests.
+
+    Frames carry no frame code; identify them by ``actual_ms``. About 32 MB for 60 s at the
+    defaults; raise ``noise`` or lower ``qp`` for more bytes per second.
+    """
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise RuntimeError("ffmpeg CLI not found")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [exe, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}",
+         "-vf", f"noise=alls={noise}:allf=t", "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast",
+         "-qp", str(qp), "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", str(path)],
+        check=True,
+    )
+    pts, keys, duration = probe_facts(path)
+    return VideoFacts(path, width, height, pts, keys, duration, "h264")
+
+
 def make_not_a_video(path: Path) -> Path:
     """A file with a video-like name that holds text (what a mislabelled upload looks like)."""
     path.parent.mkdir(parents=True, exist_ok=True)

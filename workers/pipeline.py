@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import av.error
@@ -33,6 +35,7 @@ from workers.frames.probe import OpenedInput, is_url, open_input
 log = logging.getLogger(__name__)
 
 DECODERS = ("auto", "pyav", "opencv", "gpu")
+MAX_IN_FLIGHT = 3  # encoded-but-not-recorded images (memory bound: 3 frames at output size)
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,27 @@ def run_snapshot(
     budget = Budget(limits.max_decoded_frames, limits.deadline, should_cancel)
     run = _Run(job, store, on_progress, should_cancel)
     try:
-        dec = _open_decoder(decoder, locator, limits, budget, run.manifest)
+        opened = open_input(
+            locator,
+            max_frame_pixels=limits.max_frame_pixels,
+            frame_threads=spec.frame_type is not FrameType.KEYFRAME,
+        )
+        try:
+            dec = _decoder_for(
+                decoder, locator, opened, budget, run.manifest, keyframes_only=spec.frame_type is FrameType.KEYFRAME
+            )
+        except BaseException:
+            opened.close()
+            raise
         try:
             run.capture_all(dec, limits)
         finally:
             dec.close()
+            if opened.reader is not None:
+                r = opened.reader
+                run.manifest.notes.append(
+                    f"input read over HTTP: {r.bytes_read} of {r.size} bytes in {r.requests} range requests"
+                )
         if spec.sprite is not None:
             run.build_sprites()
     except JobCanceled:
@@ -79,13 +98,18 @@ def run_snapshot(
     return run.manifest
 
 
+def _done(f: Future[bytes] | None) -> bool:
+    return f is None or f.done()
+
+
 def _check_deadline(limits: MediaLimits) -> None:
     if limits.deadline is not None and time.monotonic() > limits.deadline:
         raise JobFailure(FailureCode.SNAPSHOT_TIMEOUT, "the job's deadline passed before decoding started")
 
 
-def _open_decoder(kind: str, locator: str, limits: MediaLimits, budget: Budget, manifest: Manifest) -> FrameDecoder:
-    opened = open_input(locator, max_frame_pixels=limits.max_frame_pixels)
+def _decoder_for(
+    kind: str, locator: str, opened: OpenedInput, budget: Budget, manifest: Manifest, *, keyframes_only: bool
+) -> FrameDecoder:
     manifest.source_duration_ms = opened.index.table.duration_ms
     if kind == "opencv":
         table = opened.index.table
@@ -96,13 +120,14 @@ def _open_decoder(kind: str, locator: str, limits: MediaLimits, budget: Budget, 
         source = locator if not is_url(locator) else opened.reader
         gpu, why = open_gpu_decoder(source, opened.index.table, opened.rotation or 0, budget)
         if gpu is not None:
+            opened.container.close()  # NVDEC demuxes by itself; a URL's Range reader stays in use
             manifest.decoder = "gpu"
             return gpu
         manifest.decoder = "pyav (gpu unavailable)"
         manifest.notes.append(f"GPU decode unavailable, decoded on the CPU: {why}")
-        return PyAVDecoder(opened, budget)
+        return PyAVDecoder(opened, budget, keyframes_only=keyframes_only)
     manifest.decoder = "pyav"
-    return PyAVDecoder(opened, budget)
+    return PyAVDecoder(opened, budget, keyframes_only=keyframes_only)
 
 
 class _Run:
@@ -140,6 +165,10 @@ class _Run:
         self.uploaded.clear()
 
     def capture_all(self, dec: FrameDecoder, limits: MediaLimits) -> None:
+        """Decode on this thread; encode + upload on one helper thread (FIFO), so encoding and
+        storage round trips overlap the next decode run (cv2.imencode and socket I/O release the
+        GIL). At most ``MAX_IN_FLIGHT`` images wait, bounding memory; results are recorded and
+        progress reported on this thread, in image order."""
         spec = self.spec
         targets = plan_targets(spec.timing, spec.frame_type, dec.table)
         planned = frames_to_decode(decode_plan(dec.table, targets))
@@ -149,17 +178,57 @@ class _Run:
                 f"the job needs {planned} decoded frames; the limit is {limits.max_decoded_frames}",
             )
         total = len(targets)
-        previous: tuple[int, Captured, float | None] | None = None
-        for done, target in enumerate(targets, start=1):
-            if self.should_cancel():
-                raise JobCanceled("canceled between frames")
-            if previous is not None and previous[0] == target.frame:
-                captured, substituted = previous[1], previous[2]  # duplicate time: reuse the frame
-            else:
-                captured, substituted = self._capture(dec, target)
-                previous = (target.frame, captured, substituted)
-            self._emit(target, captured, substituted)
-            self.on_progress(done, total)
+        previous: tuple[int, Captured, float | None, Future[bytes] | None] | None = None
+        in_flight: deque[tuple[Target, Captured, float | None, Future[bytes] | None]] = deque()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
+            try:
+                for target in targets:
+                    if self.should_cancel():
+                        raise JobCanceled("canceled between frames")
+                    key = spec.output.key_for(self.job.id, target.number)
+                    if previous is not None and previous[0] == target.frame:
+                        # A duplicate time: same frame, same bytes, its own key.
+                        captured, substituted = previous[1], previous[2]
+                        encoded = self._submit(pool, self._put_copy, previous[3], key)
+                    else:
+                        captured, substituted = self._capture(dec, target)
+                        encoded = self._submit(pool, self._encode_put, captured.image, key)
+                    previous = (target.frame, captured, substituted, encoded)
+                    in_flight.append((target, captured, substituted, encoded))
+                    while in_flight and (len(in_flight) > MAX_IN_FLIGHT or _done(in_flight[0][3])):
+                        self._finish(*in_flight.popleft(), total)
+                while in_flight:
+                    self._finish(*in_flight.popleft(), total)
+            except BaseException:
+                for item in in_flight:  # let uploads settle so a cancel can delete them all
+                    if item[3] is not None:
+                        item[3].cancel()
+                raise
+
+    def _submit(self, pool: ThreadPoolExecutor, fn: Callable[..., bytes], *args: object) -> Future[bytes] | None:
+        """None when cells are not kept (sprites only): nothing is encoded or uploaded."""
+        spec = self.spec
+        if spec.sprite is not None and not spec.sprite.keep_cells:
+            return None
+        return pool.submit(fn, *args)
+
+    def _encode_put(self, image: np.ndarray, key: str) -> bytes:
+        data = encode_image(image, self.spec.format, self.spec.quality)
+        self.put(self.spec.output.bucket, key, data, self.spec.format.content_type)
+        return data
+
+    def _put_copy(self, original: Future[bytes] | None, key: str) -> bytes:
+        assert original is not None  # same keep-cells setting as the original
+        data = original.result()
+        self.put(self.spec.output.bucket, key, data, self.spec.format.content_type)
+        return data
+
+    def _finish(
+        self, target: Target, captured: Captured, substituted: float | None, encoded: Future[bytes] | None, total: int
+    ) -> None:
+        data = encoded.result() if encoded is not None else None
+        self._emit(target, captured, substituted, data)
+        self.on_progress(len(self.manifest.images), total)
 
     def _capture(self, dec: FrameDecoder, target: Target) -> tuple[Captured, float | None]:
         spec = self.spec
@@ -191,17 +260,11 @@ class _Run:
         )
         return captured, None
 
-    def _emit(self, target: Target, captured: Captured, substituted: float | None) -> None:
+    def _emit(self, target: Target, captured: Captured, substituted: float | None, data: bytes | None) -> None:
         spec = self.spec
         key = spec.output.key_for(self.job.id, target.number)
         is_cell = spec.sprite is not None and (target.number - 1) % self.cell_step == 0
-        keep = spec.sprite is None or spec.sprite.keep_cells
         h, w = captured.image.shape[:2]
-        size = 0
-        if keep:
-            data = encode_image(captured.image, spec.format, spec.quality)
-            self.put(spec.output.bucket, key, data, spec.format.content_type)
-            size = len(data)
         if is_cell:
             self.cells.append(captured.image)
             self.cell_numbers.append(target.number)
@@ -214,9 +277,9 @@ class _Run:
                 key=key,
                 width=w,
                 height=h,
-                bytes=size,
+                bytes=len(data) if data is not None else 0,
                 substituted_ms=substituted,
-                uploaded=keep,
+                uploaded=data is not None,
             )
         )
 
@@ -236,8 +299,9 @@ class _Run:
         keys = [compose.sheet_key(template, self.job.id, g.number, len(lay.sheets)) for g in lay.sheets]
         sizes: list[tuple[str, int]] = []
         for geom, canvas, key in zip(lay.sheets, canvases, keys, strict=True):
-            data = encode_image(canvas, self.spec.format, self.spec.quality)
-            self.put(bucket, key, data, self.spec.format.content_type)
+            fmt = compose.sheet_format(key, self.spec.format)
+            data = encode_image(canvas, fmt, self.spec.quality)
+            self.put(bucket, key, data, fmt.content_type)
             sizes.append((key, len(data)))
             self.manifest.sheets.append(SpriteSheet(geom.number, key, geom.width, geom.height, len(data), geom.cells))
         duration = self.manifest.source_duration_ms or 0.0

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.core.errors import FailureCode, JobFailure
-from app.core.specs import KEY_JOB_ID, KEY_TILE_COUNT, SpriteSpec, parse_color
+from app.core.specs import KEY_JOB_ID, KEY_TILE_COUNT, ImageFormat, SpriteSpec, parse_color
 from workers.frames.encode import resize
 
 
@@ -135,13 +135,22 @@ def sheet_key(template: str, job_id: str, number: int, sheets: int) -> str:
     return f"{root}-{number:05d}{ext}"
 
 
+_EXTENSIONS = {"jpg": ImageFormat.JPEG, "jpeg": ImageFormat.JPEG, "png": ImageFormat.PNG, "webp": ImageFormat.WEBP}
+
+
+def sheet_format(key: str, default: ImageFormat) -> ImageFormat:
+    """A sheet's format follows its key's extension (``.png`` sheets are PNG), else the job's."""
+    ext = key.rsplit(".", 1)[-1].lower() if "." in posixpath.basename(key) else ""
+    return _EXTENSIONS.get(ext, default)
+
+
 def storyboard_keys(template: str, job_id: str) -> tuple[str, str]:
     """(vtt key, json key): the sheet template without its number, beside the sheets."""
     key = template.replace(KEY_JOB_ID, job_id).replace(KEY_TILE_COUNT, "")
-    root, _ = posixpath.splitext(key)
-    root = root.rstrip("-_.") or "storyboard"
-    if root.endswith("/"):
-        root += "storyboard"
+    folder, base = posixpath.split(key)
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    stem = stem.rstrip("-_.") or "storyboard"
+    root = posixpath.join(folder, stem)
     return f"{root}.vtt", f"{root}.json"
 
 

@@ -32,7 +32,8 @@ def output_size(source_w: int, source_h: int, size: OutputSize) -> tuple[int, in
     assert w is not None and h is not None
     factor = min(1.0, source_w / w, source_h / h)
     if factor < 1.0:
-        w, h = max(1, int(w * factor)), max(1, int(h * factor))
+        w = min(source_w, max(1, round(w * factor)))
+        h = min(source_h, max(1, round(h * factor)))
     return w, h
 
 

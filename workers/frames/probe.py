@@ -29,7 +29,9 @@ def is_url(locator: str) -> bool:
 def ms_of(pts: int, origin: int, time_base: Fraction) -> float:
     """pts (stream time base) -> ms from the first frame. One formula for table and decoder, so
     the decoder can match frames against the table by exact float equality."""
-    return round(float((pts - origin) * time_base * 1000), 6)
+    # Integer numerator / integer denominator: one correctly rounded division, ~20x cheaper
+    # than Fraction arithmetic (this runs for every frame of the table).
+    return round((pts - origin) * 1000 * time_base.numerator / time_base.denominator, 6)
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,13 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def open_input(locator: str, *, max_frame_pixels: int) -> OpenedInput:
-    """Open, check the pixel limit, and build the frame table. Raises ``JobFailure``."""
+def open_input(locator: str, *, max_frame_pixels: int, frame_threads: bool = True) -> OpenedInput:
+    """Open, check the pixel limit, and build the frame table. Raises ``JobFailure``.
+
+    ``frame_threads`` False decodes on one thread: right for key-frame-only jobs, where each
+    read is one key frame after a seek and frame threading only adds pipeline delay (frames
+    decoded and thrown away before the first one comes out).
+    """
     reader: RangeReader | None = None
     track: Mp4Track | None = None
     try:
@@ -99,7 +106,7 @@ def open_input(locator: str, *, max_frame_pixels: int) -> OpenedInput:
             reader.close()
         raise JobFailure(FailureCode.INPUT_UNREADABLE, f"not a readable media file: {exc}") from exc
     try:
-        return _describe(container, reader, track, max_frame_pixels)
+        return _describe(container, reader, track, max_frame_pixels, frame_threads)
     except BaseException:
         container.close()
         if reader is not None:
@@ -121,7 +128,9 @@ def _mp4_track(read_at: Any, size: int) -> Mp4Track | None:
     return parse_video_track(moov) if moov else None
 
 
-def _describe(container: Any, reader: RangeReader | None, track: Mp4Track | None, max_pixels: int) -> OpenedInput:
+def _describe(
+    container: Any, reader: RangeReader | None, track: Mp4Track | None, max_pixels: int, frame_threads: bool
+) -> OpenedInput:
     if not container.streams.video:
         raise JobFailure(FailureCode.INPUT_UNREADABLE, "the input has no video stream")
     stream = container.streams.video[0]
@@ -140,7 +149,11 @@ def _describe(container: Any, reader: RangeReader | None, track: Mp4Track | None
         index = _index_from_demux(container, stream, tb)
     # Frame threads: ~1.6x lower latency for +3-8% CPU (notes §4); PyAV's default SLICE threading
     # does nothing for single-slice x264 streams.
-    ctx.thread_type = "AUTO"
+    if frame_threads:
+        ctx.thread_type = "AUTO"
+    else:
+        ctx.thread_type = "SLICE"
+        ctx.thread_count = 1
     rotation = track.rotation if track is not None else None
     return OpenedInput(container, stream, reader, index, width, height, str(ctx.name), rotation)
 

@@ -1,0 +1,175 @@
+"""The planner: requested times, frame choice, out-of-range policy, and the decode plan."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from app.core.errors import FailureCode, JobFailure
+from app.core.specs import Average, FrameType, Series, SingleTime, TimePoints
+from workers.frames.plan import (
+    FrameTable,
+    Target,
+    choose_seek,
+    decode_plan,
+    frame_at,
+    frames_to_decode,
+    key_at_or_before,
+    plan_targets,
+    requested_times,
+)
+
+# 25 fps, 100 frames (4 s), key frames every 25 frames.
+CFR = FrameTable(tuple(i * 40.0 for i in range(100)), (0, 25, 50, 75), 4000.0)
+# VFR: 0, 20, 80, 120, 220, 240, ... (20/60/40/100 ms pattern), key frames every 10.
+_durs = [20, 60, 40, 100] * 10
+VFR = FrameTable(tuple(float(sum(_durs[:i])) for i in range(40)), (0, 10, 20, 30), float(sum(_durs)))
+
+
+def brute_frame(table: FrameTable, t: float) -> int:
+    return max([i for i, p in enumerate(table.pts_ms) if p <= t] or [0])
+
+
+class TestRequestedTimes:
+    def test_single(self) -> None:
+        assert requested_times(SingleTime(1234.5), 4000) == [1234.5]
+
+    def test_series_start_plus_interval_seconds(self) -> None:
+        assert requested_times(Series(100, 0.25, 4), 4000) == [100, 350, 600, 850]
+
+    def test_average_centred_in_equal_slices(self) -> None:
+        assert requested_times(Average(4), 4000) == [500, 1500, 2500, 3500]
+        assert requested_times(Average(2, start_ms=1000, end_ms=2000), 4000) == [1250, 1750]
+        assert requested_times(Average(1), 4000) == [2000]
+
+    def test_average_end_past_duration_is_clamped(self) -> None:
+        assert requested_times(Average(2, start_ms=0, end_ms=10_000), 4000) == [1000, 3000]
+
+    def test_average_zero_span(self) -> None:
+        assert requested_times(Average(3, start_ms=800, end_ms=800), 4000) == [800, 800, 800]
+
+    def test_points_sorted_duplicates_kept(self) -> None:
+        assert requested_times(TimePoints((300, 10, 300, 0)), 4000) == [0, 10, 300, 300]
+
+
+class TestFrameChoice:
+    @pytest.mark.parametrize("table", [CFR, VFR], ids=["cfr", "vfr"])
+    def test_exact_is_last_frame_with_pts_le_t_everywhere(self, table: FrameTable) -> None:
+        # every boundary, just before and just after it, and mid-frame
+        times = set()
+        for p in table.pts_ms:
+            times.update({p, p - 0.001, p + 0.001, p + 10})
+        times.update({0.0, table.duration_ms})
+        for t in sorted(x for x in times if x >= 0):
+            assert frame_at(table, t) == brute_frame(table, t), t
+
+    def test_boundaries_cfr(self) -> None:
+        assert frame_at(CFR, 0) == 0
+        assert frame_at(CFR, 39.999) == 0
+        assert frame_at(CFR, 40) == 1
+        assert frame_at(CFR, 3960) == 99
+        assert frame_at(CFR, 4000) == 99
+
+    def test_key_at_or_before(self) -> None:
+        assert [key_at_or_before(CFR, f) for f in (0, 24, 25, 26, 99)] == [0, 0, 25, 25, 75]
+
+
+def targets(timing, frame_type=FrameType.EXACT, table=CFR):  # type: ignore[no-untyped-def]
+    return plan_targets(timing, frame_type, table)
+
+
+class TestOutOfRange:
+    def test_single_exact_past_end_fails_with_duration(self) -> None:
+        with pytest.raises(JobFailure) as err:
+            targets(SingleTime(4000.5))
+        assert err.value.code is FailureCode.TIME_OUT_OF_RANGE
+        assert "4000 ms" in err.value.message
+
+    def test_single_exact_at_duration_is_last_frame(self) -> None:
+        assert [t.frame for t in targets(SingleTime(4000))] == [99]
+
+    def test_single_keyframe_past_end_takes_last_key(self) -> None:
+        assert [t.frame for t in targets(SingleTime(99_999), FrameType.KEYFRAME)] == [75]
+
+    def test_series_keeps_existing_frames_and_counts_them(self) -> None:
+        got = targets(Series(3000, 0.5, 5))
+        assert [(t.number, t.requested_ms, t.frame) for t in got] == [(1, 3000, 75), (2, 3500, 87), (3, 4000, 99)]
+
+    def test_points_drop_trailing(self) -> None:
+        got = targets(TimePoints((5000, 10, 4001)))
+        assert [(t.number, t.frame) for t in got] == [(1, 0)]
+
+    def test_nothing_in_range_fails(self) -> None:
+        for timing in (Series(4500, 1, 3), TimePoints((4001, 9000))):
+            with pytest.raises(JobFailure) as err:
+                targets(timing)
+            assert err.value.code is FailureCode.TIME_OUT_OF_RANGE
+
+    def test_average_start_past_end_fails(self) -> None:
+        with pytest.raises(JobFailure) as err:
+            targets(Average(3, start_ms=5000))
+        assert err.value.code is FailureCode.TIME_OUT_OF_RANGE
+
+
+class TestTargets:
+    def test_keyframe_mode_only_key_frames_duplicates_kept(self) -> None:
+        got = targets(Average(8), FrameType.KEYFRAME)
+        assert all(t.frame in CFR.key_frames for t in got)
+        assert [t.frame for t in got] == [0, 0, 25, 25, 50, 50, 75, 75]
+        assert [t.number for t in got] == list(range(1, 9))
+
+    def test_vfr_exact(self) -> None:
+        got = targets(TimePoints((0, 19.99, 20, 79.9, 80, 119, 120)), table=VFR)
+        assert [t.frame for t in got] == [0, 0, 1, 1, 2, 2, 3]
+
+
+class TestDecodePlan:
+    def test_first_read_seeks_to_key_before_target(self) -> None:
+        steps = decode_plan(CFR, [Target(1, 1200, 30)])
+        assert (steps[0].seek_to, steps[0].decode) == (25, 6)
+
+    def test_same_gop_decodes_forward(self) -> None:
+        steps = decode_plan(CFR, [Target(1, 0, 26), Target(2, 0, 40)])
+        assert [(s.seek_to, s.decode) for s in steps] == [(25, 2), (None, 14)]
+
+    def test_next_gop_seeks_when_cheaper(self) -> None:
+        steps = decode_plan(CFR, [Target(1, 0, 10), Target(2, 0, 60)])
+        assert [(s.seek_to, s.decode) for s in steps] == [(0, 11), (50, 11)]
+
+    def test_key_right_after_position_decodes_forward(self) -> None:
+        # position 24, key 25: seeking saves nothing
+        steps = decode_plan(CFR, [Target(1, 0, 24), Target(2, 0, 30)])
+        assert [(s.seek_to, s.decode) for s in steps] == [(0, 25), (None, 6)]
+
+    def test_duplicate_frame_is_reused(self) -> None:
+        steps = decode_plan(CFR, [Target(1, 0, 5), Target(2, 0, 5)])
+        assert [(s.seek_to, s.decode) for s in steps] == [(0, 6), (None, 0)]
+
+    def test_choose_seek_backwards_target(self) -> None:
+        assert choose_seek(CFR, 60, 30) == 25
+        assert choose_seek(CFR, None, 0) == 0
+        assert choose_seek(CFR, 30, 30) is None
+
+    @pytest.mark.parametrize("seed", range(20))
+    def test_plan_is_optimal_against_brute_force(self, seed: int) -> None:
+        """For sorted targets the greedy seek rule decodes no more than any seek/forward choice."""
+        rng = random.Random(seed)
+        frames = sorted(rng.sample(range(100), rng.randint(1, 5)))
+        tg = [Target(i + 1, 0, f) for i, f in enumerate(frames)]
+        best = None
+        for choice in itertools.product([False, True], repeat=len(frames)):
+            pos, cost = None, 0
+            for seek, f in zip(choice, frames):
+                if pos is None or seek or f < pos:
+                    cost += f - key_at_or_before(CFR, f) + 1
+                else:
+                    cost += f - pos
+                pos = f
+            best = cost if best is None else min(best, cost)
+        assert frames_to_decode(decode_plan(CFR, tg)) == best
+
+    def test_table_requires_key_frame_zero(self) -> None:
+        with pytest.raises(ValueError):
+            FrameTable((0.0, 40.0), (1,), 80.0)
