@@ -24,7 +24,16 @@ import av
 
 from app.core.jobs import SnapshotJob
 from app.core.specs import (
-    Average, FrameType, ObjectRef, OutputSize, OutputTarget, Series, SingleTime, SnapshotSpec, SpriteSpec, Timing,
+    Average,
+    FrameType,
+    ObjectRef,
+    OutputSize,
+    OutputTarget,
+    Series,
+    SingleTime,
+    SnapshotSpec,
+    SpriteSpec,
+    Timing,
 )
 from app.storage.objects import LocalObjectStore
 from bench.inputs import Input, ensure

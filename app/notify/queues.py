@@ -29,6 +29,8 @@ from dataclasses import dataclass, fields, replace
 
 import redis
 
+from app.core.errors import InvalidParameter
+from app.notify import queue_lua
 from app.notify.errors import (
     InvalidName,
     InvalidReceiptHandle,
@@ -37,8 +39,6 @@ from app.notify.errors import (
     QueueConflict,
     QueueNotFound,
 )
-from app.core.errors import InvalidParameter
-from app.notify import queue_lua
 
 KEY_PREFIX = "openmps:mns"
 MAX_BATCH = 16

@@ -31,7 +31,15 @@ from app.notify.errors import (
     TopicConflict,
     TopicNotFound,
 )
-from app.notify.queues import KEY_PREFIX, NAME_RE, OutgoingMessage, QueueStore, SentMessage, body_md5, new_message_id
+from app.notify.queues import (
+    KEY_PREFIX,
+    NAME_RE,
+    OutgoingMessage,
+    QueueStore,
+    SentMessage,
+    body_md5,
+    new_message_id,
+)
 from app.notify.signing import new_webhook_secret
 from app.notify.ssrf import EndpointGuard
 

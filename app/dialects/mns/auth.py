@@ -16,7 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from app.dialects.mns.errors import MnsError
@@ -81,7 +81,7 @@ def verify(
     except (TypeError, ValueError):
         raise MnsError("InvalidDateHeader", f"The Date header {date!r} is not RFC 1123.", 400) from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     if abs((now - when).total_seconds()) > skew_s:
         raise MnsError("TimeExpired", "The http request you sent is expired.", 408)
     secret = secret_lookup(ak)

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 import redis
@@ -62,7 +62,7 @@ def create_mns_blueprint(services: MnsServices) -> Blueprint:
             body=request.get_data(cache=True),
             secret_lookup=services.secret_lookup,
             account_lookup=services.account_lookup,
-            now=datetime.now(timezone.utc),
+            now=datetime.now(UTC),
             skew_s=services.clock_skew_s,
         )
 

@@ -16,7 +16,16 @@ import pytest
 
 from app.core.errors import FailureCode, JobFailure
 from app.core.jobs import SnapshotJob
-from app.core.specs import Average, ObjectRef, OutputSize, OutputTarget, Series, SingleTime, SnapshotSpec, Timing
+from app.core.specs import (
+    Average,
+    ObjectRef,
+    OutputSize,
+    OutputTarget,
+    Series,
+    SingleTime,
+    SnapshotSpec,
+    Timing,
+)
 from app.storage.objects import LocalObjectStore
 from tests.integration.frames.conftest import Videos
 from tests.media import make_not_a_video, make_truncated_video, make_video, read_frame_index

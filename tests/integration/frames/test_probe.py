@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.frames.conftest import Videos
 from app.core.specs import OutputSize
+from tests.integration.frames.conftest import Videos
 from tests.media import VideoFacts, read_frame_index
 from workers.frames.capture import Budget, PyAVDecoder
 from workers.frames.probe import open_input

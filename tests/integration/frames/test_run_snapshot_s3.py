@@ -17,7 +17,16 @@ from minio import Minio
 
 from app.core.errors import FailureCode, JobFailure
 from app.core.jobs import SnapshotJob
-from app.core.specs import Average, ObjectRef, OutputSize, OutputTarget, Series, SingleTime, SnapshotSpec, Timing
+from app.core.specs import (
+    Average,
+    ObjectRef,
+    OutputSize,
+    OutputTarget,
+    Series,
+    SingleTime,
+    SnapshotSpec,
+    Timing,
+)
 from app.storage.objects import S3ObjectStore
 from tests.integration.frames.conftest import Videos
 from tests.media import VideoFacts, make_bulky_video, make_not_a_video, read_frame_index

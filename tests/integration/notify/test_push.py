@@ -51,7 +51,7 @@ def _subscribe(server: MnsServer, receiver: Receiver, strategy: str, fmt: str = 
     return topic.publish_message(TopicMessage('{"JobId":"j1"}', "snapshot")).message_id
 
 
-def _run_until(pusher: Pusher, done: "threading.Event | None", predicate: object, timeout: float) -> None:
+def _run_until(pusher: Pusher, done: threading.Event | None, predicate: object, timeout: float) -> None:
     stop = threading.Event()
     t = threading.Thread(target=pusher.run, args=(stop,))
     t.start()
