@@ -6,6 +6,7 @@ is on PATH). ``S3Server`` runs moto's S3 server over HTTP, the stand-in for MinI
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import subprocess
@@ -93,6 +94,7 @@ class S3Server:
 
         self.port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per S3 request is noise
 
     @property
     def endpoint(self) -> str:
