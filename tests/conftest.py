@@ -1,4 +1,4 @@
-"""Session-wide real servers. Tests that need Redis or S3 ask for these fixtures."""
+"""Real servers for the session (redis-server, an S3 server) and the real object graph per test."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from app.settings import Settings
+from app.wiring import Services
 from tests.servers import RedisServer, S3Server
+from tests.stack import fast_settings, make_services
 
 # Boto/moto read these; keep any real AWS configuration out of the tests.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -47,6 +50,18 @@ def s3_server() -> Iterator[S3Server]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    return fast_settings(redis_url, tmp_path / "data")
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    svc = make_services(settings)
+    yield svc
+    svc.redis.close()
 
 
 @pytest.fixture

@@ -230,13 +230,18 @@ class RedisJobRepository:
 
     # --- transitions (the only writers of ``state``) --------------------------------------
 
+    def _placement(self, job_id: str) -> tuple[str, str] | None:
+        """(pipeline_id, tenant): what a transition needs to name its keys, without loading the job."""
+        pipeline_id, tenant = self.r.hmget(keys.job(job_id), ["pipeline_id", "tenant"])
+        return None if pipeline_id is None or tenant is None else (pipeline_id, tenant)
+
     def start(self, job_id: str, *, worker: str, lease_ttl_ms: int, max_attempts: int) -> StartResult:
         """submitted -> running (or running -> running when the previous attempt's lease expired)."""
         job_key = keys.job(job_id)
-        pipeline_id = self.r.hget(job_key, "pipeline_id")
-        tenant = self.r.hget(job_key, "tenant")
-        if pipeline_id is None or tenant is None:
+        placement = self._placement(job_id)
+        if placement is None:
             return StartResult(StartOutcome.MISSING, "", 0)
+        pipeline_id, tenant = placement
         token = base64.urlsafe_b64encode(os.urandom(12)).decode()
         res = self._start(
             keys=[
@@ -270,9 +275,10 @@ class RedisJobRepository:
         error_message: str | None = None,
     ) -> bool:
         """Move a running job to a terminal state. False when refused (lost lease, already ended)."""
-        job = self.find(job_id)
-        if job is None:
+        placement = self._placement(job_id)
+        if placement is None:
             return False
+        pipeline_id, tenant = placement
         fields: dict[str, str] = {"finished_ms": str(now_ms())}
         if manifest is not None:
             fields["manifest"] = json.dumps(manifest.to_dict(), separators=(",", ":"))
@@ -287,13 +293,13 @@ class RedisJobRepository:
             keys=[
                 keys.job(job_id),
                 keys.lease(job_id),
-                keys.running(job.pipeline_id),
-                keys.pending(job.pipeline_id),
-                keys.dispatched(job.pipeline_id),
+                keys.running(pipeline_id),
+                keys.pending(pipeline_id),
+                keys.dispatched(pipeline_id),
                 keys.OUTBOX,
-                keys.tenant_state_jobs(job.tenant, JobState.SUBMITTED.value),
-                keys.tenant_state_jobs(job.tenant, JobState.RUNNING.value),
-                keys.tenant_state_jobs(job.tenant, target.value),
+                keys.tenant_state_jobs(tenant, JobState.SUBMITTED.value),
+                keys.tenant_state_jobs(tenant, JobState.RUNNING.value),
+                keys.tenant_state_jobs(tenant, target.value),
             ],
             args=[job_id, target.value, _states(sources_of(target)), lease_token or "", *flat],
         )
@@ -301,17 +307,18 @@ class RedisJobRepository:
 
     def cancel_queued(self, job_id: str) -> bool:
         """submitted -> canceled, removing it from its pipeline's queue. False if not submitted."""
-        job = self.find(job_id)
-        if job is None:
+        placement = self._placement(job_id)
+        if placement is None:
             return False
+        pipeline_id, tenant = placement
         res = self._cancel_queued(
             keys=[
                 keys.job(job_id),
-                keys.pending(job.pipeline_id),
-                keys.dispatched(job.pipeline_id),
+                keys.pending(pipeline_id),
+                keys.dispatched(pipeline_id),
                 keys.OUTBOX,
-                keys.tenant_state_jobs(job.tenant, JobState.SUBMITTED.value),
-                keys.tenant_state_jobs(job.tenant, JobState.CANCELED.value),
+                keys.tenant_state_jobs(tenant, JobState.SUBMITTED.value),
+                keys.tenant_state_jobs(tenant, JobState.CANCELED.value),
             ],
             args=[job_id, str(now_ms())],
         )

@@ -14,20 +14,7 @@ from app.settings import Settings
 from app.storage.credentials import AccessKey
 from app.web import create_app
 from app.wiring import Services
-from tests.stack import fast_settings, make_services
 from tests.workerproc import WorkerProcess
-
-
-@pytest.fixture
-def settings(redis_url: str, tmp_path: Path) -> Settings:
-    return fast_settings(redis_url, tmp_path / "data")
-
-
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    svc = make_services(settings)
-    yield svc
-    svc.redis.close()
 
 
 @pytest.fixture
