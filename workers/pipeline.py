@@ -4,7 +4,8 @@ Order of work: locate the input -> open it and read its frame table (no decoding
 targets (pure) -> check the decode plan against the frame limit *before* decoding -> capture,
 encode and upload each image in time order -> sprites, storyboard and index. Output keys are
 deterministic (``spec.output.key_for(job.id, n)``), so a re-run overwrites rather than
-duplicates. On cancellation everything this run uploaded is deleted before ``JobCanceled``.
+duplicates. On cancellation every key the job can write (this run's uploads and all planned image
+keys, which an earlier, crashed attempt may have written) is deleted before ``JobCanceled``.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ class _Run:
         self.should_cancel = should_cancel
         self.manifest = Manifest()
         self.uploaded: list[tuple[str, str]] = []
+        self.planned_keys: list[tuple[str, str]] = []
         self.cells: list[np.ndarray] = []
         self.cell_numbers: list[int] = []
         self.cell_times: list[float] = []
@@ -157,12 +159,13 @@ class _Run:
         self.uploaded.append((bucket, key))
 
     def delete_uploaded(self) -> None:
-        for bucket, key in self.uploaded:
+        for bucket, key in dict.fromkeys(self.uploaded + self.planned_keys):
             try:
                 self.store.delete(bucket, key)
             except JobFailure as exc:  # best effort: the cancel itself must still be recorded
                 log.warning("could not delete %s/%s after cancel: %s", bucket, key, exc)
         self.uploaded.clear()
+        self.planned_keys.clear()
 
     def capture_all(self, dec: FrameDecoder, limits: MediaLimits) -> None:
         """Decode on this thread; encode + upload on one helper thread (FIFO), so encoding and
@@ -178,6 +181,9 @@ class _Run:
                 f"the job needs {planned} decoded frames; the limit is {limits.max_decoded_frames}",
             )
         total = len(targets)
+        # A cancel removes every key this job can write, not only this attempt's uploads: an
+        # earlier attempt whose worker died may have got further than this one.
+        self.planned_keys = [(spec.output.bucket, spec.output.key_for(self.job.id, t.number)) for t in targets]
         previous: tuple[int, Captured, float | None, Future[bytes] | None] | None = None
         in_flight: deque[tuple[Target, Captured, float | None, Future[bytes] | None]] = deque()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:

@@ -237,12 +237,11 @@ class SnapshotService:
 
     def delete_pipeline(self, tenant: str, pipeline_id: str) -> None:
         pipeline = self._owned_pipeline(tenant, pipeline_id)
-        depth = self.scheduler.depth(pipeline.id)
-        if depth.queued or depth.running:
+        if not self.pipelines.delete_if_empty(pipeline.id):
+            depth = self.scheduler.depth(pipeline.id)
             raise PipelineNotEmpty(
                 f"pipeline {pipeline_id} still has {depth.queued} queued and {depth.running} running jobs"
             )
-        self.pipelines.delete(pipeline.id)
 
     def queue_depth(self, tenant: str, pipeline_id: str) -> QueueDepth:
         return self.scheduler.depth(self.get_pipeline(tenant, pipeline_id).id)

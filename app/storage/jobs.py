@@ -18,7 +18,7 @@ from enum import StrEnum
 
 import redis
 
-from app.core.errors import IdempotencyConflict, InvalidParameter, JobNotFound
+from app.core.errors import IdempotencyConflict, InvalidParameter, JobNotFound, PipelineNotFound
 from app.core.jobs import Manifest, NotificationResult, SnapshotJob
 from app.core.ports import JobPage, JobQuery
 from app.core.specs import spec_from_dict, spec_to_dict
@@ -150,11 +150,14 @@ class RedisJobRepository:
                 *_index_keys(job.tenant, job.pipeline_id, job.state.value),
                 keys.pending(job.pipeline_id),
                 keys.SCHED_SEQ,
+                keys.pipeline(job.pipeline_id),
             ],
             args=[job.id, fingerprint, "1" if idem_key else "0", to_ms(job.created_at), 10 - job.priority,
                   RANK_PRIORITY_FACTOR, *flat],
         )
         status, existing_id, existing_fp = result[0], result[1], result[2]
+        if status == "no_pipeline":
+            raise PipelineNotFound(f"pipeline {job.pipeline_id!r} does not exist")
         if status == "exists":
             if existing_fp != fingerprint:
                 raise IdempotencyConflict(

@@ -7,9 +7,11 @@ KEYS/ARGV layouts are documented above each script and built in ``app/storage/jo
 ``app/storage/scheduler.py``.
 """
 
-# KEYS: job, idem (or job when unused), idx tenant, idx tenant+state, idx tenant+pipeline, pending, seq
+# KEYS: job, idem (or job when unused), idx tenant, idx tenant+state, idx tenant+pipeline, pending, seq, pipeline
 # ARGV: job_id, fingerprint, use_idem, created_ms, inverted_priority, rank_factor, field, value, ...
+# The pipeline must still exist: checked here, atomically, so a concurrent delete cannot orphan the job.
 CREATE = """
+if redis.call("EXISTS", KEYS[8]) == 0 then return {"no_pipeline", "", ""} end
 if ARGV[3] == "1" then
   local existing = redis.call("GET", KEYS[2])
   if existing then
@@ -143,4 +145,15 @@ for _, id in ipairs(ids) do
   redis.call("ZADD", KEYS[3], ARGV[2], id)
 end
 return ids
+"""
+
+# KEYS: pipeline, registry, pending, dispatched, running   ARGV: pipeline_id
+# Deletes only an empty pipeline, in one step with the emptiness check (no job can slip in between).
+DELETE_PIPELINE = """
+if redis.call("ZCARD", KEYS[3]) + redis.call("ZCARD", KEYS[4]) + redis.call("ZCARD", KEYS[5]) > 0 then
+  return 0
+end
+redis.call("DEL", KEYS[1])
+redis.call("ZREM", KEYS[2], ARGV[1])
+return 1
 """

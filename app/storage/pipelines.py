@@ -10,6 +10,7 @@ from app.core.errors import AlreadyExists
 from app.core.pipelines import NotifyTarget, Pipeline, PipelineState, ResourceClass
 from app.storage import keys
 from app.storage.jobs import from_ms, to_ms
+from app.storage.lua import DELETE_PIPELINE
 
 
 def _to_hash(p: Pipeline) -> dict[str | bytes, str]:
@@ -43,6 +44,7 @@ def _from_hash(h: dict[str, str]) -> Pipeline:
 class RedisPipelineRepository:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
+        self._delete = client.register_script(DELETE_PIPELINE)
 
     def create(self, pipeline: Pipeline) -> Pipeline:
         if pipeline.created_at is None:
@@ -77,11 +79,13 @@ class RedisPipelineRepository:
         h = self.r.hgetall(keys.pipeline(pipeline_id))
         return _from_hash(h) if h and "name" in h else None  # type: ignore[arg-type]
 
-    def delete(self, pipeline_id: str) -> None:
-        pipe = self.r.pipeline()
-        pipe.delete(keys.pipeline(pipeline_id))
-        pipe.zrem(keys.PIPELINES, pipeline_id)
-        pipe.execute()
+    def delete_if_empty(self, pipeline_id: str) -> bool:
+        """Delete the pipeline unless it has accepted jobs not yet finished. False = not empty."""
+        return bool(self._delete(
+            keys=[keys.pipeline(pipeline_id), keys.PIPELINES, keys.pending(pipeline_id),
+                  keys.dispatched(pipeline_id), keys.running(pipeline_id)],
+            args=[pipeline_id],
+        ))
 
     def list_all(self) -> list[Pipeline]:
         ids = self.r.zrange(keys.PIPELINES, 0, -1)

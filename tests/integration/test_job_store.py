@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app.core.errors import IdempotencyConflict
+from app.core.errors import IdempotencyConflict, PipelineNotFound
 from app.core.jobs import Manifest, SnapshotJob
 from app.core.pipelines import Pipeline, PipelineState
 from app.core.ports import JobQuery
@@ -174,3 +174,17 @@ def test_concurrent_pipeline_updates_of_different_fields_both_stick(redis_client
     pipes.save(second, frozenset({"state"}))
     final = pipes.find("p2")
     assert final is not None and final.name == "renamed" and final.state is PipelineState.PAUSED
+
+
+def test_a_job_cannot_land_in_a_deleted_pipeline(repo: RedisJobRepository, redis_client) -> None:  # type: ignore[no-untyped-def]
+    """Delete and create are each one atomic script, so a submission racing a delete either lands
+    first (and the delete is refused) or is refused itself; it never orphans a job."""
+    pipes = RedisPipelineRepository(redis_client)
+    pipes.create(Pipeline(id="p3", name="short-lived"))
+    repo.create(make_job("a", pipeline="p3"), "a")
+    assert not pipes.delete_if_empty("p3")
+    repo.cancel_queued("a")
+    assert pipes.delete_if_empty("p3") and pipes.find("p3") is None
+    with pytest.raises(PipelineNotFound):
+        repo.create(make_job("b", pipeline="p3"), "b")
+    assert repo.find("b") is None

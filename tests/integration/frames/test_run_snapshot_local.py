@@ -185,6 +185,18 @@ def test_cancel_deletes_uploads(store: LocalObjectStore, videos: Videos) -> None
     assert store.list_keys("out") == []
 
 
+def test_cancel_after_a_takeover_also_deletes_what_the_dead_attempt_wrote(store: LocalObjectStore, videos: Videos) -> None:
+    put_video(store, videos.cfr)
+    the_job = job(Series(0, 0.5, 6))
+    run_snapshot(the_job, store, limits=LIMITS)  # the first attempt got through every image, then died
+    assert len(store.list_keys("out")) == 6
+    done: list[int] = []
+    with pytest.raises(JobCanceled):
+        run_snapshot(the_job, store, limits=LIMITS, on_progress=lambda d, t: done.append(d),
+                     should_cancel=lambda: len(done) >= 2)
+    assert store.list_keys("out") == []
+
+
 def test_black_frame_avoidance_moves_forward(store: LocalObjectStore, videos: Videos) -> None:
     facts = videos.black_lead
     put_video(store, facts)
