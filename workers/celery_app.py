@@ -13,7 +13,7 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
-from app.core.pipelines import queue_name
+from app.core.pipelines import Pipeline, queue_name
 from app.queueing import make_celery
 from app.settings import Settings
 from app.wiring import Services, build_services, ensure_default_pipeline
@@ -35,6 +35,7 @@ class PipelineQueues(bootsteps.StartStopStep):
         super().__init__(parent, **kwargs)
         self.tref: Any = None
         self.services: Services | None = None
+        self.known: tuple[int, list[Pipeline]] = (-1, [])  # (registry version, pipelines) last read
 
     def start(self, c: Any) -> None:
         self.services = build_services(settings, celery_app=c.app)
@@ -50,7 +51,10 @@ class PipelineQueues(bootsteps.StartStopStep):
     def sync(self, c: Any) -> None:
         assert self.services is not None
         try:
-            pipelines = self.services.pipelines.list_all()
+            version = self.services.pipelines.version()
+            if version != self.known[0]:
+                self.known = (version, self.services.pipelines.list_all())
+            pipelines = self.known[1]
             wanted = {p.queue_name for p in pipelines if p.resource_class.value == settings.worker_class}
             current = {q.name for q in c.task_consumer.queues}
             for name in sorted(wanted - current):

@@ -19,6 +19,7 @@ Scheduling (per pipeline; see ``app/storage/scheduler.py`` for the policy)
 Pipelines and access keys
     ``openmps:pipeline:{id}``                 hash
     ``openmps:pipelines``                     zset pipeline id -> created ms
+    ``openmps:pipelines:version``             counter, bumped on every pipeline change (workers poll it)
     ``openmps:accesskey:{id}``                hash {secret, tenant, created_ms}
 """
 
@@ -30,6 +31,7 @@ OUTBOX = f"{PREFIX}outbox"
 SCHED_SEQ = f"{PREFIX}sched:seq"
 RECONCILE_LOCK = f"{PREFIX}sched:reconcile-lock"
 PIPELINES = f"{PREFIX}pipelines"
+PIPELINES_VERSION = f"{PREFIX}pipelines:version"
 
 
 def job(job_id: str) -> str:

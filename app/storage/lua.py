@@ -147,7 +147,7 @@ end
 return ids
 """
 
-# KEYS: pipeline, registry, pending, dispatched, running   ARGV: pipeline_id
+# KEYS: pipeline, registry, pending, dispatched, running, registry version   ARGV: pipeline_id
 # Deletes only an empty pipeline, in one step with the emptiness check (no job can slip in between).
 DELETE_PIPELINE = """
 if redis.call("ZCARD", KEYS[3]) + redis.call("ZCARD", KEYS[4]) + redis.call("ZCARD", KEYS[5]) > 0 then
@@ -155,5 +155,6 @@ if redis.call("ZCARD", KEYS[3]) + redis.call("ZCARD", KEYS[4]) + redis.call("ZCA
 end
 redis.call("DEL", KEYS[1])
 redis.call("ZREM", KEYS[2], ARGV[1])
+redis.call("INCR", KEYS[6])
 return 1
 """

@@ -63,7 +63,12 @@ class RedisPipelineRepository:
         pipe = self.r.pipeline()
         pipe.hset(keys.pipeline(pipeline.id), mapping=mapping)
         pipe.zadd(keys.PIPELINES, {pipeline.id: int(to_ms(pipeline.created_at) or 0)})
+        pipe.incr(keys.PIPELINES_VERSION)
         pipe.execute()
+
+    def version(self) -> int:
+        """Changes whenever any pipeline does: pollers re-read the registry only when it moved."""
+        return int(self.r.get(keys.PIPELINES_VERSION) or 0)
 
     def ensure(self, pipeline: Pipeline) -> Pipeline:
         """Create the pipeline unless it exists (the default pipeline at start-up)."""
@@ -83,7 +88,7 @@ class RedisPipelineRepository:
         """Delete the pipeline unless it has accepted jobs not yet finished. False = not empty."""
         return bool(self._delete(
             keys=[keys.pipeline(pipeline_id), keys.PIPELINES, keys.pending(pipeline_id),
-                  keys.dispatched(pipeline_id), keys.running(pipeline_id)],
+                  keys.dispatched(pipeline_id), keys.running(pipeline_id), keys.PIPELINES_VERSION],
             args=[pipeline_id],
         ))
 

@@ -188,3 +188,18 @@ def test_a_job_cannot_land_in_a_deleted_pipeline(repo: RedisJobRepository, redis
     with pytest.raises(PipelineNotFound):
         repo.create(make_job("b", pipeline="p3"), "b")
     assert repo.find("b") is None
+
+
+def test_every_pipeline_change_moves_the_registry_version(redis_client) -> None:  # type: ignore[no-untyped-def]
+    pipes = RedisPipelineRepository(redis_client)
+    seen = [pipes.version()]
+    pipes.create(Pipeline(id="p4", name="v"))
+    seen.append(pipes.version())
+    p = pipes.find("p4")
+    assert p is not None
+    p.state = PipelineState.PAUSED
+    pipes.save(p, frozenset({"state"}))
+    seen.append(pipes.version())
+    assert pipes.delete_if_empty("p4")
+    seen.append(pipes.version())
+    assert seen == sorted(set(seen)), seen  # strictly increasing: workers never miss a change
