@@ -9,6 +9,7 @@ Two stacks can run side by side with different ``OPENMPS_PORT`` and ``OPENMPS_DA
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ import httpx
 import numpy as np
 import redis
 
+from app.notify.queues import QueueAttributes, QueueStore
 from app.settings import Settings
 from app.wiring import build_services, ensure_default_pipeline
 
@@ -31,6 +33,7 @@ LOCAL_KEY_ID = "LOCALDEVKEY"
 SAMPLE_BUCKET = "media"
 OUTPUT_BUCKET = "snapshots"
 SAMPLE_KEY = "samples/sample.mp4"
+NOTIFY_QUEUE = "demo-done"
 
 
 def free_port() -> int:
@@ -164,9 +167,15 @@ def run_demo(stack: Stack) -> int:
         make_sample_video(sample)
     services.objects.put(SAMPLE_BUCKET, SAMPLE_KEY, sample.read_bytes(), "video/mp4")
     client = httpx.Client(base_url=stack.base_url, auth=(key.id, key.secret), timeout=30)
+    # Completion messages go to an MNS-style queue bound to the demo's pipeline (MPS NotifyConfig).
+    notifications = QueueStore(services.redis, key.tenant)
+    notifications.create(NOTIFY_QUEUE, QueueAttributes())
+    pipeline = client.post("/api/v1/pipelines", json={"name": "demo", "notify": {"queue": NOTIFY_QUEUE}})
+    pipeline.raise_for_status()
     submitted = []
     for title, body in demo_jobs():
-        body = {"input": {"bucket": SAMPLE_BUCKET, "key": SAMPLE_KEY}, "user_data": title, **body}
+        body = {"input": {"bucket": SAMPLE_BUCKET, "key": SAMPLE_KEY}, "user_data": title,
+                "pipeline_id": pipeline.json()["id"], **body}
         resp = client.post("/api/v1/jobs", json=body)
         if resp.status_code >= 300:
             print(f"FAILED to submit {title}: {resp.status_code} {resp.text}")
@@ -195,8 +204,27 @@ def run_demo(stack: Stack) -> int:
                   f"{objects_root / OUTPUT_BUCKET / sheet['key']}")
         if manifest.get("storyboard_key"):
             print(f"  storyboard: {objects_root / OUTPUT_BUCKET / manifest['storyboard_key']}")
-    print(f"\n{len(submitted) - failed} of {len(submitted)} demo jobs succeeded; logs in {stack.data_dir}")
-    return 1 if failed else 0
+    heard = print_notifications(notifications, {job_id for _, job_id in submitted})
+    print(f"\n{len(submitted) - failed} of {len(submitted)} demo jobs succeeded, {heard} completion messages "
+          f"received from MNS queue {NOTIFY_QUEUE!r}; logs in {stack.data_dir}")
+    return 1 if failed or heard < len(submitted) else 0
+
+
+def print_notifications(queue: QueueStore, job_ids: set[str], timeout_s: float = 30.0) -> int:
+    """Read the demo jobs' completion messages as an MNS consumer would, and print them."""
+    print(f"\ncompletion messages in MNS queue {NOTIFY_QUEUE!r}:")
+    pending, deadline = set(job_ids), time.monotonic() + timeout_s
+    while pending and time.monotonic() < deadline:
+        for msg in queue.receive(NOTIFY_QUEUE, count=16, wait_seconds=1):
+            body = json.loads(msg.body)
+            if body.get("JobId") in pending:
+                pending.discard(body["JobId"])
+                extra = f"Count={body['Count']} LastUrl={body['LastUrl']}" if body["State"] == "Success" else f"Code={body['Code']}"
+                print(f"  {body['JobId']}  State={body['State']}  UserData={body['UserData']!r}  {extra}")
+            queue.delete_message(NOTIFY_QUEUE, msg.receipt_handle)
+    for job_id in sorted(pending):
+        print(f"  {job_id}: no completion message within {timeout_s:.0f} s (see notifier.log)")
+    return len(job_ids) - len(pending)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -45,14 +45,18 @@ def completion_fields(job: SnapshotJob, object_url: ObjectUrl) -> dict[str, obje
     user_data = job.user_data or ""
     out.update({"userData": user_data, "UserData": user_data})
     if state == "Success":  # every snapshot job is a set of time points once planned
-        output = job.spec.output
-        pattern = output.key_template.replace(KEY_JOB_ID, job.id)
-        images = [i for i in job.manifest.images if i.uploaded] or job.manifest.images
-        last_key = images[-1].key if images else output.key_for(job.id, 1)
+        output, sprite = job.spec.output, job.spec.sprite
+        bucket, pattern = output.bucket, output.key_template.replace(KEY_JOB_ID, job.id)
+        uploaded = [i.key for i in job.manifest.images if i.uploaded]
+        if not uploaded and sprite is not None and job.manifest.sheets:
+            # Sprites only (cells not kept): point at what exists, the sheets.
+            bucket, pattern = sprite.target.bucket, sprite.target.key_template.replace(KEY_JOB_ID, job.id)
+            uploaded = [sheet.key for sheet in job.manifest.sheets]
+        last_key = uploaded[-1] if uploaded else output.key_for(job.id, 1)
         out.update(
             {
-                "UrlPattern": object_url(output.bucket, pattern),
-                "LastUrl": object_url(output.bucket, last_key),
+                "UrlPattern": object_url(bucket, pattern),
+                "LastUrl": object_url(bucket, last_key),
                 "Count": len(job.manifest.images),
                 "TimeArray": [int(round(i.requested_ms)) for i in job.manifest.images],
             }

@@ -19,6 +19,7 @@ from app.dialects.native.errors import status_for
 from app.dialects.native.routes import bp as native_bp
 from app.settings import Settings
 from app.web.context import EXTENSION_KEY
+from app.web.objects import bp as objects_bp
 from app.wiring import Services, build_services, ensure_default_pipeline
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     ensure_default_pipeline(services)
 
     flask_app.register_blueprint(native_bp)
+    flask_app.register_blueprint(objects_bp)
     register_mns(flask_app, services)  # MNS paths at the root: /queues/..., /topics/..., /mns/...
 
     @flask_app.before_request

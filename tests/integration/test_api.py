@@ -188,3 +188,12 @@ def test_job_store_outage_is_503_not_500(tmp_path: Path) -> None:
     server.kill()
     resp = flask_app.test_client().post("/api/v1/jobs", json=body(), headers=auth(key))
     assert_error(resp, 503, "ServiceUnavailable")
+
+
+def test_local_objects_are_readable_with_an_access_key(client: FlaskClient, tenant_key: AccessKey, services: Services) -> None:
+    services.objects.put("out", "snap/a/00001.jpg", b"\xff\xd8jpeg", "image/jpeg")
+    resp = client.get("/objects/out/snap/a/00001.jpg", headers=auth(tenant_key))
+    assert resp.status_code == 200 and resp.data == b"\xff\xd8jpeg" and resp.mimetype == "image/jpeg"
+    assert_error(client.get("/objects/out/snap/a/00001.jpg"), 401, "InvalidAccessKey")
+    assert_error(client.get("/objects/out/missing.jpg", headers=auth(tenant_key)), 404, "NotFound")
+    assert_error(client.get("/objects/out/../../etc/passwd", headers=auth(tenant_key)), 404, "NotFound")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from app.core.jobs import Manifest, OutputImage, SnapshotJob
-from app.core.specs import ObjectRef, OutputTarget, Series, SnapshotSpec, TimePoints
+from app.core.jobs import Manifest, OutputImage, SnapshotJob, SpriteSheet
+from app.core.specs import ObjectRef, OutputTarget, Series, SnapshotSpec, SpriteSpec, TimePoints
 from app.core.states import JobState
 from app.notify.messages import completion_message_id, render_completion, url_builder
 
@@ -53,3 +53,15 @@ def test_interval_jobs_carry_the_time_point_fields_too_and_unfinished_jobs_are_r
 def test_message_id_is_stable_per_job_and_fits_a_receipt_handle() -> None:
     assert completion_message_id("J1") == completion_message_id("J1") != completion_message_id("J2")
     assert len(completion_message_id("J1")) == 32 and completion_message_id("J1").isupper()
+
+
+def test_sprites_only_jobs_point_at_their_sheets() -> None:
+    spec = SnapshotSpec(ObjectRef("in", "v.mp4"), Series(0.0, 1.0, 2), OutputTarget("out", "{JobId}/c-{Count}.jpg"),
+                        sprite=SpriteSpec(target=OutputTarget("sheets", "{JobId}/s-{TileCount}.jpg"), keep_cells=False))
+    cells = [OutputImage(n, 1000.0 * n, 1000.0 * n, f"J1/c-0000{n}.jpg", 8, 8, 0, uploaded=False) for n in (1, 2)]
+    sheets = [SpriteSheet(1, "J1/s-00001.jpg", 100, 50, 999, 2)]
+    job = SnapshotJob(id="J1", tenant="t", pipeline_id="p", spec=spec, state=JobState.SUCCEEDED,
+                      manifest=Manifest(images=cells, sheets=sheets))
+    body = json.loads(render_completion(job, URL))
+    assert body["LastUrl"] == "http://s3.local:9000/sheets/J1/s-00001.jpg"
+    assert body["UrlPattern"] == "http://s3.local:9000/sheets/J1/s-{TileCount}.jpg" and body["Count"] == 2
