@@ -70,8 +70,8 @@ def test_submit_stores_a_queued_job_and_returns_202(client: FlaskClient, tenant_
         ({"mode": "single", "time_ms": -1}, "time_ms must be a finite number >= 0"),
         ({"mode": "series", "interval_s": 0, "count": 3}, "interval_s must be greater than 0"),
         ({"mode": "sideways"}, "snapshot.mode must be"),
-        ({"mode": "single", "time_ms": "5"}, "must be a number"),
-        ({"mode": "single", "time_ms": True}, "must be a number"),
+        ({"mode": "single", "time_ms": "5"}, "must be a finite number"),
+        ({"mode": "single", "time_ms": True}, "must be a finite number"),
         ({"mode": "single", "bogus": 1}, "unknown field(s): bogus"),
         ({"mode": "average", "count": 3, "start_ms": 5000, "end_ms": 1000}, "end_ms must not be less than start_ms"),
         ({"mode": "single", "format": "gif"}, "format must be jpeg, png or webp"),
@@ -197,3 +197,25 @@ def test_local_objects_are_readable_with_an_access_key(client: FlaskClient, tena
     assert_error(client.get("/objects/out/snap/a/00001.jpg"), 401, "InvalidAccessKey")
     assert_error(client.get("/objects/out/missing.jpg", headers=auth(tenant_key)), 404, "NotFound")
     assert_error(client.get("/objects/out/../../etc/passwd", headers=auth(tenant_key)), 404, "NotFound")
+
+
+@pytest.mark.parametrize("raw", [b'{"count": Infinity}', b'{"count": NaN}', b'{"time_ms": Infinity}', b'{"width": 1e400}'])
+def test_non_finite_json_numbers_are_400_not_500(client: FlaskClient, tenant_key: AccessKey, raw: bytes) -> None:
+    snapshot = raw.decode()
+    mode = '"mode": "series", "interval_s": 1, ' if "count" in snapshot else '"mode": "single", '
+    payload = ('{"input": {"bucket": "media", "key": "in/video.mp4"}, "output": {"bucket": "out", "key": "{Count}.jpg"},'
+               ' "snapshot": {' + mode + snapshot[1:] + "}")
+    resp = client.post("/api/v1/jobs", data=payload, headers={**auth(tenant_key), "Content-Type": "application/json"})
+    assert_error(resp, 400, "InvalidParameter")
+
+
+def test_unicode_digits_in_query_numbers_are_400(client: FlaskClient, tenant_key: AccessKey) -> None:
+    assert_error(client.get("/api/v1/jobs?limit=²", headers=auth(tenant_key)), 400, "InvalidParameter")
+    assert_error(client.get("/api/v1/pipelines?page=²", headers=auth(tenant_key)), 400, "InvalidParameter")
+
+
+@pytest.mark.parametrize("field", ["lines", "columns", "cell_sel_step", "max_sheet_width"])
+def test_zero_sprite_values_are_refused_not_replaced_by_defaults(client: FlaskClient, tenant_key: AccessKey, field: str) -> None:
+    sprite = {"output": {"bucket": "out", "key": "s/{TileCount}.jpg"}, field: 0}
+    resp = submit(client, tenant_key, body(snapshot={"mode": "single", "time_ms": 0, "sprite": sprite}))
+    assert_error(resp, 400, "InvalidParameter", field)

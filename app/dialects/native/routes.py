@@ -83,7 +83,7 @@ def list_jobs() -> Response:
     if state_raw and state_raw not in {s.value for s in JobState}:
         raise InvalidParameter(f"state must be one of {', '.join(s.value for s in JobState)}")
     limit_raw = request.args.get("limit", "20")
-    if not limit_raw.isdigit():
+    if not (limit_raw.isascii() and limit_raw.isdigit()):
         raise InvalidParameter("limit must be an integer in [1, 100]")
     query = JobQuery(
         state=JobState(state_raw) if state_raw else None,
@@ -126,7 +126,7 @@ def list_pipelines() -> Response:
         raise InvalidParameter("state must be active or paused")
     from_ = request.args.get("page", "1")
     size = request.args.get("page_size", "50")
-    if not (from_.isdigit() and size.isdigit() and int(from_) >= 1 and 1 <= int(size) <= 100):
+    if not (all(v.isascii() and v.isdigit() for v in (from_, size)) and int(from_) >= 1 and 1 <= int(size) <= 100):
         raise InvalidParameter("page must be >= 1 and page_size in [1, 100]")
     svc = services().snapshots
     found = svc.list_pipelines(tenant, PipelineState(state) if state else None)

@@ -16,11 +16,13 @@ Body of ``POST /api/v1/jobs``::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from app.core.errors import InvalidParameter
-from app.core.pipelines import NotifyTarget, PipelineState, ResourceClass
+from app.core.jobs import DEFAULT_PRIORITY
+from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, PipelineState, ResourceClass
 from app.core.service import PipelineChanges, SubmitRequest
 from app.core.specs import (
     Average,
@@ -70,8 +72,8 @@ def _int(data: Mapping[str, Any], name: str, path: str, *, required: bool = Fals
         if required:
             raise InvalidParameter(f"{path}.{name} is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-        raise InvalidParameter(f"{path}.{name} must be an integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not value.is_integer()):
+        raise InvalidParameter(f"{path}.{name} must be an integer, got {value!r}")  # NaN and Infinity too
     return int(value)
 
 
@@ -81,8 +83,8 @@ def _num(data: Mapping[str, Any], name: str, path: str, *, required: bool = Fals
         if required:
             raise InvalidParameter(f"{path}.{name} is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidParameter(f"{path}.{name} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidParameter(f"{path}.{name} must be a finite number, got {value!r}")
     return float(value)
 
 
@@ -122,8 +124,8 @@ def parse_timing(snap: Mapping[str, Any]) -> Timing:
         points = snap.get("points_ms")
         if not isinstance(points, list):
             raise InvalidParameter("snapshot.points_ms must be a list of numbers")
-        if any(isinstance(x, bool) or not isinstance(x, int | float) for x in points):
-            raise InvalidParameter("snapshot.points_ms must hold only numbers")
+        if any(isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) for x in points):
+            raise InvalidParameter("snapshot.points_ms must hold only finite numbers")
         return TimePoints(points_ms=tuple(float(x) for x in points))
     raise InvalidParameter(f"snapshot.mode must be single, series, average or points, got {mode!r}")
 
@@ -144,20 +146,26 @@ def parse_sprite(value: Any) -> SpriteSpec:
     p = "snapshot.sprite"
     _only(data, _SPRITE_FIELDS, p)
     bucket, key = _ref(data.get("output"), f"{p}.output")
-    defaults = SpriteSpec(target=OutputTarget(bucket, key))
+    d = SpriteSpec(target=OutputTarget(bucket, key))
+
+    def opt(name: str, default: int) -> int:
+        value = _int(data, name, p)
+        return default if value is None else value  # 0 stays 0, for validation to refuse
+
+    keep = _bool(data, "keep_cells", p)
     return SpriteSpec(
         target=OutputTarget(bucket, key),
-        lines=_int(data, "lines", p) or defaults.lines,
-        columns=_int(data, "columns", p) or defaults.columns,
+        lines=opt("lines", d.lines),
+        columns=opt("columns", d.columns),
         cell_width=_int(data, "cell_width", p),
         cell_height=_int(data, "cell_height", p),
-        padding=_int(data, "padding", p) or 0,
-        margin=_int(data, "margin", p) or 0,
-        color=_str(data, "color", p) or defaults.color,
-        cell_sel_step=_int(data, "cell_sel_step", p) or 1,
-        keep_cells=_bool(data, "keep_cells", p) is not False,
-        max_sheet_width=_int(data, "max_sheet_width", p) or defaults.max_sheet_width,
-        max_sheet_height=_int(data, "max_sheet_height", p) or defaults.max_sheet_height,
+        padding=opt("padding", d.padding),
+        margin=opt("margin", d.margin),
+        color=_str(data, "color", p) or d.color,
+        cell_sel_step=opt("cell_sel_step", d.cell_sel_step),
+        keep_cells=d.keep_cells if keep is None else keep,
+        max_sheet_width=opt("max_sheet_width", d.max_sheet_width),
+        max_sheet_height=opt("max_sheet_height", d.max_sheet_height),
     )
 
 
@@ -206,8 +214,8 @@ def parse_submit(body: Any) -> SubmitRequest:
     priority = _int(data, "priority", "body")
     return SubmitRequest(
         spec=spec,
-        pipeline_id=_str(data, "pipeline_id", "body") or "default",
-        priority=6 if priority is None else priority,
+        pipeline_id=_str(data, "pipeline_id", "body") or DEFAULT_PIPELINE_ID,
+        priority=DEFAULT_PRIORITY if priority is None else priority,
         user_data=_str(data, "user_data", "body"),
         client_token=_str(data, "client_token", "body"),
         webhook_url=_str(data, "webhook_url", "body"),
