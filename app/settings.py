@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 
 
 def _bool(value: str) -> bool:
@@ -56,8 +54,6 @@ class Settings:
     notify_concurrency: int = 8  # concurrent HTTP push attempts per notifier process
     object_url_base: str | None = None  # prefix of LastUrl/UrlPattern in completion messages
 
-    extra: Mapping[str, str] = field(default_factory=dict)
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -100,7 +96,6 @@ class Settings:
             notify_lease_s=num("OPENMPS_NOTIFY_LEASE_S", d.notify_lease_s, float),
             notify_concurrency=num("OPENMPS_NOTIFY_CONCURRENCY", d.notify_concurrency, int),
             object_url_base=get("OPENMPS_OBJECT_URL_BASE") or None,
-            extra={k: v for k, v in env.items() if k.startswith("OPENMPS_")},
         )
 
     @property
@@ -122,16 +117,3 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
-
-    def object_store(self) -> ObjectStore:
-        if self.storage == "s3":
-            return S3ObjectStore(
-                self.s3_endpoint,
-                self.s3_access_key,
-                self.s3_secret_key,
-                region=self.s3_region,
-                secure=self.s3_secure,
-            )
-        if self.storage == "local":
-            return LocalObjectStore(self.data_dir / "objects")
-        raise ValueError(f"OPENMPS_STORAGE must be 'local' or 's3', got {self.storage!r}")

@@ -17,7 +17,7 @@ from app.queueing import make_celery, queue_length_probe, snapshot_task_sender
 from app.settings import Settings
 from app.storage.credentials import RedisCredentialStore
 from app.storage.jobs import RedisJobRepository
-from app.storage.objects import ObjectStore, StoreCatalog
+from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore, StoreCatalog
 from app.storage.pipelines import RedisPipelineRepository
 from app.storage.scheduler import RedisScheduler
 
@@ -54,7 +54,7 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         lease_ttl_s=settings.lease_ttl_s,
         queue_length=queue_length_probe(celery),
     )
-    objects = settings.object_store()
+    objects = object_store(settings)
     return Services(
         settings=settings,
         redis=client,
@@ -66,6 +66,21 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         objects=objects,
         snapshots=SnapshotService(jobs, pipelines, scheduler, StoreCatalog(objects)),
     )
+
+
+def object_store(settings: Settings) -> ObjectStore:
+    """The backend ``OPENMPS_STORAGE`` names: ``s3`` (any S3-compatible server) or ``local``."""
+    if settings.storage == "s3":
+        return S3ObjectStore(
+            settings.s3_endpoint,
+            settings.s3_access_key,
+            settings.s3_secret_key,
+            region=settings.s3_region,
+            secure=settings.s3_secure,
+        )
+    if settings.storage == "local":
+        return LocalObjectStore(settings.data_dir / "objects")
+    raise ValueError(f"OPENMPS_STORAGE must be 'local' or 's3', got {settings.storage!r}")
 
 
 def ensure_default_pipeline(services: Services) -> Pipeline:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from app.core.errors import FailureCode, JobCanceled, JobFailure
+from app.core.errors import AttemptSuperseded, FailureCode, JobCanceled, JobFailure
 from app.core.pipelines import TASK_RUN_SNAPSHOT
 from app.core.states import JobState
 from app.settings import Settings
@@ -72,6 +72,12 @@ class Watch(threading.Thread):
             except Exception:  # Redis blips: the lease TTL covers several missed beats
                 log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
 
+    def should_stop(self) -> bool:
+        """The media code's ``should_cancel``: True on a cancel request; raises when superseded."""
+        if self.lost_lease.is_set():
+            raise AttemptSuperseded(f"job {self.job_id}: another attempt took over this job's lease")
+        return self.cancel_event.is_set()
+
     def stop(self) -> None:
         self.stop_event.set()
         self.join(timeout=2)
@@ -105,7 +111,7 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
                         deadline=time.monotonic() + cfg.job_soft_time_limit_s,
                     ),
                     on_progress=lambda done, total: services.jobs.record_progress(job_id, done, total),
-                    should_cancel=watch.cancel_event.is_set,
+                    should_cancel=watch.should_stop,
                     decoder=decoder,
                 )
                 break
@@ -116,6 +122,8 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
                 if watch.cancel_event.wait(0.5 * 2**retry):  # a cancel must not wait out the back-off
                     raise JobCanceled("canceled while waiting to retry") from failure
         services.jobs.finish(job_id, JobState.SUCCEEDED, lease_token=started.lease_token, manifest=manifest)
+    except AttemptSuperseded:
+        log.warning("job %s: attempt %d was superseded by a takeover; it stops here", job_id, started.attempts)
     except JobCanceled:
         services.jobs.finish(job_id, JobState.CANCELED, lease_token=started.lease_token)
     except JobFailure as failure:

@@ -101,3 +101,9 @@ class JobFailure(Exception):
 
 class JobCanceled(Exception):
     """Raised inside media code when a running job's cancel request is seen; ends it ``canceled``."""
+
+
+class AttemptSuperseded(Exception):
+    """This attempt lost its lease to a newer one (its worker stalled past the lease TTL and the
+    job was taken over): it stops at once and touches neither outputs nor the job's state, which
+    now belong to the newer attempt."""

@@ -182,6 +182,10 @@ def _validate_target(target: OutputTarget, name: str) -> None:
     _require(bool(target.bucket), f"{name}.bucket is required")
     _require(bool(target.key_template), f"{name}.key is required")
     _require(not target.key_template.startswith("/"), f"{name}.key must not start with '/'")
+    _require(
+        all(part not in (".", "..") for part in target.key_template.split("/")),
+        f"{name}.key must not contain '.' or '..' path segments",
+    )
     _require(len(target.key_template) <= 1024, f"{name}.key is longer than 1024 characters")
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
@@ -120,9 +119,6 @@ class LocalObjectStore:
             raise JobFailure(FailureCode.INPUT_NOT_FOUND, f"input object {bucket}/{key} does not exist")
         return str(self._path(bucket, key))
 
-    def remove_bucket_tree(self, bucket: str) -> None:
-        shutil.rmtree(self._bucket_dir(bucket), ignore_errors=True)
-
 
 class S3ObjectStore:
     """Any S3-compatible server through the ``minio`` client."""
@@ -147,12 +143,14 @@ class S3ObjectStore:
         self.presign_ttl = presign_ttl
 
     def bucket_exists(self, bucket: str) -> bool:
+        """False only for a bucket that is not there; any other answer (denied, 5xx, no answer)
+        is a storage error, not a verdict on the bucket."""
         try:
-            return self.client.bucket_exists(bucket)
-        except S3Error:
+            return bool(self.client.bucket_exists(bucket))
+        except ValueError:  # not a valid bucket name: it cannot exist
             return False
-        except ValueError:
-            return False
+        except (S3Error, urllib3.exceptions.HTTPError) as exc:
+            raise _transient(exc) from exc
 
     def make_bucket(self, bucket: str) -> None:
         if not self.client.bucket_exists(bucket):
@@ -221,7 +219,10 @@ class StoreCatalog:
         self.store = store
 
     def bucket_exists(self, bucket: str) -> bool:
-        return self.store.bucket_exists(bucket)
+        try:
+            return self.store.bucket_exists(bucket)
+        except JobFailure as exc:
+            raise Unavailable(f"object storage did not answer: {exc.message}") from exc
 
     def object_exists(self, bucket: str, key: str) -> bool:
         try:

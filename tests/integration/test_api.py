@@ -17,7 +17,7 @@ from app.settings import Settings
 from app.storage.credentials import AccessKey
 from app.web import create_app
 from app.wiring import Services, build_services
-from tests.servers import RedisServer
+from tests.servers import RedisServer, free_port
 
 
 def auth(key: AccessKey) -> dict[str, str]:
@@ -219,3 +219,12 @@ def test_zero_sprite_values_are_refused_not_replaced_by_defaults(client: FlaskCl
     sprite = {"output": {"bucket": "out", "key": "s/{TileCount}.jpg"}, field: 0}
     resp = submit(client, tenant_key, body(snapshot={"mode": "single", "time_ms": 0, "sprite": sprite}))
     assert_error(resp, 400, "InvalidParameter", field)
+
+
+def test_s3_outage_at_submission_is_503(redis_url: str, tmp_path: Path, tenant_key: AccessKey) -> None:
+    """An S3 server that does not answer is not a missing bucket: 503, not 400 or 500."""
+    settings = Settings(redis_url=redis_url, data_dir=tmp_path / "d", storage="s3",
+                        s3_endpoint=f"127.0.0.1:{free_port()}", s3_access_key="k", s3_secret_key="s")
+    services = build_services(settings)
+    resp = create_app(settings, services).test_client().post("/api/v1/jobs", json=body(), headers=auth(tenant_key))
+    assert_error(resp, 503, "ServiceUnavailable")

@@ -105,3 +105,9 @@ def test_spec_round_trips_through_its_dict_form() -> None:
     for timing in (SingleTime(5), Series(1, 0.5, 3), Average(4, 0, None), Average(4, 10, 20)):
         s = replace(BASE, timing=timing)
         assert spec_from_dict(spec_to_dict(s)) == s
+
+
+@pytest.mark.parametrize("key", ["../x.jpg", "a/../../b.jpg", "a/./b.jpg", "/abs.jpg"])
+def test_output_keys_cannot_walk_out_of_their_bucket(key: str) -> None:
+    with pytest.raises(InvalidParameter, match="Output.key"):
+        validate_spec(replace(BASE, output=OutputTarget("out", key)))
