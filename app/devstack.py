@@ -24,6 +24,7 @@ import httpx
 import numpy as np
 import redis
 
+from app.notify.errors import MessageNotFound
 from app.notify.queues import QueueAttributes, QueueStore
 from app.settings import Settings
 from app.wiring import build_services, ensure_default_pipeline
@@ -215,7 +216,11 @@ def print_notifications(queue: QueueStore, job_ids: set[str], timeout_s: float =
     print(f"\ncompletion messages in MNS queue {NOTIFY_QUEUE!r}:")
     pending, deadline = set(job_ids), time.monotonic() + timeout_s
     while pending and time.monotonic() < deadline:
-        for msg in queue.receive(NOTIFY_QUEUE, count=16, wait_seconds=1):
+        try:
+            received = queue.receive(NOTIFY_QUEUE, count=16, wait_seconds=1)
+        except MessageNotFound:  # the long poll ended empty, as MNS answers: keep waiting
+            continue
+        for msg in received:
             body = json.loads(msg.body)
             if body.get("JobId") in pending:
                 pending.discard(body["JobId"])

@@ -12,7 +12,7 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import ChannelError
 
-from app.core.pipelines import TASK_RUN_SNAPSHOT, queue_name
+from app.core.pipelines import DEFAULT_PIPELINE_ID, TASK_RUN_SNAPSHOT, queue_name
 from app.settings import Settings
 
 
@@ -45,7 +45,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": settings.job_soft_time_limit_s,
         "task_time_limit": settings.job_time_limit_s,
         "broker_transport_options": {
-            "visibility_timeout": vt,
+            # Celery reads the transport option; queue-semantics.md §4.2(l) found setups where only
+        # the top-level key took effect, so both say the same.
+        "visibility_timeout": vt,
             # Every pipeline queue holds only a short window of equal-priority messages (see
             # app/storage/scheduler.py), so round-robin over queues is what makes pipelines fair.
             "queue_order_strategy": "round_robin",
@@ -55,6 +57,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "retry_on_timeout": True,
             "health_check_interval": 25,
         },
+        # Celery reads the transport option; queue-semantics.md §4.2(l) found setups where only
+        # the top-level key took effect, so both say the same.
         "visibility_timeout": vt,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
@@ -62,7 +66,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # reconciler re-sends, so a long in-request retry only delays the API's answer.
         "task_publish_retry": True,
         "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
-        "task_default_queue": queue_name("default"),
+        "task_default_queue": queue_name(DEFAULT_PIPELINE_ID),
         "task_create_missing_queues": True,
         "worker_send_task_events": False,
     }

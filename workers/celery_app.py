@@ -13,7 +13,7 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
-from app.core.pipelines import Pipeline, queue_name
+from app.core.pipelines import DEFAULT_PIPELINE_ID, QUEUE_PREFIX, Pipeline, queue_name
 from app.queueing import make_celery
 from app.settings import Settings
 from app.wiring import Services, build_services, ensure_default_pipeline
@@ -24,7 +24,7 @@ settings = Settings.from_env()
 celery_app: Celery = make_celery(settings, main="openmps-worker")
 celery_app.conf.imports = ("workers.tasks",)
 celery_app.conf.task_default_queue = (
-    queue_name("default") if settings.worker_class == "cpu" else f"openmps.idle.{settings.worker_class}"
+    queue_name(DEFAULT_PIPELINE_ID) if settings.worker_class == "cpu" else f"openmps.idle.{settings.worker_class}"
 )
 
 
@@ -61,7 +61,7 @@ class PipelineQueues(bootsteps.StartStopStep):
                 log.info("consuming new pipeline queue %s", name)
                 c.add_task_queue(name)
             for name in sorted(current - wanted):
-                if name.startswith("openmps.pipeline."):
+                if name.startswith(QUEUE_PREFIX):
                     log.info("no longer consuming %s (pipeline deleted or another resource class)", name)
                     c.cancel_task_queue(name)
             if self.services.scheduler.try_lock(settings.queue_sync_interval_s * 0.9):

@@ -90,8 +90,9 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
     )
     if started.outcome not in (StartOutcome.STARTED, StartOutcome.TAKEOVER):
         log.info("job %s not started: %s (attempts %d)", job_id, started.outcome.value, started.attempts)
-        if started.outcome is StartOutcome.EXHAUSTED:  # it held a running slot until now
-            services.scheduler.dispatch(services.jobs.get(job_id).pipeline_id)
+        placement = services.jobs.placement(job_id)
+        if started.outcome is StartOutcome.EXHAUSTED and placement is not None:  # it held a running slot
+            services.scheduler.dispatch(placement[0])
         return started.outcome
     job = services.jobs.get(job_id)
     services.scheduler.dispatch(job.pipeline_id)  # a window slot just freed

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.core.specs import SnapshotSpec, spec_from_dict, spec_to_dict
+from app.core.specs import SnapshotSpec, spec_to_dict
 from app.core.states import JobState
 
 DEFAULT_PRIORITY = 6  # Alibaba MPS default; 10 is the highest
@@ -102,7 +102,3 @@ class SnapshotJob:
 
     def spec_dict(self) -> dict[str, Any]:
         return spec_to_dict(self.spec)
-
-    @staticmethod
-    def spec_from(data: dict[str, Any]) -> SnapshotSpec:
-        return spec_from_dict(data)

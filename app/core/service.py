@@ -161,11 +161,11 @@ class SnapshotService:
     def cancel(self, tenant: str, job_id: str) -> SnapshotJob:
         """A queued job is canceled at once; a running one is asked to stop (its worker ends it)."""
         job = self.get(tenant, job_id)
-        if job.state is JobState.SUBMITTED and self.jobs.cancel_queued(job_id):
-            # It may have held a dispatch-window slot: refill now rather than at the next reconcile.
-            self.scheduler.dispatch(job.pipeline_id)
-            return self.get(tenant, job_id)
-        job = self.get(tenant, job_id)
+        if job.state is JobState.SUBMITTED:
+            if self.jobs.cancel_queued(job_id):
+                # It may have held a dispatch-window slot: refill now rather than at the next reconcile.
+                self.scheduler.dispatch(job.pipeline_id)
+            job = self.get(tenant, job_id)  # canceled now, or it started a moment ago
         if job.state is JobState.RUNNING:
             self.jobs.request_cancel(job_id)
             return job

@@ -24,10 +24,10 @@ class JobState(StrEnum):
 TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED})
 
 # RUNNING -> RUNNING is a takeover: allowed only when the previous attempt's lease has expired
-# (its worker died); the repository checks the lease. SUBMITTED -> FAILED covers a job that
-# exhausted its attempts before it could start.
+# (its worker died); the repository checks the lease. RUNNING -> FAILED also covers a job whose
+# attempts ran out (WorkerLost). A job fails only once it has run: SUBMITTED -> FAILED is absent.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.SUBMITTED: frozenset({JobState.RUNNING, JobState.CANCELED, JobState.FAILED}),
+    JobState.SUBMITTED: frozenset({JobState.RUNNING, JobState.CANCELED}),
     JobState.RUNNING: frozenset({JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED}),
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),

@@ -18,15 +18,15 @@ from enum import StrEnum
 
 import redis
 
-from app.core.errors import IdempotencyConflict, InvalidParameter, JobNotFound, PipelineNotFound
-from app.core.jobs import Manifest, NotificationResult, SnapshotJob
+from app.core.errors import FailureCode, IdempotencyConflict, InvalidParameter, JobNotFound, PipelineNotFound
+from app.core.jobs import DEFAULT_PRIORITY, MAX_PRIORITY, Manifest, NotificationResult, SnapshotJob
 from app.core.ports import JobPage, JobQuery
 from app.core.specs import spec_from_dict, spec_to_dict
 from app.core.states import JobState, sources_of
 from app.storage import keys
 from app.storage.lua import CANCEL_QUEUED, CREATE, FINISH, HEARTBEAT, START
 
-RANK_PRIORITY_FACTOR = 10**12  # rank = (MAX_PRIORITY - priority) * factor + submission seq
+RANK_PRIORITY_FACTOR = 10**12  # rank = (MAX_PRIORITY - priority) * factor + submission seq: lowest first
 
 
 def to_ms(dt: datetime | None) -> str:
@@ -90,7 +90,7 @@ def job_from_hash(h: dict[str, str]) -> SnapshotJob:
         pipeline_id=h["pipeline_id"],
         spec=spec_from_dict(json.loads(h["spec"])),
         state=JobState(h["state"]),
-        priority=int(h.get("priority") or 6),
+        priority=int(h.get("priority") or DEFAULT_PRIORITY),
         user_data=h.get("user_data") if h.get("has_user_data") == "1" else None,
         client_token=h.get("client_token") or None,
         webhook_url=h.get("webhook_url") or None,
@@ -152,7 +152,7 @@ class RedisJobRepository:
                 keys.SCHED_SEQ,
                 keys.pipeline(job.pipeline_id),
             ],
-            args=[job.id, fingerprint, "1" if idem_key else "0", to_ms(job.created_at), 10 - job.priority,
+            args=[job.id, fingerprint, "1" if idem_key else "0", to_ms(job.created_at), MAX_PRIORITY - job.priority,
                   RANK_PRIORITY_FACTOR, *flat],
         )
         status, existing_id, existing_fp = result[0], result[1], result[2]
@@ -233,7 +233,7 @@ class RedisJobRepository:
 
     # --- transitions (the only writers of ``state``) --------------------------------------
 
-    def _placement(self, job_id: str) -> tuple[str, str] | None:
+    def placement(self, job_id: str) -> tuple[str, str] | None:
         """(pipeline_id, tenant): what a transition needs to name its keys, without loading the job."""
         pipeline_id, tenant = self.r.hmget(keys.job(job_id), ["pipeline_id", "tenant"])
         return None if pipeline_id is None or tenant is None else (pipeline_id, tenant)
@@ -241,7 +241,7 @@ class RedisJobRepository:
     def start(self, job_id: str, *, worker: str, lease_ttl_ms: int, max_attempts: int) -> StartResult:
         """submitted -> running (or running -> running when the previous attempt's lease expired)."""
         job_key = keys.job(job_id)
-        placement = self._placement(job_id)
+        placement = self.placement(job_id)
         if placement is None:
             return StartResult(StartOutcome.MISSING, "", 0)
         pipeline_id, tenant = placement
@@ -259,7 +259,7 @@ class RedisJobRepository:
                 keys.tenant_state_jobs(tenant, JobState.RUNNING.value),
                 keys.tenant_state_jobs(tenant, JobState.FAILED.value),
             ],
-            args=[job_id, now_ms(), lease_ttl_ms, token, max_attempts, worker],
+            args=[job_id, now_ms(), lease_ttl_ms, token, max_attempts, worker, FailureCode.WORKER_LOST.value],
         )
         return StartResult(StartOutcome(res[0]), token, int(res[1]))
 
@@ -278,7 +278,7 @@ class RedisJobRepository:
         error_message: str | None = None,
     ) -> bool:
         """Move a running job to a terminal state. False when refused (lost lease, already ended)."""
-        placement = self._placement(job_id)
+        placement = self.placement(job_id)
         if placement is None:
             return False
         pipeline_id, tenant = placement
@@ -310,7 +310,7 @@ class RedisJobRepository:
 
     def cancel_queued(self, job_id: str) -> bool:
         """submitted -> canceled, removing it from its pipeline's queue. False if not submitted."""
-        placement = self._placement(job_id)
+        placement = self.placement(job_id)
         if placement is None:
             return False
         pipeline_id, tenant = placement

@@ -34,7 +34,7 @@ return {"created", ARGV[1], ARGV[2]}
 """
 
 # KEYS: job, pipeline, pending, dispatched, running, lease, outbox, idx submitted, idx running, idx failed
-# ARGV: job_id, now_ms, lease_ttl_ms, lease_token, max_attempts, worker
+# ARGV: job_id, now_ms, lease_ttl_ms, lease_token, max_attempts, worker, failure code for exhausted attempts
 START = """
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then return {"missing", "0"} end
@@ -60,9 +60,12 @@ if state == "submitted" then
   redis.call("ZADD", KEYS[9], created, ARGV[1])
   return {"started", tostring(attempts)}
 elseif state == "running" then
+  -- A running or finished job holds no window slot: a stray message for it releases any it held.
+  redis.call("ZREM", KEYS[3], ARGV[1])
+  redis.call("ZREM", KEYS[4], ARGV[1])
   if redis.call("EXISTS", KEYS[6]) == 1 then return {"duplicate", tostring(attempts)} end
   if attempts >= tonumber(ARGV[5]) then
-    redis.call("HSET", KEYS[1], "state", "failed", "finished_ms", ARGV[2], "error_code", "WorkerLost",
+    redis.call("HSET", KEYS[1], "state", "failed", "finished_ms", ARGV[2], "error_code", ARGV[7],
       "error_message", "the job ended its worker process " .. attempts .. " times (crash, kill or out of memory); not retried again")
     redis.call("ZREM", KEYS[5], ARGV[1])
     redis.call("ZREM", KEYS[9], ARGV[1])
@@ -77,6 +80,8 @@ elseif state == "running" then
   redis.call("SET", KEYS[6], ARGV[4], "PX", ARGV[3])
   return {"takeover", tostring(attempts)}
 end
+redis.call("ZREM", KEYS[3], ARGV[1])
+redis.call("ZREM", KEYS[4], ARGV[1])
 return {"duplicate", tostring(attempts)}
 """
 
@@ -156,5 +161,15 @@ end
 redis.call("DEL", KEYS[1])
 redis.call("ZREM", KEYS[2], ARGV[1])
 redis.call("INCR", KEYS[6])
+return 1
+"""
+
+# KEYS: job, pending, dispatched   ARGV: job_id
+# A task message that could not be sent: the job goes back to pending with its rank, if it is
+# still waiting (checked in the same step, so a job that started meanwhile is left alone).
+RETURN_TO_PENDING = """
+if redis.call("ZREM", KEYS[3], ARGV[1]) == 1 and redis.call("HGET", KEYS[1], "state") == "submitted" then
+  redis.call("ZADD", KEYS[2], redis.call("HGET", KEYS[1], "rank"), ARGV[1])
+end
 return 1
 """

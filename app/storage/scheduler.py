@@ -24,7 +24,7 @@ import redis
 from app.core.ports import QueueDepth
 from app.storage import keys
 from app.storage.jobs import now_ms
-from app.storage.lua import DISPATCH
+from app.storage.lua import DISPATCH, RETURN_TO_PENDING
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class RedisScheduler:
         self.stale_dispatch_ms = int(stale_dispatch_s * 1000)
         self.lease_ttl_ms = int(lease_ttl_s * 1000)
         self._dispatch = client.register_script(DISPATCH)
+        self._back_to_pending = client.register_script(RETURN_TO_PENDING)
 
     def dispatch(self, pipeline_id: str) -> int:
         """Send task messages for the best-ranked pending jobs that fit the window. Returns how many."""
@@ -75,12 +76,7 @@ class RedisScheduler:
         return sent
 
     def _return_to_pending(self, job_id: str, pipeline_id: str) -> None:
-        rank = self.r.hget(keys.job(job_id), "rank")
-        pipe = self.r.pipeline()
-        pipe.zrem(keys.dispatched(pipeline_id), job_id)
-        if rank is not None and self.r.hget(keys.job(job_id), "state") == "submitted":
-            pipe.zadd(keys.pending(pipeline_id), {job_id: int(rank)})
-        pipe.execute()
+        self._back_to_pending(keys=[keys.job(job_id), keys.pending(pipeline_id), keys.dispatched(pipeline_id)], args=[job_id])
 
     def depth(self, pipeline_id: str) -> QueueDepth:
         pipe = self.r.pipeline(transaction=False)
@@ -103,7 +99,8 @@ class RedisScheduler:
         resent_dispatched = resent_orphans = dispatched = 0
         for pid in pipeline_ids:
             for job_id in self._missing_messages(pid, now):
-                self.r.zadd(keys.dispatched(pid), {job_id: now})
+                if not self.r.zadd(keys.dispatched(pid), {job_id: now}, xx=True, ch=True):
+                    continue  # it started (or was canceled) since we looked: nothing to re-send
                 try:
                     self.send(job_id, pid)
                     resent_dispatched += 1

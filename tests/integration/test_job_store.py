@@ -203,3 +203,32 @@ def test_every_pipeline_change_moves_the_registry_version(redis_client) -> None:
     assert pipes.delete_if_empty("p4")
     seen.append(pipes.version())
     assert seen == sorted(set(seen)), seen  # strictly increasing: workers never miss a change
+
+
+def test_a_stray_message_for_a_running_job_releases_its_window_slot(repo: RedisJobRepository, redis_client) -> None:  # type: ignore[no-untyped-def]
+    """If a re-send raced the start and left the running job in ``dispatched``, the duplicate
+    delivery it causes cleans that up instead of holding a window slot until the job ends."""
+    repo.create(make_job("a"), "a")
+    repo.start("a", worker="w", lease_ttl_ms=5000, max_attempts=3)
+    redis_client.zadd(keys.dispatched("p1"), {"a": 1})
+    assert repo.start("a", worker="w2", lease_ttl_ms=5000, max_attempts=3).outcome is StartOutcome.DUPLICATE
+    assert redis_client.zscore(keys.dispatched("p1"), "a") is None
+    assert redis_client.zscore(keys.running("p1"), "a") is not None
+
+
+def test_reconcile_does_not_put_a_started_job_back_in_flight(repo: RedisJobRepository, redis_client) -> None:  # type: ignore[no-untyped-def]
+    sent: list[str] = []
+    sched = RedisScheduler(redis_client, lambda job_id, pipeline: sent.append(job_id), window=2, stale_dispatch_s=0,
+                           queue_length=lambda pipeline: 0)
+    repo.create(make_job("a"), "a")
+    sched.dispatch("p1")
+    original = sched._missing_messages
+
+    def start_in_between(pipeline_id: str, now: int) -> list[str]:
+        stale = original(pipeline_id, now)
+        repo.start("a", worker="w", lease_ttl_ms=5000, max_attempts=3)  # the job starts right then
+        return stale
+
+    sched._missing_messages = start_in_between  # type: ignore[method-assign]
+    assert sched.reconcile(["p1"]).resent_dispatched == 0
+    assert redis_client.zscore(keys.dispatched("p1"), "a") is None and sent == ["a"]

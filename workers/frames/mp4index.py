@@ -21,7 +21,6 @@ from dataclasses import dataclass
 ReadAt = Callable[[int, int], bytes]
 
 MAX_MOOV_BYTES = 64 << 20
-_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
 
 
 @dataclass(frozen=True)
