@@ -1,4 +1,8 @@
-"""Every Redis key openmps uses, in one readable place.
+"""Every Redis key of the job store and the scheduler, in one readable place.
+
+(The MNS emulation keeps its own keys beside its model: ``app/notify/queues.py`` ``QueueKeys``,
+``app/notify/topics.py``, ``app/notify/delivery.py`` and ``app/notify/signing.py``, all under
+``openmps:``.)
 
 Jobs
     ``openmps:job:{id}``                     hash: the job (spec and manifest as JSON fields)
