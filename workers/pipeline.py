@@ -121,7 +121,9 @@ def _decoder_for(
         source = locator if not is_url(locator) else opened.reader
         gpu, why = open_gpu_decoder(source, opened.index.table, opened.rotation or 0, budget)
         if gpu is not None:
-            opened.container.close()  # NVDEC demuxes by itself; a URL's Range reader stays in use
+            # NVDEC demuxes by itself. A URL's Range reader stays in use: the GPU decoder now owns
+            # it and closes it in its own close() (``opened`` is not closed again on this path).
+            opened.container.close()
             manifest.decoder = "gpu"
             return gpu
         manifest.decoder = "pyav (gpu unavailable)"

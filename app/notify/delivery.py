@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
 
 import redis
@@ -260,10 +260,3 @@ def _from_hash(delivery_id: str, raw: dict[str, str]) -> Delivery:
         text = raw[f.name]
         values[f.name] = text == "1" if f.type == "bool" else int(text) if f.type == "int" else text
     return Delivery(**values)  # type: ignore[arg-type]
-
-
-def delivery_to_dict(delivery: Delivery) -> dict[str, object]:
-    """For JSON APIs that show a delivery; the webhook secret is left out."""
-    data = asdict(delivery)
-    data.pop("webhook_secret", None)
-    return data

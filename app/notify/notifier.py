@@ -39,6 +39,7 @@ from app.settings import Settings
 from app.storage import keys
 from app.storage.jobs import RedisJobRepository
 from app.storage.pipelines import RedisPipelineRepository
+from app.wiring import redis_client
 
 log = logging.getLogger(__name__)
 GROUP = "openmps-notifier"
@@ -157,7 +158,7 @@ def _entries(items: list[tuple[str, dict[str, str]]]) -> list[OutboxEntry]:
 
 
 def run(settings: Settings, stop: threading.Event) -> None:
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True, health_check_interval=25)
+    client = redis_client(settings)
     guard = EndpointGuard(allow_private=settings.allow_private_endpoints)
     lease_ms = int(settings.notify_lease_s * 1000)
     consumer = OutboxConsumer(

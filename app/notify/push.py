@@ -8,6 +8,7 @@ unexpected error all become a failed attempt on the delivery's own schedule (hou
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import random
@@ -29,11 +30,10 @@ from app.notify.delivery import (
     retry_delay,
 )
 from app.notify.errors import DeliveryNotFound, EndpointRejected
-from app.notify.signing import CERT_PATH, SigningKey, push_string_to_sign, webhook_signature
+from app.notify.signing import CERT_PATH, MNS_VERSION, SigningKey, string_to_sign, webhook_signature
 from app.notify.ssrf import EndpointGuard
 
 log = logging.getLogger(__name__)
-MNS_VERSION = "2015-06-06"
 
 
 def signed_headers(delivery: Delivery, resource: str, key: SigningKey, cert_url: str, now: float) -> dict[str, str]:
@@ -50,7 +50,7 @@ def signed_headers(delivery: Delivery, resource: str, key: SigningKey, cert_url:
     if delivery.simplified:
         headers["x-mns-message-id"] = delivery.message_id
         headers["x-mns-message-tag"] = delivery.tag
-    text = push_string_to_sign(
+    text = string_to_sign(
         "POST", headers["Content-MD5"], headers["Content-Type"], headers["Date"], headers.items(), resource
     )
     headers["Authorization"] = key.sign(text)
@@ -142,7 +142,9 @@ class Pusher:
                 try:
                     ids = self.store.claim(self.concurrency - len(inflight), self.lease_ms)
                     for did in ids:
-                        inflight.add(pool.submit(self.deliver, did))
+                        future = pool.submit(self.deliver, did)
+                        future.add_done_callback(functools.partial(_log_failure, did))
+                        inflight.add(future)
                     if not ids:
                         wait = self.store.seconds_until_next_due()
                         self._kick.wait(0.2 if wait is None else min(max(wait, 0.002), 0.2))
@@ -150,3 +152,14 @@ class Pusher:
                 except Exception:  # noqa: BLE001 - Redis hiccup: keep the loop alive
                     log.exception("push loop error")
                     stop.wait(1.0)
+
+
+def _log_failure(delivery_id: str, future: Future[Attempt | None]) -> None:
+    """``deliver`` records every push outcome itself, so what reaches here is a store error
+    (Redis down in ``get``/``record``): log it, or it would stay unseen in the Future. The
+    delivery keeps its due entry, so it is claimed again once its lease expires."""
+    if future.cancelled():
+        return
+    exc = future.exception()
+    if exc is not None:
+        log.error("delivery %s: push attempt failed: %s", delivery_id, exc, exc_info=exc)

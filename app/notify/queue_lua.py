@@ -2,7 +2,8 @@
 
 Each script takes the queue's base key in ARGV[1] and appends the suffixes documented in
 ``queues.py`` (``:m:{id}``, ``:ready``, ``:timer``, ``:seq``, ``:wake``). Times are the Redis
-server's (``TIME``), in epoch milliseconds. Lua numbers print with 14 significant digits, which
+server's (``TIME``), in epoch milliseconds. The attribute-hash scripts at the end (shared with
+topics) take their keys in KEYS instead. Lua numbers print with 14 significant digits, which
 holds epoch ms and ``priority * 1e12 + seq`` exactly.
 """
 
@@ -165,4 +166,30 @@ for _, id in ipairs(redis.call('ZRANGE', base .. ':timer', 0, -1)) do
   if s == 'delayed' then delayed = delayed + 1 elseif s == 'inactive' then inactive = inactive + 1 end
 end
 return {redis.call('ZCARD', base .. ':ready'), inactive, delayed}
+"""
+
+# The attribute hashes of queues and topics (``TopicStore`` uses these too). Each write is one
+# script, so a concurrent reader sees a whole object or none: never CreateTime without the rest.
+
+# KEYS: the object's hash, the account's name set. ARGV: name, then field/value pairs.
+# Returns 1 if created, 0 if the object already existed (nothing written).
+CREATE_HASH = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+"""
+
+# KEYS: the object's hash. ARGV: field/value pairs. Returns 0 (nothing written) once the object is
+# gone, so an update racing a delete cannot leave a half object behind.
+UPDATE_HASH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# KEYS: the object's hash. ARGV: field, increment. Same guard as UPDATE_HASH.
+INCR_FIELD = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
 """

@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass, fields, replace
 
 import redis
+from redis.commands.core import Script
 
 from app.core.errors import InvalidParameter
 from app.notify import queue_lua
@@ -142,6 +143,25 @@ def check_name(name: str) -> str:
     return name
 
 
+def create_hash(script: Script, key: str, names: str, name: str, values: dict[str, str]) -> bool:
+    """Write a new queue's or topic's whole attribute hash and list its name, in one step.
+
+    False (and nothing written) if it already exists; the caller compares attributes.
+    """
+    args = [name]
+    for k, v in values.items():
+        args += [k, v]
+    return bool(script(keys=[key, names], args=args))
+
+
+def update_hash(script: Script, key: str, values: dict[str, str]) -> bool:
+    """Overwrite fields of an existing attribute hash; False (nothing written) once it is gone."""
+    args: list[str] = []
+    for k, v in values.items():
+        args += [k, v]
+    return bool(script(keys=[key], args=args))
+
+
 def body_md5(body: str) -> str:
     """MNS's MessageBodyMD5: upper-case hex MD5 of the body exactly as sent (UTF-8)."""
     return hashlib.md5(body.encode("utf-8")).hexdigest().upper()
@@ -183,6 +203,8 @@ class QueueStore:
         self._handle_op = client.register_script(queue_lua.HANDLE_OP)
         self._delete_queue = client.register_script(queue_lua.DELETE_QUEUE)
         self._counts = client.register_script(queue_lua.COUNTS)
+        self._create_hash = client.register_script(queue_lua.CREATE_HASH)
+        self._update_hash = client.register_script(queue_lua.UPDATE_HASH)
 
     # -- queues -------------------------------------------------------------------------------
 
@@ -190,33 +212,34 @@ class QueueStore:
         """Create; True if new. Same attributes again is a no-op (MNS 204), different ones conflict."""
         check_name(name)
         attrs.validate()
-        base = self.keys.base(name)
         now = str(int(time.time()))
-        created = self.r.hsetnx(base, "CreateTime", now)
-        if not created:
+        fields_ = {"CreateTime": now, "LastModifyTime": now, **_encode(attrs)}
+        if not create_hash(self._create_hash, self.keys.base(name), self.keys.names, name, fields_):
             if self.attributes(name) != attrs:
                 raise QueueConflict(f"The queue {name} already exists with different attributes.")
             return False
-        self.r.hset(base, mapping={**_encode(attrs), "LastModifyTime": now})
-        self.r.sadd(self.keys.names, name)
         return True
 
     def set_attributes(self, name: str, attrs: QueueAttributes) -> None:
         self.attributes(name)  # raises QueueNotFound
         attrs.validate()
-        self.r.hset(self.keys.base(name), mapping={**_encode(attrs), "LastModifyTime": str(int(time.time()))})
+        fields_ = {**_encode(attrs), "LastModifyTime": str(int(time.time()))}
+        if not update_hash(self._update_hash, self.keys.base(name), fields_):
+            raise QueueNotFound(f"The queue {name} does not exist.")
 
     def attributes(self, name: str) -> QueueAttributes:
-        raw = self.r.hgetall(self.keys.base(name))
-        if not raw:
-            raise QueueNotFound(f"The queue {name} does not exist.")
-        return _decode(raw)
+        return _decode(self._hash(name))
 
     def info(self, name: str) -> QueueInfo:
-        attrs = self.attributes(name)
-        raw = self.r.hgetall(self.keys.base(name))
+        raw = self._hash(name)  # one read: a whole hash, even if a delete or update runs meanwhile
         active, inactive, delayed = (int(x) for x in self._counts(args=[self.keys.base(name)]))
-        return QueueInfo(name, attrs, int(raw["CreateTime"]), int(raw["LastModifyTime"]), active, inactive, delayed)
+        return QueueInfo(name, _decode(raw), int(raw["CreateTime"]), int(raw["LastModifyTime"]), active, inactive, delayed)
+
+    def _hash(self, name: str) -> dict[str, str]:
+        raw: dict[str, str] = self.r.hgetall(self.keys.base(name))
+        if not raw:
+            raise QueueNotFound(f"The queue {name} does not exist.")
+        return raw
 
     def delete(self, name: str) -> None:
         """Delete a queue and its messages; deleting a missing queue succeeds, as in MNS."""

@@ -1,9 +1,12 @@
-"""Signatures on pushed notifications: MNS's RSA-SHA1 and Standard Webhooks' HMAC-SHA256.
+"""MNS signatures (requests and pushes) and Standard Webhooks' HMAC-SHA256 on pushes.
 
-MNS signs a push with the service's private key; the receiver fetches the X.509 certificate from
-the (base64-encoded) ``x-mns-signing-cert-url`` and checks RSA-SHA1 over::
+MNS signs requests and pushes over the same string (``string_to_sign``)::
 
-    POST \n Content-MD5 \n Content-Type \n Date \n CanonicalizedMNSHeaders CanonicalizedResource
+    METHOD \n Content-MD5 \n Content-Type \n Date \n CanonicalizedMNSHeaders CanonicalizedResource
+
+A client signs a request with HMAC-SHA1 and its AccessKeySecret (checked by the MNS dialect's
+``auth``). MNS signs a push with the service's private key; the receiver fetches the X.509
+certificate from the (base64-encoded) ``x-mns-signing-cert-url`` and checks RSA-SHA1.
 
 openmps keeps one generated key and self-signed certificate in Redis (created once with SET NX,
 so every API and notifier process signs with the same key) and serves the certificate itself.
@@ -27,14 +30,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+MNS_VERSION = "2015-06-06"  # x-mns-version on API answers and on pushes
 SIGNING_KEY = "openmps:mns:signing-key"
 CERT_PATH = "/mns/signing-cert.pem"
 WEBHOOK_SECRET_PREFIX = "whsec_"
 
 
-def push_string_to_sign(
+def string_to_sign(
     method: str, content_md5: str, content_type: str, date: str, headers: Iterable[tuple[str, str]], resource: str
 ) -> str:
+    """``resource`` is the request-target exactly as sent (raw path and query); Host is not signed."""
     mns = sorted((k.lower(), v) for k, v in headers if k.lower().startswith("x-mns-"))
     canonical = "".join(f"{k}:{v}\n" for k, v in mns)
     return f"{method}\n{content_md5}\n{content_type}\n{date}\n{canonical}{resource}"

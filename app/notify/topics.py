@@ -22,9 +22,9 @@ from xml.sax.saxutils import escape
 import redis
 
 from app.core.errors import InvalidParameter
+from app.notify import queue_lua
 from app.notify.delivery import Delivery, DeliveryStore, Strategy
 from app.notify.errors import (
-    InvalidName,
     MessageTooLarge,
     SubscriptionConflict,
     SubscriptionNotFound,
@@ -33,12 +33,14 @@ from app.notify.errors import (
 )
 from app.notify.queues import (
     KEY_PREFIX,
-    NAME_RE,
     OutgoingMessage,
     QueueStore,
     SentMessage,
     body_md5,
+    check_name,
+    create_hash,
     new_message_id,
+    update_hash,
 )
 from app.notify.signing import new_webhook_secret
 from app.notify.ssrf import EndpointGuard
@@ -46,7 +48,7 @@ from app.notify.ssrf import EndpointGuard
 XMLNS = "http://mns.aliyuncs.com/doc/v1/"
 QUEUE_ENDPOINT_RE = re.compile(r"^acs:mns:([^:]*):([^:]+):queues/([A-Za-z][A-Za-z0-9-]{0,119})$")
 MAX_FILTER_TAG = 16
-TOPIC_RETENTION_S = 86400
+TOPIC_RETENTION_S = 86400  # MessageRetentionPeriod reported for every topic (fixed in MNS)
 
 
 class ContentFormat(StrEnum):
@@ -134,6 +136,9 @@ class TopicStore:
         self.deliveries = deliveries
         self.guard = guard
         self.queues = QueueStore(client, account)
+        self._create_hash = client.register_script(queue_lua.CREATE_HASH)
+        self._update_hash = client.register_script(queue_lua.UPDATE_HASH)
+        self._incr_field = client.register_script(queue_lua.INCR_FIELD)
 
     def _names(self) -> str:
         return f"{KEY_PREFIX}:{self.account}:topics"
@@ -147,32 +152,37 @@ class TopicStore:
     # -- topics --------------------------------------------------------------------------------
 
     def create(self, name: str, attrs: TopicAttributes) -> bool:
-        _check_name(name)
+        check_name(name)
         _check_size(attrs.maximum_message_size)
         now = str(int(time.time()))
-        if not self.r.hsetnx(self._base(name), "CreateTime", now):
+        fields_ = {"CreateTime": now, "LastModifyTime": now, "MessageCount": "0", **_encode_topic(attrs)}
+        if not create_hash(self._create_hash, self._base(name), self._names(), name, fields_):
             if self.attributes(name) != attrs:
                 raise TopicConflict(f"The topic {name} already exists with different attributes.")
             return False
-        self.r.hset(self._base(name), mapping={**_encode_topic(attrs), "LastModifyTime": now, "MessageCount": "0"})
-        self.r.sadd(self._names(), name)
         return True
 
     def set_attributes(self, name: str, attrs: TopicAttributes) -> None:
         self.attributes(name)
         _check_size(attrs.maximum_message_size)
-        self.r.hset(self._base(name), mapping={**_encode_topic(attrs), "LastModifyTime": str(int(time.time()))})
+        fields_ = {**_encode_topic(attrs), "LastModifyTime": str(int(time.time()))}
+        if not update_hash(self._update_hash, self._base(name), fields_):
+            raise TopicNotFound(f"The topic {name} does not exist.")
 
     def attributes(self, name: str) -> TopicAttributes:
-        raw = self.r.hgetall(self._base(name))
-        if not raw:
-            raise TopicNotFound(f"The topic {name} does not exist.")
-        return TopicAttributes(int(raw["MaximumMessageSize"]), raw["LoggingEnabled"] == "True")
+        return _decode_topic(self._hash(name))
 
     def info(self, name: str) -> TopicInfo:
-        attrs = self.attributes(name)
-        raw = self.r.hgetall(self._base(name))
-        return TopicInfo(name, attrs, int(raw["CreateTime"]), int(raw["LastModifyTime"]), int(raw.get("MessageCount", 0)))
+        raw = self._hash(name)  # one read: a whole hash, even if a delete or update runs meanwhile
+        return TopicInfo(
+            name, _decode_topic(raw), int(raw["CreateTime"]), int(raw["LastModifyTime"]), int(raw.get("MessageCount", 0))
+        )
+
+    def _hash(self, name: str) -> dict[str, str]:
+        raw: dict[str, str] = self.r.hgetall(self._base(name))
+        if not raw:
+            raise TopicNotFound(f"The topic {name} does not exist.")
+        return raw
 
     def delete(self, name: str) -> None:
         self.r.delete(self._base(name), self._subs(name))
@@ -186,7 +196,7 @@ class TopicStore:
     def subscribe(self, topic: str, name: str, spec: SubscriptionSpec) -> bool:
         """Create; True if new. The same spec again is a no-op, a different one conflicts."""
         self.attributes(topic)
-        _check_name(name)
+        check_name(name)
         spec = self._validate(spec)
         existing = self.r.hget(self._subs(topic), name)
         if existing is not None:
@@ -276,7 +286,8 @@ class TopicStore:
                 ),
                 pipe,
             )
-        pipe.hincrby(self._base(topic), "MessageCount", 1)
+        # Guarded: a bare HINCRBY after a concurrent delete would recreate a hash holding only the count.
+        self._incr_field(keys=[self._base(topic)], args=["MessageCount", 1], client=pipe)
         pipe.execute()
         return SentMessage(mid, body_md5(body))
 
@@ -287,11 +298,6 @@ def _queue_target(endpoint: str) -> tuple[str, str] | None:
     return (m.group(2), m.group(3)) if m else None
 
 
-def _check_name(name: str) -> None:
-    if not NAME_RE.match(name):
-        raise InvalidName(f"The name {name!r} is invalid: start with a letter; letters, digits and '-'; at most 120.")
-
-
 def _check_size(size: int) -> None:
     if not 1024 <= size <= 65536:
         raise InvalidParameter("The value of MaximumMessageSize should between 1024 and 65536.")
@@ -299,6 +305,10 @@ def _check_size(size: int) -> None:
 
 def _encode_topic(attrs: TopicAttributes) -> dict[str, str]:
     return {"MaximumMessageSize": str(attrs.maximum_message_size), "LoggingEnabled": str(attrs.logging_enabled)}
+
+
+def _decode_topic(raw: dict[str, str]) -> TopicAttributes:
+    return TopicAttributes(int(raw["MaximumMessageSize"]), raw["LoggingEnabled"] == "True")
 
 
 def _sub_from_json(raw: str) -> Subscription:

@@ -11,6 +11,7 @@ frame table's numbering; timestamps are taken from the table.
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
@@ -36,10 +37,14 @@ def load_nvcodec() -> tuple[Any | None, str]:
 
 
 class GpuDecoder:
+    """``source`` is a path or a file object (a URL's ``RangeReader``). A file object is handed
+    over: ``close`` closes it, once the decoder that reads it is dropped."""
+
     name = "gpu"
 
     def __init__(self, nvc: Any, source: Any, table: FrameTable, rotation: int, budget: Budget) -> None:
         self.table = table
+        self._source = source
         self._rotation = rotation
         self._budget = budget
         self.position: int | None = None
@@ -77,6 +82,8 @@ class GpuDecoder:
 
     def close(self) -> None:
         self._dec = None
+        if isinstance(self._source, io.IOBase):
+            self._source.close()  # idempotent: a second close does nothing
 
 
 def open_gpu_decoder(source: Any, table: FrameTable, rotation: int, budget: Budget) -> tuple[GpuDecoder | None, str]:

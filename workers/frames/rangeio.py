@@ -11,6 +11,7 @@ PyAV reads it through ``av.open(reader)``; the MP4 index parser reads it directl
 from __future__ import annotations
 
 import io
+import logging
 import time
 from collections import OrderedDict
 
@@ -18,6 +19,7 @@ import urllib3
 
 from app.core.errors import FailureCode, JobFailure
 
+log = logging.getLogger(__name__)
 DEFAULT_BLOCK = 1 << 20
 
 
@@ -36,11 +38,14 @@ class RangeReader(io.RawIOBase):
         self.block_size = block_size
         self.cache_blocks = cache_blocks
         self.retries = retries
+        # A pool made here is this reader's to close; one passed in is the caller's.
+        self._owns_http = http is None
         self._http = http or urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=30), retries=False)
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._pos = 0
         self.bytes_read = 0  # bytes received from the server, all requests together
         self.requests = 0
+        self.ranges_ignored = False  # the server answered a Range request with the whole object (200)
         self.size = self._fetch_size()
 
     # --- HTTP -------------------------------------------------------------------------------
@@ -74,6 +79,7 @@ class RangeReader(io.RawIOBase):
         """The object size from the first block's Content-Range (and that block is cached)."""
         status, data, content_range = self._get(0, self.block_size - 1)
         if status == 200:  # the server ignored Range: we got the whole object
+            self._note_ranges_ignored()
             self._store(0, data[: self.block_size])
             return len(data)
         if status == 416 or content_range is None:
@@ -98,9 +104,19 @@ class RangeReader(io.RawIOBase):
             return data
         start = block * self.block_size
         end = min(self.size, start + self.block_size) - 1
-        _, data, _ = self._get(start, end)
+        status, data, _ = self._get(start, end)
+        if status == 200:
+            # The whole object, not the block: keep only the block. Correct, but each block costs
+            # a full download; bytes_read shows it, and the note says why.
+            self._note_ranges_ignored()
+            data = data[start : end + 1]
         self._store(block, data)
         return data
+
+    def _note_ranges_ignored(self) -> None:
+        if not self.ranges_ignored:
+            self.ranges_ignored = True
+            log.warning("%s ignores Range requests: every block read downloads the whole object", _redacted(self.url))
 
     # --- file object ------------------------------------------------------------------------
 
@@ -155,4 +171,11 @@ class RangeReader(io.RawIOBase):
 
     def close(self) -> None:
         self._cache.clear()
+        if self._owns_http:
+            self._http.clear()  # close the pooled keep-alive connections now, not at garbage collection
         super().close()
+
+
+def _redacted(url: str) -> str:
+    """The URL without its query: a presigned URL's query holds the credentials."""
+    return url.split("?", 1)[0]

@@ -1,6 +1,7 @@
 """MNS request signature verification (``Authorization: MNS AccessKeyId:Signature``).
 
-String to sign (what aliyun-mns-sdk computes, see vendor-wire.md §5.4)::
+String to sign (what aliyun-mns-sdk computes, see vendor-wire.md §5.4; shared with the pushes,
+``app.notify.signing.string_to_sign``)::
 
     METHOD \n Content-MD5 \n Content-Type \n Date \n CanonicalizedMNSHeaders CanonicalizedResource
 
@@ -14,29 +15,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from app.dialects.mns.errors import MnsError
+from app.notify.signing import string_to_sign
 
 
 @dataclass(frozen=True)
 class MnsCaller:
     access_key_id: str
     account: str  # the namespace for queues and topics: the key's tenant
-
-
-def canonical_mns_headers(headers: Iterable[tuple[str, str]]) -> str:
-    pairs = sorted((k.lower(), v) for k, v in headers if k.lower().startswith("x-mns-"))
-    return "".join(f"{k}:{v}\n" for k, v in pairs)
-
-
-def string_to_sign(
-    method: str, content_md5: str, content_type: str, date: str, headers: Iterable[tuple[str, str]], resource: str
-) -> str:
-    return f"{method}\n{content_md5}\n{content_type}\n{date}\n{canonical_mns_headers(headers)}{resource}"
 
 
 def sign(secret: str, text: str) -> str:

@@ -8,9 +8,8 @@ from xml.sax.saxutils import escape
 
 from app.notify.delivery import Attempt, Delivery
 from app.notify.queues import QueueInfo, QueueMessage, SentMessage
-from app.notify.topics import Subscription, TopicInfo
+from app.notify.topics import TOPIC_RETENTION_S, XMLNS, Subscription, TopicInfo
 
-XMLNS = "http://mns.aliyuncs.com/doc/v1/"
 DECL = '<?xml version="1.0" encoding="UTF-8"?>'
 
 
@@ -105,7 +104,7 @@ def topic_info(t: TopicInfo) -> bytes:
                 ("CreateTime", t.create_time),
                 ("LastModifyTime", t.last_modify_time),
                 ("MaximumMessageSize", t.attributes.maximum_message_size),
-                ("MessageRetentionPeriod", 86400),
+                ("MessageRetentionPeriod", TOPIC_RETENTION_S),
                 ("MessageCount", t.message_count),
                 ("LoggingEnabled", t.attributes.logging_enabled),
             ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import cv2
@@ -31,8 +32,11 @@ from app.storage.objects import S3ObjectStore
 from tests.integration.frames.conftest import Videos
 from tests.media import VideoFacts, make_bulky_video, make_not_a_video, read_frame_index
 from tests.servers import S3Server
+from tests.unit.frames.test_gpu import FakeNvc
+from workers.frames import gpu
 from workers.frames.capture import Budget, PyAVDecoder
 from workers.frames.probe import open_input
+from workers.frames.rangeio import RangeReader
 from workers.pipeline import MediaLimits, run_snapshot
 
 LIMITS = MediaLimits(max_frame_pixels=4096 * 4096, max_decoded_frames=100_000, deadline=None)
@@ -113,3 +117,31 @@ def test_one_frame_near_the_end_reads_a_small_fraction(
     assert m.images[0].actual_ms == facts.pts_ms[target]
     note = next(n for n in m.notes if n.startswith("input read over HTTP"))
     assert int(note.split()[4]) / size < 0.15, note
+
+
+def test_gpu_decode_of_a_url_closes_its_range_reader_once(
+    buckets: tuple[S3ObjectStore, Minio, str, str], videos: Videos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NVDEC (faked: no GPU here) reads a URL through the Range reader, so the pipeline hands the
+    reader to the GPU decoder, whose close must close it: once, before run_snapshot returns."""
+    store, client, src, dst = buckets
+    upload(client, src, "g.mp4", videos.cfr.path)
+    monkeypatch.setattr(gpu, "load_nvcodec", lambda: (FakeNvc, ""))
+    readers: list[RangeReader] = []  # held here, so garbage collection cannot close them for us
+    closes: list[RangeReader] = []
+    init, close = RangeReader.__init__, RangeReader.close
+
+    def spy_init(self: RangeReader, *args: Any, **kw: Any) -> None:
+        readers.append(self)
+        init(self, *args, **kw)
+
+    def spy_close(self: RangeReader) -> None:
+        closes.append(self)
+        close(self)
+
+    monkeypatch.setattr(RangeReader, "__init__", spy_init)
+    monkeypatch.setattr(RangeReader, "close", spy_close)
+    m = run_snapshot(make_job(src, dst, "g.mp4", SingleTime(1000)), store, limits=LIMITS, decoder="gpu")
+    assert m.decoder == "gpu"
+    (reader,) = readers
+    assert reader.closed and closes == [reader]

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from standardwebhooks.webhooks import Webhook
 from werkzeug.wrappers import Request, Response
 
-from app.notify.signing import push_string_to_sign
+from app.notify.signing import string_to_sign
 from tests.servers import serve_wsgi
 
 
@@ -75,7 +75,7 @@ class Receiver:
         cert = self.certs[cert_url]
         key = cert.public_key()
         assert isinstance(key, rsa.RSAPublicKey)
-        text = push_string_to_sign(method, headers["content-md5"], headers["content-type"], headers["date"], headers.items(), path)
+        text = string_to_sign(method, headers["content-md5"], headers["content-type"], headers["date"], headers.items(), path)
         try:
             key.verify(base64.b64decode(headers["authorization"]), text.encode(), padding.PKCS1v15(), hashes.SHA1())
         except Exception:  # noqa: BLE001 - InvalidSignature or a malformed header: both "not ok"

@@ -69,6 +69,8 @@ CASES = [
     ("priority 0", dict(method="POST", target="/queues/q1/messages", body=b"<Message><MessageBody>x</MessageBody><Priority>0</Priority></Message>"), 400, "InvalidArgument"),
     ("too large", dict(method="POST", target="/queues/q1/messages", body=b"<Message><MessageBody>" + b"x" * 70000 + b"</MessageBody></Message>"), 400, "InvalidArgument"),
     ("visibility out of range", dict(method="PUT", target="/queues/q2", body=b"<Queue><VisibilityTimeout>0</VisibilityTimeout></Queue>"), 400, "InvalidArgument"),
+    ("batch of 17 messages", dict(method="POST", target="/queues/q1/messages", body=b"<Messages>" + b"<Message><MessageBody>x</MessageBody></Message>" * 17 + b"</Messages>"), 400, "InvalidArgument"),
+    ("batch delete of 17 handles", dict(method="DELETE", target="/queues/q1/messages", body=b"<ReceiptHandles>" + b"<ReceiptHandle>abc</ReceiptHandle>" * 17 + b"</ReceiptHandles>"), 400, "InvalidArgument"),
     ("subscription to a metadata address", dict(method="PUT", target="/topics/t1/subscriptions/s", body=b"<Subscription><Endpoint>http://100.100.100.200/latest</Endpoint></Subscription>"), 400, "InvalidArgument"),
 ]
 

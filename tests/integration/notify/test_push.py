@@ -3,16 +3,18 @@ message id across attempts, dead letters, redelivery, the delivery log, the SSRF
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 from mns.account import Account
 from mns.subscription import SubscriptionMeta
 from mns.topic import TopicMessage, TopicMeta
 
-from app.notify.delivery import DeliveryState, DeliveryStore
+from app.notify.delivery import Delivery, DeliveryState, DeliveryStore
 from app.notify.push import Pusher
 from app.notify.signing import CERT_PATH, load_signing_key
 from app.notify.ssrf import EndpointGuard
@@ -128,3 +130,20 @@ def test_ssrf_guard_refuses_loopback_at_connect_time(mns_server: MnsServer, rece
     assert attempt is not None and not attempt.ok and attempt.status == 0
     assert "loopback" in attempt.error
     assert receiver.got == []
+
+
+def test_a_store_error_inside_an_attempt_is_logged_with_the_delivery_id(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    class BrokenStore(DeliveryStore):
+        def get(self, delivery_id: str) -> Delivery:
+            raise redis.ConnectionError("store went away")
+
+    store = BrokenStore(redis_client)
+    store.enqueue(Delivery("d1", "m1", "acme", "job/j1", "http://127.0.0.1:9/hook", "BACKOFF_RETRY", "text/plain", "x"))
+    pusher = Pusher(store, load_signing_key(redis_client), EndpointGuard(allow_private=True), public_url="http://api")
+    with caplog.at_level(logging.ERROR, logger="app.notify.push"):
+        _run_until(pusher, None, lambda: any(r.exc_info for r in caplog.records), 5)
+    (record, *_) = [r for r in caplog.records if r.exc_info]
+    assert "d1" in record.getMessage() and record.exc_info is not None
+    assert isinstance(record.exc_info[1], redis.ConnectionError)

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from app.dialects.mns.auth import content_md5_ok, sign, string_to_sign
+from app.dialects.mns.auth import content_md5_ok, sign
 from app.notify.errors import EndpointRejected
-from app.notify.signing import new_webhook_secret, push_string_to_sign, webhook_signature
+from app.notify.signing import new_webhook_secret, string_to_sign, webhook_signature
 from app.notify.ssrf import EndpointGuard, classify, parse_endpoint
 
 
@@ -35,7 +35,7 @@ def test_request_string_to_sign_matches_the_captured_sdk_example() -> None:
 
 
 def test_push_string_to_sign_sorts_mns_headers_and_ends_with_the_resource() -> None:
-    text = push_string_to_sign(
+    text = string_to_sign(
         "POST", "md5", "text/xml", "D", [("x-mns-version", "2015-06-06"), ("X-MNS-Request-Id", "R"), ("Other", "o")], "/n?a=1"
     )
     assert text == "POST\nmd5\ntext/xml\nD\nx-mns-request-id:R\nx-mns-version:2015-06-06\n/n?a=1"
