@@ -18,12 +18,24 @@ from app.core.states import JobState
 from app.settings import Settings
 from app.storage import keys
 from app.storage.jobs import StartOutcome, from_ms, now_ms
-from app.wiring import build_services, ensure_default_pipeline
+from app.wiring import Services, build_services, ensure_default_pipeline
 from tests.media import make_video
 from tests.servers import free_port
 from tests.stack import fast_settings, make_services
 from workers.tasks import execute
 
+
+def run_in_background(
+    services: Services, job_id: str, spec: SnapshotSpec, *, worker: str
+) -> tuple[SnapshotJob, threading.Thread, list[StartOutcome]]:
+    """Store a job on the default pipeline and run the task's ``execute`` for it in a thread."""
+    job = SnapshotJob(id=job_id, tenant="acme", pipeline_id=DEFAULT_PIPELINE_ID, spec=spec,
+                      created_at=from_ms(str(now_ms())))
+    services.jobs.create(job, "fp")
+    outcome: list[StartOutcome] = []
+    runner = threading.Thread(target=lambda: outcome.append(execute(services, job.id, worker=worker)))
+    runner.start()
+    return job, runner, outcome
 
 def test_cancel_during_transient_storage_retries_ends_canceled_not_failed(redis_url: str, tmp_path: Path) -> None:
     settings = Settings(redis_url=redis_url, data_dir=tmp_path, storage="s3", s3_endpoint=f"127.0.0.1:{free_port()}",
@@ -32,12 +44,7 @@ def test_cancel_during_transient_storage_retries_ends_canceled_not_failed(redis_
     services = build_services(settings)
     ensure_default_pipeline(services)
     spec = SnapshotSpec(input=ObjectRef("media", "v.mp4"), timing=SingleTime(0), output=OutputTarget("out", "x.jpg"))
-    job = SnapshotJob(id="j-retry", tenant="acme", pipeline_id=DEFAULT_PIPELINE_ID, spec=spec,
-                      created_at=from_ms(str(now_ms())))
-    services.jobs.create(job, "fp")
-    outcome: list[StartOutcome] = []
-    runner = threading.Thread(target=lambda: outcome.append(execute(services, job.id, worker="test:1")))
-    runner.start()
+    job, runner, outcome = run_in_background(services, "j-retry", spec, worker="test:1")
     deadline = time.monotonic() + 30
     while services.jobs.state_of(job.id) is not JobState.RUNNING:
         assert time.monotonic() < deadline
@@ -59,12 +66,7 @@ def test_an_attempt_that_lost_its_lease_stops_and_leaves_state_and_outputs_alone
     services.objects.put("media", "v.mp4", video.path.read_bytes(), "video/mp4")
     spec = SnapshotSpec(input=ObjectRef("media", "v.mp4"), timing=Average(count=40),
                         output=OutputTarget("out", "s/{Count}.png"), format=ImageFormat.PNG)
-    job = SnapshotJob(id="j-stale", tenant="acme", pipeline_id=DEFAULT_PIPELINE_ID, spec=spec,
-                      created_at=from_ms(str(now_ms())))
-    services.jobs.create(job, "fp")
-    outcome: list[StartOutcome] = []
-    runner = threading.Thread(target=lambda: outcome.append(execute(services, job.id, worker="stale:1")))
-    runner.start()
+    job, runner, outcome = run_in_background(services, "j-stale", spec, worker="stale:1")
     deadline = time.monotonic() + 30
     while services.jobs.get(job.id).progress_done < 2:
         assert time.monotonic() < deadline
