@@ -1,9 +1,9 @@
 """``openmps`` command line: access keys and pipelines for operators.
 
-    openmps keys create --tenant acme                      # prints a new id and secret
-    openmps keys create --tenant acme --id AK --secret SK  # a given pair, e.g. for a vendor SDK
-    openmps keys list | openmps keys delete AK
-    openmps pipelines list | pause ID | resume ID
+openmps keys create --tenant acme                      # prints a new id and secret
+openmps keys create --tenant acme --id AK --secret SK  # a given pair, e.g. for a vendor SDK
+openmps keys list | openmps keys delete AK
+openmps pipelines list | pause ID | resume ID
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def _pipelines(services: Services, args: argparse.Namespace) -> int:
     if args.action == "list":
         for p in services.pipelines.list_all():
             depth = services.scheduler.depth(p.id)
-            print(f"{p.id}\t{p.name}\t{p.state.value}\t{p.resource_class.value}\tqueued={depth.queued}\trunning={depth.running}")
+            print(
+                f"{p.id}\t{p.name}\t{p.state.value}\t{p.resource_class.value}\tqueued={depth.queued}\trunning={depth.running}"
+            )
         return 0
     pipeline = services.pipelines.find(args.pipeline_id)
     if pipeline is None:

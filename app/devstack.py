@@ -68,27 +68,70 @@ class Stack:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.env.update({
-            "OPENMPS_DATA_DIR": str(self.data_dir),
-            "OPENMPS_PORT": str(self.port),
-            "OPENMPS_HOST": "127.0.0.1",
-            "PYTHONPATH": str(Path.cwd()),
-        })
+        self.env.update(
+            {
+                "OPENMPS_DATA_DIR": str(self.data_dir),
+                "OPENMPS_PORT": str(self.port),
+                "OPENMPS_HOST": "127.0.0.1",
+                "PYTHONPATH": str(Path.cwd()),
+            }
+        )
         self.env.setdefault("OPENMPS_STORAGE", "local")
         self.env.setdefault("OPENMPS_ALLOW_PRIVATE_ENDPOINTS", "true")  # local webhooks in development
         if not self.env.get("OPENMPS_REDIS_URL"):
             rport = free_port()
             (self.data_dir / "redis").mkdir(exist_ok=True)
-            self._spawn("redis", [redis_binary(), "--bind", "127.0.0.1", "--port", str(rport),
-                                  "--dir", str(self.data_dir / "redis"), "--appendonly", "yes", "--save", "",
-                                  "--maxmemory-policy", "noeviction"])
+            self._spawn(
+                "redis",
+                [
+                    redis_binary(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(rport),
+                    "--dir",
+                    str(self.data_dir / "redis"),
+                    "--appendonly",
+                    "yes",
+                    "--save",
+                    "",
+                    "--maxmemory-policy",
+                    "noeviction",
+                ],
+            )
             self.env["OPENMPS_REDIS_URL"] = f"redis://127.0.0.1:{rport}/0"
             wait_for(lambda: redis.Redis.from_url(self.env["OPENMPS_REDIS_URL"]).ping(), "redis-server")
         py = sys.executable
-        self._spawn("api", [py, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind",
-                            f"127.0.0.1:{self.port}", "app.web:create_app()"])
-        self._spawn("worker-cpu", [py, "-m", "celery", "-A", "workers.celery_app:celery_app", "worker",
-                                   "--loglevel", "INFO", "--hostname", f"cpu-{self.port}@%h"])
+        self._spawn(
+            "api",
+            [
+                py,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "app.web:create_app()",
+            ],
+        )
+        self._spawn(
+            "worker-cpu",
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "workers.celery_app:celery_app",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"cpu-{self.port}@%h",
+            ],
+        )
         if (Path.cwd() / "app" / "notify" / "notifier.py").exists():
             self._spawn("notifier", [py, "-m", "app.notify.notifier"])
         wait_for(lambda: httpx.get(f"{self.base_url}/healthz", timeout=1).raise_for_status(), "API")
@@ -129,8 +172,25 @@ def make_sample_video(path: Path, seconds: int = 20) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if shutil.which("ffmpeg"):
         subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={seconds}",
-             "-c:v", "libx264", "-g", "50", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(path)],
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size=640x360:rate=25:duration={seconds}",
+                "-c:v",
+                "libx264",
+                "-g",
+                "50",
+                "-pix_fmt",
+                "yuv420p",
+                "-movflags",
+                "+faststart",
+                str(path),
+            ],
             check=True,
         )
         return
@@ -145,13 +205,72 @@ def make_sample_video(path: Path, seconds: int = 20) -> None:
 def demo_jobs() -> list[tuple[str, dict]]:  # type: ignore[type-arg]
     out = {"bucket": OUTPUT_BUCKET}
     return [
-        ("single exact frame at 3.5 s", {"snapshot": {"mode": "single", "time_ms": 3500}, "output": {**out, "key": "demo/{JobId}/single.jpg"}}),
-        ("single key frame at 7.3 s", {"snapshot": {"mode": "single", "time_ms": 7300, "frame_type": "keyframe"}, "output": {**out, "key": "demo/{JobId}/key.jpg"}}),
-        ("series: every 2.5 s from 0, 6 frames, 320 px wide", {"snapshot": {"mode": "series", "start_ms": 0, "interval_s": 2.5, "count": 6, "width": 320}, "output": {**out, "key": "demo/{JobId}/series-{Count}.jpg"}}),
-        ("average: 5 frames spread evenly", {"snapshot": {"mode": "average", "count": 5, "height": 120}, "output": {**out, "key": "demo/{JobId}/avg-{Count}.jpg"}}),
-        ("points: 4 time points, PNG", {"snapshot": {"mode": "points", "points_ms": [12000, 1000, 4200, 7777], "format": "png"}, "output": {**out, "key": "demo/{JobId}/pt-{Count}.png"}}),
-        ("key frames every 2 s, WebP", {"snapshot": {"mode": "series", "interval_s": 2, "count": 5, "frame_type": "keyframe", "format": "webp", "quality": 80}, "output": {**out, "key": "demo/{JobId}/kf-{Count}.webp"}}),
-        ("sprite: 20 frames tiled 4x5 with WebVTT", {"snapshot": {"mode": "average", "count": 20, "width": 160, "sprite": {"output": {**out, "key": "demo/sprites/{JobId}-{TileCount}.jpg"}, "lines": 4, "columns": 5, "padding": 4, "margin": 8, "color": "#202020", "keep_cells": False}}, "output": {**out, "key": "demo/{JobId}/cell-{Count}.jpg"}}),
+        (
+            "single exact frame at 3.5 s",
+            {"snapshot": {"mode": "single", "time_ms": 3500}, "output": {**out, "key": "demo/{JobId}/single.jpg"}},
+        ),
+        (
+            "single key frame at 7.3 s",
+            {
+                "snapshot": {"mode": "single", "time_ms": 7300, "frame_type": "keyframe"},
+                "output": {**out, "key": "demo/{JobId}/key.jpg"},
+            },
+        ),
+        (
+            "series: every 2.5 s from 0, 6 frames, 320 px wide",
+            {
+                "snapshot": {"mode": "series", "start_ms": 0, "interval_s": 2.5, "count": 6, "width": 320},
+                "output": {**out, "key": "demo/{JobId}/series-{Count}.jpg"},
+            },
+        ),
+        (
+            "average: 5 frames spread evenly",
+            {
+                "snapshot": {"mode": "average", "count": 5, "height": 120},
+                "output": {**out, "key": "demo/{JobId}/avg-{Count}.jpg"},
+            },
+        ),
+        (
+            "points: 4 time points, PNG",
+            {
+                "snapshot": {"mode": "points", "points_ms": [12000, 1000, 4200, 7777], "format": "png"},
+                "output": {**out, "key": "demo/{JobId}/pt-{Count}.png"},
+            },
+        ),
+        (
+            "key frames every 2 s, WebP",
+            {
+                "snapshot": {
+                    "mode": "series",
+                    "interval_s": 2,
+                    "count": 5,
+                    "frame_type": "keyframe",
+                    "format": "webp",
+                    "quality": 80,
+                },
+                "output": {**out, "key": "demo/{JobId}/kf-{Count}.webp"},
+            },
+        ),
+        (
+            "sprite: 20 frames tiled 4x5 with WebVTT",
+            {
+                "snapshot": {
+                    "mode": "average",
+                    "count": 20,
+                    "width": 160,
+                    "sprite": {
+                        "output": {**out, "key": "demo/sprites/{JobId}-{TileCount}.jpg"},
+                        "lines": 4,
+                        "columns": 5,
+                        "padding": 4,
+                        "margin": 8,
+                        "color": "#202020",
+                        "keep_cells": False,
+                    },
+                },
+                "output": {**out, "key": "demo/{JobId}/cell-{Count}.jpg"},
+            },
+        ),
     ]
 
 
@@ -175,8 +294,12 @@ def run_demo(stack: Stack) -> int:
     pipeline.raise_for_status()
     submitted = []
     for title, body in demo_jobs():
-        body = {"input": {"bucket": SAMPLE_BUCKET, "key": SAMPLE_KEY}, "user_data": title,
-                "pipeline_id": pipeline.json()["id"], **body}
+        body = {
+            "input": {"bucket": SAMPLE_BUCKET, "key": SAMPLE_KEY},
+            "user_data": title,
+            "pipeline_id": pipeline.json()["id"],
+            **body,
+        }
         resp = client.post("/api/v1/jobs", json=body)
         if resp.status_code >= 300:
             print(f"FAILED to submit {title}: {resp.status_code} {resp.text}")
@@ -198,16 +321,22 @@ def run_demo(stack: Stack) -> int:
             continue
         for img in manifest["images"]:
             where = objects_root / OUTPUT_BUCKET / img["key"] if img.get("uploaded", True) else "(in sprite only)"
-            print(f"  #{img['index']:<3} asked {img['requested_ms']:>8.1f} ms  got frame at {img['actual_ms']:>8.1f} ms"
-                  f"  {img['width']}x{img['height']}  {where}")
+            print(
+                f"  #{img['index']:<3} asked {img['requested_ms']:>8.1f} ms  got frame at {img['actual_ms']:>8.1f} ms"
+                f"  {img['width']}x{img['height']}  {where}"
+            )
         for sheet in manifest["sheets"]:
-            print(f"  sprite sheet {sheet['index']}: {sheet['width']}x{sheet['height']}, {sheet['cells']} cells  "
-                  f"{objects_root / OUTPUT_BUCKET / sheet['key']}")
+            print(
+                f"  sprite sheet {sheet['index']}: {sheet['width']}x{sheet['height']}, {sheet['cells']} cells  "
+                f"{objects_root / OUTPUT_BUCKET / sheet['key']}"
+            )
         if manifest.get("storyboard_key"):
             print(f"  storyboard: {objects_root / OUTPUT_BUCKET / manifest['storyboard_key']}")
     heard = print_notifications(notifications, {job_id for _, job_id in submitted})
-    print(f"\n{len(submitted) - failed} of {len(submitted)} demo jobs succeeded, {heard} completion messages "
-          f"received from MNS queue {NOTIFY_QUEUE!r}; logs in {stack.data_dir}")
+    print(
+        f"\n{len(submitted) - failed} of {len(submitted)} demo jobs succeeded, {heard} completion messages "
+        f"received from MNS queue {NOTIFY_QUEUE!r}; logs in {stack.data_dir}"
+    )
     return 1 if failed or heard < len(submitted) else 0
 
 
@@ -224,7 +353,11 @@ def print_notifications(queue: QueueStore, job_ids: set[str], timeout_s: float =
             body = json.loads(msg.body)
             if body.get("JobId") in pending:
                 pending.discard(body["JobId"])
-                extra = f"Count={body['Count']} LastUrl={body['LastUrl']}" if body["State"] == "Success" else f"Code={body['Code']}"
+                extra = (
+                    f"Count={body['Count']} LastUrl={body['LastUrl']}"
+                    if body["State"] == "Success"
+                    else f"Code={body['Code']}"
+                )
                 print(f"  {body['JobId']}  State={body['State']}  UserData={body['UserData']!r}  {extra}")
             queue.delete_message(NOTIFY_QUEUE, msg.receipt_handle)
     for job_id in sorted(pending):

@@ -46,8 +46,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": settings.job_time_limit_s,
         "broker_transport_options": {
             # Celery reads the transport option; queue-semantics.md §4.2(l) found setups where only
-        # the top-level key took effect, so both say the same.
-        "visibility_timeout": vt,
+            # the top-level key took effect, so both say the same.
+            "visibility_timeout": vt,
             # Every pipeline queue holds only a short window of equal-priority messages (see
             # app/storage/scheduler.py), so round-robin over queues is what makes pipelines fair.
             "queue_order_strategy": "round_robin",
@@ -93,7 +93,9 @@ def queue_length_probe(celery_app: Celery):  # type: ignore[no-untyped-def]
     def length(pipeline_id: str) -> int:
         with celery_app.connection_for_read() as conn:
             try:
-                return int(conn.default_channel.queue_declare(queue=queue_name(pipeline_id), passive=True).message_count)
+                return int(
+                    conn.default_channel.queue_declare(queue=queue_name(pipeline_id), passive=True).message_count
+                )
             except ChannelError:  # kombu's Redis transport: an empty queue does not exist
                 return 0
 

@@ -33,10 +33,37 @@ def _ffmpeg() -> str:
 def _encode(path: Path, *, size: str, seconds: int, gop: int, preset: str, crf: int, noise: int) -> None:
     tmp = path.with_suffix(".tmp.mp4")
     subprocess.run(
-        [_ffmpeg(), "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25",
-         "-vf", f"noise=alls={noise}:allf=t", "-t", str(seconds), "-c:v", "libx264", "-preset", preset,
-         "-crf", str(crf), "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
-         "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(tmp)],
+        [
+            _ffmpeg(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={size}:rate=25",
+            "-vf",
+            f"noise=alls={noise}:allf=t",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            preset,
+            "-crf",
+            str(crf),
+            "-g",
+            str(gop),
+            "-keyint_min",
+            str(gop),
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            str(tmp),
+        ],
         check=True,
     )
     tmp.rename(path)
@@ -45,8 +72,21 @@ def _encode(path: Path, *, size: str, seconds: int, gop: int, preset: str, crf: 
 def _loop(src: Path, dst: Path, times: int) -> None:
     tmp = dst.with_suffix(".tmp.mp4")
     subprocess.run(
-        [_ffmpeg(), "-v", "error", "-y", "-stream_loop", str(times - 1), "-i", str(src), "-c", "copy",
-         "-movflags", "+faststart", str(tmp)],
+        [
+            _ffmpeg(),
+            "-v",
+            "error",
+            "-y",
+            "-stream_loop",
+            str(times - 1),
+            "-i",
+            str(src),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(tmp),
+        ],
         check=True,
     )
     tmp.rename(dst)
@@ -58,10 +98,26 @@ def ensure(name: str, quick: bool) -> Input:
     OUT.mkdir(parents=True, exist_ok=True)
     secs = 20 if quick else 60
     specs = {
-        "a": (f"a_1080p_gop250_{secs}s.mp4", f"1080p G250 {secs}s", dict(size="1920x1080", seconds=secs, gop=250, preset="veryfast", crf=23, noise=8)),
-        "b": ("b_1080p_gop25_60s.mp4", "1080p G25 60s", dict(size="1920x1080", seconds=60, gop=25, preset="veryfast", crf=23, noise=8)),
-        "c": (f"c_2160p_gop250_{secs // 2}s.mp4", f"4K G250 {secs // 2}s", dict(size="3840x2160", seconds=secs // 2, gop=250, preset="ultrafast", crf=23, noise=6)),
-        "d60": ("d_720p_gop250_60s.mp4", "720p 60s", dict(size="1280x720", seconds=60, gop=250, preset="veryfast", crf=23, noise=8)),
+        "a": (
+            f"a_1080p_gop250_{secs}s.mp4",
+            f"1080p G250 {secs}s",
+            dict(size="1920x1080", seconds=secs, gop=250, preset="veryfast", crf=23, noise=8),
+        ),
+        "b": (
+            "b_1080p_gop25_60s.mp4",
+            "1080p G25 60s",
+            dict(size="1920x1080", seconds=60, gop=25, preset="veryfast", crf=23, noise=8),
+        ),
+        "c": (
+            f"c_2160p_gop250_{secs // 2}s.mp4",
+            f"4K G250 {secs // 2}s",
+            dict(size="3840x2160", seconds=secs // 2, gop=250, preset="ultrafast", crf=23, noise=6),
+        ),
+        "d60": (
+            "d_720p_gop250_60s.mp4",
+            "720p 60s",
+            dict(size="1280x720", seconds=60, gop=250, preset="veryfast", crf=23, noise=8),
+        ),
     }
     if name in specs:
         file, label, kw = specs[name]

@@ -141,8 +141,13 @@ class Bench:
         return len(targets) * statistics.median(runs)
 
     def job(self, timing: Timing, frame_type: FrameType = FrameType.EXACT, **kw: object) -> SnapshotJob:
-        spec = SnapshotSpec(ObjectRef("in", self.inp.path.name), timing, OutputTarget("out", "b/{JobId}/{Count}.jpg"),
-                            frame_type=frame_type, **kw)  # type: ignore[arg-type]
+        spec = SnapshotSpec(
+            ObjectRef("in", self.inp.path.name),
+            timing,
+            OutputTarget("out", "b/{JobId}/{Count}.jpg"),
+            frame_type=frame_type,
+            **kw,
+        )  # type: ignore[arg-type]
         return SnapshotJob(id="bench", tenant="b", pipeline_id="b", spec=spec)
 
     def worker(self, j: SnapshotJob) -> Callable[[], object]:
@@ -167,8 +172,21 @@ class Bench:
         def go() -> None:
             for k, f in enumerate(frames):
                 t = self.table.pts_ms[f] / 1000
-                ff([*(extra or []), "-ss", f"{t:.3f}", "-i", str(self.inp.path), "-frames:v", "1", "-q:v", "2",
-                    self.out(f"per_{k}.jpg")])
+                ff(
+                    [
+                        *(extra or []),
+                        "-ss",
+                        f"{t:.3f}",
+                        "-i",
+                        str(self.inp.path),
+                        "-frames:v",
+                        "1",
+                        "-q:v",
+                        "2",
+                        self.out(f"per_{k}.jpg"),
+                    ]
+                )
+
         return go
 
     def ff_select(self, frames: list[int], vf_tail: str = "", n_out: int | None = None) -> Callable[[], object]:
@@ -176,8 +194,21 @@ class Bench:
         expr = "+".join(f"eq(n\\,{f})" for f in uniq)
         vf = f"select='{expr}'{vf_tail}"
         count = n_out if n_out is not None else len(uniq)
-        return lambda: ff(["-i", str(self.inp.path), "-vf", vf, "-fps_mode", "passthrough",
-                           "-frames:v", str(count), "-q:v", "2", self.out("sel_%03d.jpg")])
+        return lambda: ff(
+            [
+                "-i",
+                str(self.inp.path),
+                "-vf",
+                vf,
+                "-fps_mode",
+                "passthrough",
+                "-frames:v",
+                str(count),
+                "-q:v",
+                "2",
+                self.out("sel_%03d.jpg"),
+            ]
+        )
 
     def ff_nokey_per(self, frames: list[int]) -> Callable[[], object]:
         return self.ff_per_frame(frames, ["-skip_frame", "nokey", "-noaccurate_seek"])
@@ -186,9 +217,23 @@ class Bench:
         keys = list(self.table.key_frames)
         ordinals = sorted({keys.index(f) for f in frames})
         expr = "+".join(f"eq(n\\,{o})" for o in ordinals)
-        return lambda: ff(["-skip_frame", "nokey", "-i", str(self.inp.path), "-vf", f"select='{expr}'",
-                           "-fps_mode", "passthrough", "-frames:v", str(len(ordinals)), "-q:v", "2",
-                           self.out("key_%03d.jpg")])
+        return lambda: ff(
+            [
+                "-skip_frame",
+                "nokey",
+                "-i",
+                str(self.inp.path),
+                "-vf",
+                f"select='{expr}'",
+                "-fps_mode",
+                "passthrough",
+                "-frames:v",
+                str(len(ordinals)),
+                "-q:v",
+                "2",
+                self.out("key_%03d.jpg"),
+            ]
+        )
 
 
 def workloads(b: Bench) -> dict[str, dict[str, float]]:
@@ -199,8 +244,11 @@ def workloads(b: Bench) -> dict[str, dict[str, float]]:
         "exact10": b.job(w2),
         "even100": b.job(Average(100)),
         "keyframe10": b.job(w2, FrameType.KEYFRAME),
-        "sprite": b.job(Average(100), size=OutputSize(width=SPRITE_W),
-                        sprite=SpriteSpec(OutputTarget("out", "b/{JobId}/sprite-{TileCount}.jpg"), keep_cells=False)),
+        "sprite": b.job(
+            Average(100),
+            size=OutputSize(width=SPRITE_W),
+            sprite=SpriteSpec(OutputTarget("out", "b/{JobId}/sprite-{TileCount}.jpg"), keep_cells=False),
+        ),
     }
     rows: dict[str, dict[str, float]] = {}
     for name, j in jobs.items():
@@ -244,20 +292,29 @@ def main() -> int:
         big = ensure("big", QUICK)
         frac, read, size = range_read_fraction(big.path)
     print()
-    print("| input | workload | worker s | decode LB s | worker/LB | LB+conv+enc s | worker/LB+enc | ffmpeg per-frame s "
-          "| ffmpeg select s | ffmpeg nokey best s | worker/best ffmpeg |")
+    print(
+        "| input | workload | worker s | decode LB s | worker/LB | LB+conv+enc s | worker/LB+enc | ffmpeg per-frame s "
+        "| ffmpeg select s | ffmpeg nokey best s | worker/best ffmpeg |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, rows in results.items():
         for wl, row in rows.items():
             nokey = min((row[k] for k in ("ff_nokey_per", "ff_nokey_select") if k in row), default=None)
             sel = row.get("ff_select", row.get("ff_select_tile"))
             peers = [v for k, v in row.items() if k.startswith("ff_")]
-            cells = [labels[name].split(" (")[0], wl, f"{row['worker']:.3f}", f"{row['lower_bound']:.3f}",
-                     f"{row['worker'] / row['lower_bound']:.2f}" if row["lower_bound"] else "-",
-                     f"{row['lb_with_encode']:.3f}", f"{row['worker'] / row['lb_with_encode']:.2f}",
-                     f"{row['ff_per_frame']:.3f}" if "ff_per_frame" in row else "-",
-                     f"{sel:.3f}" if sel is not None else "-", f"{nokey:.3f}" if nokey is not None else "-",
-                     f"{row['worker'] / min(peers):.2f}"]
+            cells = [
+                labels[name].split(" (")[0],
+                wl,
+                f"{row['worker']:.3f}",
+                f"{row['lower_bound']:.3f}",
+                f"{row['worker'] / row['lower_bound']:.2f}" if row["lower_bound"] else "-",
+                f"{row['lb_with_encode']:.3f}",
+                f"{row['worker'] / row['lb_with_encode']:.2f}",
+                f"{row['ff_per_frame']:.3f}" if "ff_per_frame" in row else "-",
+                f"{sel:.3f}" if sel is not None else "-",
+                f"{nokey:.3f}" if nokey is not None else "-",
+                f"{row['worker'] / min(peers):.2f}",
+            ]
             print("| " + " | ".join(cells) + " |")
     print(f"\nrange read: {read} of {size} bytes ({frac:.4f}) for one exact frame at 95% of {big.label}")
     a = results["a"]

@@ -276,8 +276,15 @@ def probe_facts(path: Path) -> tuple[tuple[float, ...], tuple[int, ...], float]:
 
 
 def make_bulky_video(
-    path: Path, *, seconds: float, width: int = 320, height: int = 240, fps: int = 25, gop: int = 25,
-    noise: int = 20, qp: int = 30,
+    path: Path,
+    *,
+    seconds: float,
+    width: int = 320,
+    height: int = 240,
+    fps: int = 25,
+    gop: int = 25,
+    noise: int = 20,
+    qp: int = 30,
 ) -> VideoFacts:
     """A bitrate-heavy H.264 video (ffmpeg's testsrc2 + temporal noise), for byte-count tests.
 
@@ -289,9 +296,33 @@ def make_bulky_video(
         raise RuntimeError("ffmpeg CLI not found")
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [exe, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}",
-         "-vf", f"noise=alls={noise}:allf=t", "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast",
-         "-qp", str(qp), "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", str(path)],
+        [
+            exe,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={width}x{height}:rate={fps}",
+            "-vf",
+            f"noise=alls={noise}:allf=t",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-qp",
+            str(qp),
+            "-g",
+            str(gop),
+            "-keyint_min",
+            str(gop),
+            "-sc_threshold",
+            "0",
+            str(path),
+        ],
         check=True,
     )
     pts, keys, duration = probe_facts(path)
@@ -323,9 +354,24 @@ def ffmpeg_frame(path: Path, t_ms: float) -> np.ndarray:
     if exe is None:
         raise RuntimeError("ffmpeg CLI not found")
     out = subprocess.run(
-        [exe, "-v", "error", "-ss", f"{t_ms / 1000:.3f}", "-i", str(path), "-frames:v", "1",
-         "-f", "image2pipe", "-c:v", "png", "-"],
-        check=True, capture_output=True,
+        [
+            exe,
+            "-v",
+            "error",
+            "-ss",
+            f"{t_ms / 1000:.3f}",
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-f",
+            "image2pipe",
+            "-c:v",
+            "png",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     img = cv2.imdecode(np.frombuffer(out, np.uint8), cv2.IMREAD_COLOR)
     if img is None:

@@ -14,8 +14,13 @@ BUCKETS = ("media", "out")
 def fast_settings(redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
     """Short leases and sync intervals, so crash recovery and new pipelines show up in seconds."""
     base: dict[str, Any] = {
-        "redis_url": redis_url, "data_dir": data_dir, "storage": "local", "lease_ttl_s": 3.0,
-        "heartbeat_interval_s": 0.5, "queue_sync_interval_s": 0.5, "allow_private_endpoints": True,
+        "redis_url": redis_url,
+        "data_dir": data_dir,
+        "storage": "local",
+        "lease_ttl_s": 3.0,
+        "heartbeat_interval_s": 0.5,
+        "queue_sync_interval_s": 0.5,
+        "allow_private_endpoints": True,
     }
     return Settings(**{**base, **overrides})
 

@@ -46,22 +46,51 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """One ``celery worker`` (prefork) in its own process group, logging to a file."""
 
-    def __init__(self, settings: Settings, log_dir: Path, *, concurrency: int = 1, worker_class: str = "cpu",
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_dir: Path,
+        *,
+        concurrency: int = 1,
+        worker_class: str = "cpu",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.name = f"w{uuid.uuid4().hex[:6]}"
         self.log_path = log_dir / f"{self.name}.log"
-        env = {**os.environ, **settings_env(settings), "OPENMPS_WORKER_CLASS": worker_class,
-               "PYTHONPATH": str(REPO), **(extra_env or {})}
-        self.cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app:celery_app", "worker",
-                    "--loglevel", "INFO", "--concurrency", str(concurrency), "--pool", "prefork",
-                    "--hostname", f"{self.name}@test", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        env = {
+            **os.environ,
+            **settings_env(settings),
+            "OPENMPS_WORKER_CLASS": worker_class,
+            "PYTHONPATH": str(REPO),
+            **(extra_env or {}),
+        }
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app:celery_app",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            "prefork",
+            "--hostname",
+            f"{self.name}@test",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed by the OS when the child exits
-        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.cmd, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while b"ready." not in self.log_path.read_bytes():
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -129,20 +129,28 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
         services.jobs.finish(job_id, JobState.CANCELED, lease_token=started.lease_token)
     except JobFailure as failure:
         services.jobs.finish(
-            job_id, JobState.FAILED, lease_token=started.lease_token,
-            error_code=failure.code.value, error_message=failure.message,
+            job_id,
+            JobState.FAILED,
+            lease_token=started.lease_token,
+            error_code=failure.code.value,
+            error_message=failure.message,
         )
     except SoftTimeLimitExceeded:
         services.jobs.finish(
-            job_id, JobState.FAILED, lease_token=started.lease_token,
+            job_id,
+            JobState.FAILED,
+            lease_token=started.lease_token,
             error_code=FailureCode.SNAPSHOT_TIMEOUT.value,
             error_message=f"the job ran longer than {cfg.job_soft_time_limit_s} s",
         )
     except Exception as exc:  # a bug or an unforeseen input: fail the job, keep the worker
         log.exception("job %s failed unexpectedly", job_id)
         services.jobs.finish(
-            job_id, JobState.FAILED, lease_token=started.lease_token,
-            error_code=FailureCode.INTERNAL_ERROR.value, error_message=f"internal error: {type(exc).__name__}: {exc}",
+            job_id,
+            JobState.FAILED,
+            lease_token=started.lease_token,
+            error_code=FailureCode.INTERNAL_ERROR.value,
+            error_message=f"internal error: {type(exc).__name__}: {exc}",
         )
     finally:
         watch.stop()

@@ -235,7 +235,9 @@ class DeliveryStore:
         sec, usec = self.r.time()
         return head[0][1] / 1000 - (sec + usec / 1e6)
 
-    def record(self, delivery: Delivery, *, ok: bool, delay_ms: int, status: int, error: str, duration_ms: int) -> Attempt | None:
+    def record(
+        self, delivery: Delivery, *, ok: bool, delay_ms: int, status: int, error: str, duration_ms: int
+    ) -> Attempt | None:
         """Store an attempt's outcome; ``delay_ms`` < 0 when the schedule is exhausted (dead letter)."""
         keys = [self.key(delivery.id), self.log_key(delivery.id), DUE, DEAD]
         args = [delivery.id, "1" if ok else "0", delay_ms, status, error[:500], duration_ms, RETENTION_S * 1000]

@@ -37,7 +37,14 @@ def completion_fields(job: SnapshotJob, object_url: ObjectUrl) -> dict[str, obje
     if not job.state.is_terminal:
         raise ValueError(f"job {job.id} is {job.state}, not finished")
     state = "Success" if job.state is JobState.SUCCEEDED else "Fail"
-    out: dict[str, object] = {"jobId": job.id, "JobId": job.id, "type": JOB_TYPE, "Type": JOB_TYPE, "state": state, "State": state}
+    out: dict[str, object] = {
+        "jobId": job.id,
+        "JobId": job.id,
+        "type": JOB_TYPE,
+        "Type": JOB_TYPE,
+        "state": state,
+        "State": state,
+    }
     if state == "Fail":
         code = job.error_code or (CANCELED_CODE if job.state is JobState.CANCELED else "InternalError")
         msg = job.error_message or ("The job was canceled." if job.state is JobState.CANCELED else "")

@@ -107,7 +107,9 @@ class Pusher:
         if not ok:
             delay = retry_delay(Strategy(delivery.strategy), delivery.attempts + 1, self.rng)
             delay_ms = -1 if delay is None else int(delay * self.time_scale * 1000)
-        attempt = self.store.record(delivery, ok=ok, delay_ms=delay_ms, status=status, error=error, duration_ms=elapsed_ms)
+        attempt = self.store.record(
+            delivery, ok=ok, delay_ms=delay_ms, status=status, error=error, duration_ms=elapsed_ms
+        )
         self._kick.set()
         if attempt is not None and not ok and attempt.next_due_ms == 0:
             log.warning("delivery %s of message %s is a dead letter: %s", delivery.id, delivery.message_id, error)

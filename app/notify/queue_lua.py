@@ -34,7 +34,9 @@ local function next_timer(base)
 end
 """.replace("SPAN", str(PRIORITY_SPAN))
 
-SEND = COMMON + """
+SEND = (
+    COMMON
+    + """
 local base, id, body, md5, prio, delay = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 if redis.call('EXISTS', base) == 0 then return 0 end
 local m = base .. ':m:' .. id
@@ -59,9 +61,12 @@ redis.call('LTRIM', base .. ':wake', 0, 15)
 redis.call('PEXPIRE', base .. ':wake', 60000)
 return 1
 """.replace("SPAN", str(PRIORITY_SPAN))
+)
 
 # ARGV: base, n, dlq_base ('' = none), then n handle tokens.
-RECEIVE = COMMON + """
+RECEIVE = (
+    COMMON
+    + """
 local base, n, dlq = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if redis.call('EXISTS', base) == 0 then return {0} end
 local now = now_ms()
@@ -107,8 +112,11 @@ end
 if got == 0 then out[1] = 2; table.insert(out, next_timer(base)) end
 return out
 """.replace("SPAN", str(PRIORITY_SPAN))
+)
 
-PEEK = COMMON + """
+PEEK = (
+    COMMON
+    + """
 local base, n = ARGV[1], tonumber(ARGV[2])
 if redis.call('EXISTS', base) == 0 then return {0} end
 local now = now_ms()
@@ -123,9 +131,12 @@ for _, id in ipairs(redis.call('ZRANGE', base .. ':ready', 0, n - 1)) do
 end
 return out
 """
+)
 
 # ARGV: base, handle, new handle token ('' for delete), visibility seconds. Returns {code, handle, nextvis}.
-HANDLE_OP = COMMON + """
+HANDLE_OP = (
+    COMMON
+    + """
 local base, handle, token, vt = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if redis.call('EXISTS', base) == 0 then return {0} end
 local id = string.sub(handle, 1, 32)
@@ -145,6 +156,7 @@ redis.call('HSET', m, 'Handle', newh, 'NextVisibleTime', nextvis)
 redis.call('ZADD', base .. ':timer', nextvis, id)
 return {1, newh, nextvis}
 """
+)
 
 DELETE_QUEUE = """
 local base = ARGV[1]
@@ -156,7 +168,9 @@ redis.call('DEL', base, base .. ':ready', base .. ':timer', base .. ':seq', base
 return 1
 """
 
-COUNTS = COMMON + """
+COUNTS = (
+    COMMON
+    + """
 local base = ARGV[1]
 local now = now_ms()
 promote(base, now)
@@ -167,6 +181,7 @@ for _, id in ipairs(redis.call('ZRANGE', base .. ':timer', 0, -1)) do
 end
 return {redis.call('ZCARD', base .. ':ready'), inactive, delayed}
 """
+)
 
 # The attribute hashes of queues and topics (``TopicStore`` uses these too). Each write is one
 # script, so a concurrent reader sees a whole object or none: never CreateTime without the rest.

@@ -190,6 +190,7 @@ _ATTR_NAMES = {
     "max_receive_count": "MaxReceiveCount",
 }
 
+
 class QueueStore:
     """One account's queues. Needs a ``redis.Redis`` created with ``decode_responses=True``."""
 
@@ -233,7 +234,9 @@ class QueueStore:
     def info(self, name: str) -> QueueInfo:
         raw = self._hash(name)  # one read: a whole hash, even if a delete or update runs meanwhile
         active, inactive, delayed = (int(x) for x in self._counts(args=[self.keys.base(name)]))
-        return QueueInfo(name, _decode(raw), int(raw["CreateTime"]), int(raw["LastModifyTime"]), active, inactive, delayed)
+        return QueueInfo(
+            name, _decode(raw), int(raw["CreateTime"]), int(raw["LastModifyTime"]), active, inactive, delayed
+        )
 
     def _hash(self, name: str) -> dict[str, str]:
         raw: dict[str, str] = self.r.hgetall(self.keys.base(name))

@@ -28,9 +28,7 @@ Resolver = Callable[[str, int], list[str]]
 SHARED_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT; Alibaba metadata lives here
 # Python's ``is_private`` also covers documentation, benchmarking and 240/4 ranges; only these
 # are "private networks" that the development setting may open.
-PRIVATE_NETWORKS = tuple(
-    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
-)
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
 
 
 def classify(ip: IPAddress) -> str | None:

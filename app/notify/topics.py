@@ -121,7 +121,10 @@ def render_envelope(fmt: ContentFormat, n: Notification) -> tuple[str, str]:
     if fmt is ContentFormat.JSON:
         return json.dumps(fields_, ensure_ascii=False), "application/json;charset=utf-8"
     inner = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in fields_.items())
-    return f'<?xml version="1.0" encoding="utf-8"?><Notification xmlns="{XMLNS}">{inner}</Notification>', "text/xml;charset=utf-8"
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><Notification xmlns="{XMLNS}">{inner}</Notification>',
+        "text/xml;charset=utf-8",
+    )
 
 
 def delivery_id(*parts: str) -> str:
@@ -175,7 +178,11 @@ class TopicStore:
     def info(self, name: str) -> TopicInfo:
         raw = self._hash(name)  # one read: a whole hash, even if a delete or update runs meanwhile
         return TopicInfo(
-            name, _decode_topic(raw), int(raw["CreateTime"]), int(raw["LastModifyTime"]), int(raw.get("MessageCount", 0))
+            name,
+            _decode_topic(raw),
+            int(raw["CreateTime"]),
+            int(raw["LastModifyTime"]),
+            int(raw.get("MessageCount", 0)),
         )
 
     def _hash(self, name: str) -> dict[str, str]:
@@ -234,11 +241,15 @@ class TopicStore:
         try:
             Strategy(spec.notify_strategy)
         except ValueError:
-            raise InvalidParameter(f"NotifyStrategy must be BACKOFF_RETRY or EXPONENTIAL_DECAY_RETRY, got {spec.notify_strategy!r}.") from None
+            raise InvalidParameter(
+                f"NotifyStrategy must be BACKOFF_RETRY or EXPONENTIAL_DECAY_RETRY, got {spec.notify_strategy!r}."
+            ) from None
         try:
             ContentFormat(spec.content_format)
         except ValueError:
-            raise InvalidParameter(f"NotifyContentFormat must be XML, JSON or SIMPLIFIED, got {spec.content_format!r}.") from None
+            raise InvalidParameter(
+                f"NotifyContentFormat must be XML, JSON or SIMPLIFIED, got {spec.content_format!r}."
+            ) from None
         if len(spec.filter_tag) > MAX_FILTER_TAG:
             raise InvalidParameter(f"FilterTag is longer than {MAX_FILTER_TAG} characters.")
         target = _queue_target(spec.endpoint)
@@ -254,7 +265,9 @@ class TopicStore:
     def publish(self, topic: str, body: str, tag: str = "", message_id: str | None = None) -> SentMessage:
         attrs = self.attributes(topic)
         if len(body.encode("utf-8")) > attrs.maximum_message_size:
-            raise MessageTooLarge(f"The length of message should not be larger than MaximumMessageSize ({attrs.maximum_message_size}).")
+            raise MessageTooLarge(
+                f"The length of message should not be larger than MaximumMessageSize ({attrs.maximum_message_size})."
+            )
         mid = message_id or new_message_id()
         sec, usec = self.r.time()
         publish_ms = sec * 1000 + usec // 1000

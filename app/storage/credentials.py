@@ -79,4 +79,4 @@ class RedisCredentialStore:
 
     def list_ids(self) -> list[str]:
         prefix = keys.access_key("")
-        return sorted(k[len(prefix):] for k in self.r.scan_iter(match=prefix + "*"))
+        return sorted(k[len(prefix) :] for k in self.r.scan_iter(match=prefix + "*"))

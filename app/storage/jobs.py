@@ -152,8 +152,15 @@ class RedisJobRepository:
                 keys.SCHED_SEQ,
                 keys.pipeline(job.pipeline_id),
             ],
-            args=[job.id, fingerprint, "1" if idem_key else "0", to_ms(job.created_at), MAX_PRIORITY - job.priority,
-                  RANK_PRIORITY_FACTOR, *flat],
+            args=[
+                job.id,
+                fingerprint,
+                "1" if idem_key else "0",
+                to_ms(job.created_at),
+                MAX_PRIORITY - job.priority,
+                RANK_PRIORITY_FACTOR,
+                *flat,
+            ],
         )
         status, existing_id, existing_fp = result[0], result[1], result[2]
         if status == "no_pipeline":
@@ -353,4 +360,3 @@ def decode_page_token(token: str) -> tuple[int, str]:
         return int(score), job_id
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidParameter("page_token is not valid") from exc
-

@@ -111,7 +111,9 @@ class LocalObjectStore:
         base = self._bucket_dir(bucket)
         if not base.is_dir():
             return []
-        keys = [p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")]
+        keys = [
+            p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
+        ]
         return sorted(k for k in keys if k.startswith(prefix))
 
     def media_locator(self, bucket: str, key: str) -> str:
@@ -139,7 +141,9 @@ class S3ObjectStore:
             timeout=urllib3.Timeout(connect=5, read=60),
             retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
         )
-        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, region=region, secure=secure, http_client=http)
+        self.client = Minio(
+            endpoint, access_key=access_key, secret_key=secret_key, region=region, secure=secure, http_client=http
+        )
         self.presign_ttl = presign_ttl
 
     def bucket_exists(self, bucket: str) -> bool:
@@ -200,7 +204,9 @@ class S3ObjectStore:
                 raise _transient(exc) from exc
 
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
-        return sorted(o.object_name for o in self.client.list_objects(bucket, prefix=prefix, recursive=True) if o.object_name)
+        return sorted(
+            o.object_name for o in self.client.list_objects(bucket, prefix=prefix, recursive=True) if o.object_name
+        )
 
     def media_locator(self, bucket: str, key: str) -> str:
         if self.stat(bucket, key) is None:

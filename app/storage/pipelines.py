@@ -86,11 +86,19 @@ class RedisPipelineRepository:
 
     def delete_if_empty(self, pipeline_id: str) -> bool:
         """Delete the pipeline unless it has accepted jobs not yet finished. False = not empty."""
-        return bool(self._delete(
-            keys=[keys.pipeline(pipeline_id), keys.PIPELINES, keys.pending(pipeline_id),
-                  keys.dispatched(pipeline_id), keys.running(pipeline_id), keys.PIPELINES_VERSION],
-            args=[pipeline_id],
-        ))
+        return bool(
+            self._delete(
+                keys=[
+                    keys.pipeline(pipeline_id),
+                    keys.PIPELINES,
+                    keys.pending(pipeline_id),
+                    keys.dispatched(pipeline_id),
+                    keys.running(pipeline_id),
+                    keys.PIPELINES_VERSION,
+                ],
+                args=[pipeline_id],
+            )
+        )
 
     def list_all(self) -> list[Pipeline]:
         ids = self.r.zrange(keys.PIPELINES, 0, -1)

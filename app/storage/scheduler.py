@@ -62,7 +62,12 @@ class RedisScheduler:
     def dispatch(self, pipeline_id: str) -> int:
         """Send task messages for the best-ranked pending jobs that fit the window. Returns how many."""
         ids: list[str] = self._dispatch(
-            keys=[keys.pipeline(pipeline_id), keys.pending(pipeline_id), keys.dispatched(pipeline_id), keys.running(pipeline_id)],
+            keys=[
+                keys.pipeline(pipeline_id),
+                keys.pending(pipeline_id),
+                keys.dispatched(pipeline_id),
+                keys.running(pipeline_id),
+            ],
             args=[self.window, now_ms()],
         )
         sent = 0
@@ -76,7 +81,9 @@ class RedisScheduler:
         return sent
 
     def _return_to_pending(self, job_id: str, pipeline_id: str) -> None:
-        self._back_to_pending(keys=[keys.job(job_id), keys.pending(pipeline_id), keys.dispatched(pipeline_id)], args=[job_id])
+        self._back_to_pending(
+            keys=[keys.job(job_id), keys.pending(pipeline_id), keys.dispatched(pipeline_id)], args=[job_id]
+        )
 
     def depth(self, pipeline_id: str) -> QueueDepth:
         pipe = self.r.pipeline(transaction=False)
@@ -88,7 +95,9 @@ class RedisScheduler:
 
     def pending_ids(self, pipeline_id: str) -> list[str]:
         """Accepted jobs not yet started, in the order they will be dispatched."""
-        return list(self.r.zrange(keys.dispatched(pipeline_id), 0, -1)) + list(self.r.zrange(keys.pending(pipeline_id), 0, -1))
+        return list(self.r.zrange(keys.dispatched(pipeline_id), 0, -1)) + list(
+            self.r.zrange(keys.pending(pipeline_id), 0, -1)
+        )
 
     def try_lock(self, ttl_s: float) -> bool:
         """One reconciler per interval across all processes."""

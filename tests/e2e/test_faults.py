@@ -34,9 +34,15 @@ def test_redis_crash_loses_no_accepted_job(tmp_path: Path) -> None:
     try:
         ids = []
         for i in range(12):
-            resp = client.post("/api/v1/jobs", headers=basic(key), json={
-                "input": {"bucket": "media", "key": "v.mp4"}, "output": {"bucket": "out", "key": f"o/{i}/{{Count}}.png"},
-                "snapshot": {"mode": "average", "count": 12, "format": "png"}})
+            resp = client.post(
+                "/api/v1/jobs",
+                headers=basic(key),
+                json={
+                    "input": {"bucket": "media", "key": "v.mp4"},
+                    "output": {"bucket": "out", "key": f"o/{i}/{{Count}}.png"},
+                    "snapshot": {"mode": "average", "count": 12, "format": "png"},
+                },
+            )
             assert resp.status_code == 202
             ids.append(resp.get_json()["id"])
         deadline = time.monotonic() + 30

@@ -32,8 +32,13 @@ from tests.workerproc import REPO, WorkerProcess, settings_env
 
 def start_notifier(settings: Settings, log_dir: Path) -> subprocess.Popen[bytes]:
     log = open(log_dir / "notifier.log", "ab")  # noqa: SIM115 - closed by the OS when the child exits
-    return subprocess.Popen([sys.executable, "-m", "app.notify.notifier"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **settings_env(settings), "PYTHONPATH": str(REPO)})
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.notify.notifier"],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **settings_env(settings), "PYTHONPATH": str(REPO)},
+    )
 
 
 @pytest.fixture
@@ -45,8 +50,12 @@ def notifier(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[by
 
 
 def test_pipeline_queue_receives_completion_messages(
-    client: FlaskClient, key: AccessKey, services: Services, tmp_path: Path,
-    start_worker: Callable[..., WorkerProcess], notifier: subprocess.Popen[bytes],
+    client: FlaskClient,
+    key: AccessKey,
+    services: Services,
+    tmp_path: Path,
+    start_worker: Callable[..., WorkerProcess],
+    notifier: subprocess.Popen[bytes],
 ) -> None:
     video = make_video(tmp_path / "v.mp4", seconds=3, fps=25, width=320, height=240, gop=25)
     services.objects.put("media", "v.mp4", video.path.read_bytes(), "video/mp4")
@@ -56,16 +65,33 @@ def test_pipeline_queue_receives_completion_messages(
         queue = Account(url, key.id, key.secret).get_queue("snap-done")
         queue.create(QueueMeta())
         queue.set_encoding(False)  # MPS writes raw JSON into the queue, as Alibaba's consumer samples expect
-        resp = client.post("/api/v1/pipelines", headers=basic(key), json={"name": "notified", "notify": {"queue": "snap-done"}})
+        resp = client.post(
+            "/api/v1/pipelines", headers=basic(key), json={"name": "notified", "notify": {"queue": "snap-done"}}
+        )
         assert resp.status_code == 201, resp.get_data(as_text=True)
         pipeline_id = resp.get_json()["id"]
         start_worker()
-        ok = client.post("/api/v1/jobs", headers=basic(key), json={
-            "input": {"bucket": "media", "key": "v.mp4"}, "output": {"bucket": "out", "key": "n/{JobId}/{Count}.jpg"},
-            "snapshot": {"mode": "points", "points_ms": [500, 1500]}, "pipeline_id": pipeline_id, "user_data": "ticket-9"}).get_json()
-        bad = client.post("/api/v1/jobs", headers=basic(key), json={
-            "input": {"bucket": "media", "key": "bad.mp4"}, "output": {"bucket": "out", "key": "n/{JobId}.jpg"},
-            "snapshot": {"mode": "single", "time_ms": 0}, "pipeline_id": pipeline_id}).get_json()
+        ok = client.post(
+            "/api/v1/jobs",
+            headers=basic(key),
+            json={
+                "input": {"bucket": "media", "key": "v.mp4"},
+                "output": {"bucket": "out", "key": "n/{JobId}/{Count}.jpg"},
+                "snapshot": {"mode": "points", "points_ms": [500, 1500]},
+                "pipeline_id": pipeline_id,
+                "user_data": "ticket-9",
+            },
+        ).get_json()
+        bad = client.post(
+            "/api/v1/jobs",
+            headers=basic(key),
+            json={
+                "input": {"bucket": "media", "key": "bad.mp4"},
+                "output": {"bucket": "out", "key": "n/{JobId}.jpg"},
+                "snapshot": {"mode": "single", "time_ms": 0},
+                "pipeline_id": pipeline_id,
+            },
+        ).get_json()
         received = {}
         deadline = time.monotonic() + 60
         while len(received) < 2 and time.monotonic() < deadline:
@@ -78,7 +104,10 @@ def test_pipeline_queue_receives_completion_messages(
             received[body["JobId"]] = body
             queue.delete_message(msg.receipt_handle)
         assert set(received) == {ok["id"], bad["id"]}, (
-            received, [services.jobs.get(j["id"]) for j in (ok, bad)], (tmp_path / "notifier.log").read_text()[-3000:])
+            received,
+            [services.jobs.get(j["id"]) for j in (ok, bad)],
+            (tmp_path / "notifier.log").read_text()[-3000:],
+        )
         success, failure = received[ok["id"]], received[bad["id"]]
         assert success["State"] == success["state"] == "Success" and success["Type"] == "Snapshot"
         assert success["UserData"] == success["userData"] == "ticket-9"
@@ -95,7 +124,9 @@ def test_pipeline_queue_receives_completion_messages(
 
 
 def test_job_webhook_is_pushed_with_both_signatures(
-    redis_url: str, tmp_path: Path, start_worker: Callable[..., WorkerProcess],
+    redis_url: str,
+    tmp_path: Path,
+    start_worker: Callable[..., WorkerProcess],
 ) -> None:
     api_port = free_port()
     settings = fast_settings(redis_url, tmp_path / "data", public_url=f"http://127.0.0.1:{api_port}")
@@ -110,9 +141,16 @@ def test_job_webhook_is_pushed_with_both_signatures(
     notifier = start_notifier(settings, tmp_path)
     try:
         start_worker(settings=settings)
-        job = client.post("/api/v1/jobs", headers=basic(key), json={
-            "input": {"bucket": "media", "key": "v.mp4"}, "output": {"bucket": "out", "key": "h/{JobId}.jpg"},
-            "snapshot": {"mode": "single", "time_ms": 400}, "webhook_url": f"{receiver.url}/hooks/openmps"}).get_json()
+        job = client.post(
+            "/api/v1/jobs",
+            headers=basic(key),
+            json={
+                "input": {"bucket": "media", "key": "v.mp4"},
+                "output": {"bucket": "out", "key": "h/{JobId}.jpg"},
+                "snapshot": {"mode": "single", "time_ms": 400},
+                "webhook_url": f"{receiver.url}/hooks/openmps",
+            },
+        ).get_json()
         deadline = time.monotonic() + 60
         while not receiver.got and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -32,8 +32,9 @@ from tests.e2e.conftest import basic
 from tests.media import make_video
 from tests.workerproc import WorkerProcess
 
-CHEAP = SnapshotSpec(input=ObjectRef("media", "tiny.mp4"), timing=SingleTime(100),
-                     output=OutputTarget("out", "c/{JobId}.jpg"))
+CHEAP = SnapshotSpec(
+    input=ObjectRef("media", "tiny.mp4"), timing=SingleTime(100), output=OutputTarget("out", "c/{JobId}.jpg")
+)
 StartWorker = Callable[..., WorkerProcess]
 
 
@@ -114,14 +115,23 @@ def runs_strictly_in_order(services: Services, ids: list[str]) -> None:
 
 
 def test_pause_holds_jobs_on_every_worker_including_a_later_one_and_resume_runs_them_in_order(
-    client: FlaskClient, key: AccessKey, services: Services, start_worker: StartWorker,
+    client: FlaskClient,
+    key: AccessKey,
+    services: Services,
+    start_worker: StartWorker,
 ) -> None:
     w1, w2 = fleet(start_worker, 2, concurrency=2)
     # cap 1: the fleet runs the pipeline one job at a time, so "in order" is a strict sequence
     pid = new_pipeline(client, key, max_concurrency=1)
-    running = submit(services, pid, spec=SnapshotSpec(input=ObjectRef("media", "long.mp4"),
-                                                      timing=Average(count=12),
-                                                      output=OutputTarget("out", "r/{JobId}/{Count}.jpg")))
+    running = submit(
+        services,
+        pid,
+        spec=SnapshotSpec(
+            input=ObjectRef("media", "long.mp4"),
+            timing=Average(count=12),
+            output=OutputTarget("out", "r/{JobId}/{Count}.jpg"),
+        ),
+    )
     wait_for(lambda: services.jobs.get(running).progress_done >= 1, "the first job to run", logs=[w1, w2])
     set_state(client, key, pid, "paused")
     paused_ms = int(time.time() * 1000)
@@ -154,7 +164,10 @@ def test_pause_holds_jobs_on_every_worker_including_a_later_one_and_resume_runs_
 
 
 def test_priority_order_with_one_worker(
-    client: FlaskClient, key: AccessKey, services: Services, start_worker: StartWorker,
+    client: FlaskClient,
+    key: AccessKey,
+    services: Services,
+    start_worker: StartWorker,
 ) -> None:
     worker = start_worker(concurrency=1)
     pid = new_pipeline(client, key, state="paused")  # collect the jobs first, then let them run
@@ -169,13 +182,18 @@ def test_priority_order_with_one_worker(
 
 
 def test_a_flood_of_priority_10_jobs_in_one_pipeline_does_not_starve_another(
-    client: FlaskClient, key: AccessKey, services: Services, start_worker: StartWorker,
+    client: FlaskClient,
+    key: AccessKey,
+    services: Services,
+    start_worker: StartWorker,
 ) -> None:
     workers = fleet(start_worker, 2, concurrency=1)
     a, b = new_pipeline(client, key, name="A", state="paused"), new_pipeline(client, key, name="B")
     flood = [submit(services, a, 10) for _ in range(200)]
     set_state(client, key, a, "active")
-    wait_for(lambda: sum(j.started_at is not None for j in jobs(services, flood)) >= 4, "the flood to start", logs=workers)
+    wait_for(
+        lambda: sum(j.started_at is not None for j in jobs(services, flood)) >= 4, "the flood to start", logs=workers
+    )
     assert services.scheduler.depth(a).queued >= 180  # A holds its queue; only the window is out
     lone = submit(services, b, 1)  # the lowest priority, in another pipeline
     wait_for(lambda: services.jobs.get(lone).started_at is not None, "B's job to start", logs=workers)
@@ -186,41 +204,58 @@ def test_a_flood_of_priority_10_jobs_in_one_pipeline_does_not_starve_another(
     overtaking = [t for t in a_started if submitted_at <= t <= started_at]
     finished = sorted(ms(j, "finished_at") for j in jobs(services, flood) if j.finished_at is not None)
     per_job = (finished[-1] - a_started[0]) / max(1, len(finished))
-    print(f"\nfairness: {len(overtaking)} A jobs started between B's submission and its start; "
-          f"B waited {started_at - submitted_at} ms; A jobs took {per_job:.0f} ms each on average "
-          f"({len(finished)} finished, {services.scheduler.depth(a).queued} still queued)")
+    print(
+        f"\nfairness: {len(overtaking)} A jobs started between B's submission and its start; "
+        f"B waited {started_at - submitted_at} ms; A jobs took {per_job:.0f} ms each on average "
+        f"({len(finished)} finished, {services.scheduler.depth(a).queued} still queued)"
+    )
     bound = 2 * services.settings.dispatch_window + len(workers)
     assert len(overtaking) <= bound, (len(overtaking), bound)
     assert b_job.state in (JobState.RUNNING, JobState.SUCCEEDED)
 
 
 def test_a_pipeline_created_through_the_api_is_served_by_running_workers(
-    client: FlaskClient, key: AccessKey, services: Services, start_worker: StartWorker,
+    client: FlaskClient,
+    key: AccessKey,
+    services: Services,
+    start_worker: StartWorker,
 ) -> None:
     workers = fleet(start_worker, 2, concurrency=1)
     created = time.monotonic()
     pid = new_pipeline(client, key, name="new")
     job_id = submit(services, pid)
     wait_for(lambda: services.jobs.get(job_id).is_terminal, "the new pipeline's job", logs=workers)
-    print(f"\ndynamic pipeline: created -> job finished in {time.monotonic() - created:.2f} s "
-          f"(queue sync every {services.settings.queue_sync_interval_s} s)")
+    print(
+        f"\ndynamic pipeline: created -> job finished in {time.monotonic() - created:.2f} s "
+        f"(queue sync every {services.settings.queue_sync_interval_s} s)"
+    )
     assert services.jobs.get(job_id).state is JobState.SUCCEEDED
     assert worker_of(services, job_id).split(":")[0] in {f"{w.name}@test" for w in workers}
-    wait_for(lambda: all(f"consuming new pipeline queue {queue_name(pid)}" in w.log() for w in workers),
-             "both workers to consume the new queue", logs=workers)
+    wait_for(
+        lambda: all(f"consuming new pipeline queue {queue_name(pid)}" in w.log() for w in workers),
+        "both workers to consume the new queue",
+        logs=workers,
+    )
     assert client.delete(f"/api/v1/pipelines/{pid}", headers=basic(key)).status_code == 204
-    wait_for(lambda: all(f"no longer consuming {queue_name(pid)}" in w.log() for w in workers),
-             "both workers to drop the deleted pipeline's queue", logs=workers)
+    wait_for(
+        lambda: all(f"no longer consuming {queue_name(pid)}" in w.log() for w in workers),
+        "both workers to drop the deleted pipeline's queue",
+        logs=workers,
+    )
 
 
 def test_concurrency_cap_is_never_exceeded_across_workers(
-    client: FlaskClient, key: AccessKey, services: Services, start_worker: StartWorker,
+    client: FlaskClient,
+    key: AccessKey,
+    services: Services,
+    start_worker: StartWorker,
 ) -> None:
     fleet(start_worker, 2, concurrency=2)  # four slots for a pipeline capped at two
     cap = 2
     pid = new_pipeline(client, key, max_concurrency=cap, state="paused")
-    spec = SnapshotSpec(input=ObjectRef("media", "long.mp4"), timing=SingleTime(7000),
-                        output=OutputTarget("out", "cap/{JobId}.jpg"))  # a seek through a long GOP
+    spec = SnapshotSpec(
+        input=ObjectRef("media", "long.mp4"), timing=SingleTime(7000), output=OutputTarget("out", "cap/{JobId}.jpg")
+    )  # a seek through a long GOP
     ids = [submit(services, pid, spec=spec) for _ in range(16)]
     set_state(client, key, pid, "active")
     samples: list[int] = []
@@ -235,19 +270,28 @@ def test_concurrency_cap_is_never_exceeded_across_workers(
         overlap += step
         peak = max(peak, overlap)
     hosts = {worker_of(services, j).split(":")[0] for j in ids}
-    print(f"\nconcurrency cap {cap}: {len(samples)} samples, max running {max(samples)}, "
-          f"histogram {dict(sorted((n, samples.count(n)) for n in set(samples)))}, interval peak {peak}, "
-          f"workers used {len(hosts)}")
+    print(
+        f"\nconcurrency cap {cap}: {len(samples)} samples, max running {max(samples)}, "
+        f"histogram {dict(sorted((n, samples.count(n)) for n in set(samples)))}, interval peak {peak}, "
+        f"workers used {len(hosts)}"
+    )
     assert max(samples) == cap and peak <= cap
     assert len(hosts) == 2  # both workers ran the pipeline's jobs
 
 
 def test_cancel_a_running_job_and_watch_its_progress(
-    client: FlaskClient, key: AccessKey, services: Services, start_worker: StartWorker,
+    client: FlaskClient,
+    key: AccessKey,
+    services: Services,
+    start_worker: StartWorker,
 ) -> None:
     workers = fleet(start_worker, 2, concurrency=1)
-    spec = SnapshotSpec(input=ObjectRef("media", "long.mp4"), timing=Average(count=60),
-                        output=OutputTarget("out", "long/{JobId}/{Count}.png"), format=ImageFormat.PNG)
+    spec = SnapshotSpec(
+        input=ObjectRef("media", "long.mp4"),
+        timing=Average(count=60),
+        output=OutputTarget("out", "long/{JobId}/{Count}.png"),
+        format=ImageFormat.PNG,
+    )
     job_id = submit(services, "default", spec=spec)
     seen: list[tuple[int, int]] = []
     deadline = time.monotonic() + 60
@@ -266,8 +310,10 @@ def test_cancel_a_running_job_and_watch_its_progress(
     wait_for(lambda: services.jobs.get(job_id).is_terminal, "the canceled job to end", logs=workers)
     latency = time.monotonic() - asked
     job = services.jobs.get(job_id)
-    print(f"\ncancel: running job ended {job.state.value} {latency * 1000:.0f} ms after the request, "
-          f"at {job.progress_done}/60 images")
+    print(
+        f"\ncancel: running job ended {job.state.value} {latency * 1000:.0f} ms after the request, "
+        f"at {job.progress_done}/60 images"
+    )
     assert job.state is JobState.CANCELED and job.progress_done < 60
     assert services.objects.list_keys("out", f"long/{job_id}/") == []  # partial outputs removed
     assert job.manifest.images == []
@@ -275,14 +321,18 @@ def test_cancel_a_running_job_and_watch_its_progress(
 
 
 def test_gpu_pipelines_run_only_on_gpu_workers_which_fall_back_to_the_cpu_and_say_so(
-    client: FlaskClient, key: AccessKey, services: Services, start_worker: StartWorker,
+    client: FlaskClient,
+    key: AccessKey,
+    services: Services,
+    start_worker: StartWorker,
 ) -> None:
     cpu = start_worker(concurrency=1)
     gpu_pid = new_pipeline(client, key, name="gpu", resource_class="gpu")
     cpu_pid = new_pipeline(client, key, name="cpu")
     gpu_job = submit(services, gpu_pid)
-    wait_for(lambda: f"consuming new pipeline queue {queue_name(cpu_pid)}" in cpu.log(), "the cpu worker's sync",
-             logs=[cpu])
+    wait_for(
+        lambda: f"consuming new pipeline queue {queue_name(cpu_pid)}" in cpu.log(), "the cpu worker's sync", logs=[cpu]
+    )
     cpu_job = submit(services, cpu_pid)  # proves the cpu worker is live and synced while the gpu job waits
     wait_for(lambda: services.jobs.get(cpu_job).is_terminal, "the cpu job", logs=[cpu])
     assert services.jobs.get(gpu_job).state is JobState.SUBMITTED and services.redis.llen(queue_name(gpu_pid)) == 1

@@ -51,7 +51,9 @@ def assert_error(resp: Any, status: int, code: str, fragment: str = "") -> None:
     assert fragment in data["message"], data["message"]
 
 
-def test_submit_stores_a_queued_job_and_returns_202(client: FlaskClient, tenant_key: AccessKey, services: Services) -> None:
+def test_submit_stores_a_queued_job_and_returns_202(
+    client: FlaskClient, tenant_key: AccessKey, services: Services
+) -> None:
     resp = submit(client, tenant_key, body(user_data="order-7"))
     assert resp.status_code == 202
     job = resp.get_json()
@@ -76,7 +78,10 @@ def test_submit_stores_a_queued_job_and_returns_202(client: FlaskClient, tenant_
         ({"mode": "average", "count": 3, "start_ms": 5000, "end_ms": 1000}, "end_ms must not be less than start_ms"),
         ({"mode": "single", "format": "gif"}, "format must be jpeg, png or webp"),
         ({"mode": "single", "quality": 0}, "quality must be in [1, 100]"),
-        ({"mode": "single", "sprite": {"output": {"bucket": "out", "key": "s.jpg"}, "color": "plaid"}}, "is not a keyword"),
+        (
+            {"mode": "single", "sprite": {"output": {"bucket": "out", "key": "s.jpg"}, "color": "plaid"}},
+            "is not a keyword",
+        ),
     ],
 )
 def test_invalid_snapshot_specs_are_400_with_the_field_named(
@@ -86,19 +91,40 @@ def test_invalid_snapshot_specs_are_400_with_the_field_named(
 
 
 def test_multi_image_job_needs_count_in_the_key(client: FlaskClient, tenant_key: AccessKey) -> None:
-    resp = submit(client, tenant_key, body(output={"bucket": "out", "key": "one.jpg"}, snapshot={"mode": "series", "interval_s": 1, "count": 3}))
+    resp = submit(
+        client,
+        tenant_key,
+        body(output={"bucket": "out", "key": "one.jpg"}, snapshot={"mode": "series", "interval_s": 1, "count": 3}),
+    )
     assert_error(resp, 400, "InvalidParameter", "must contain {Count}")
 
 
 def test_user_data_over_1024_bytes_is_refused(client: FlaskClient, tenant_key: AccessKey) -> None:
     assert submit(client, tenant_key, body(user_data="x" * 1024)).status_code == 202
-    assert_error(submit(client, tenant_key, body(user_data="é" * 513)), 400, "InvalidParameter", "1026 bytes; at most 1024")
+    assert_error(
+        submit(client, tenant_key, body(user_data="é" * 513)), 400, "InvalidParameter", "1026 bytes; at most 1024"
+    )
 
 
 def test_unknown_input_bucket_or_object_and_output_bucket(client: FlaskClient, tenant_key: AccessKey) -> None:
-    assert_error(submit(client, tenant_key, body(input={"bucket": "nope", "key": "a.mp4"})), 400, "InputNotFound", "bucket 'nope'")
-    assert_error(submit(client, tenant_key, body(input={"bucket": "media", "key": "missing.mp4"})), 400, "InputNotFound", "media/missing.mp4")
-    assert_error(submit(client, tenant_key, body(output={"bucket": "gone", "key": "a.jpg"})), 400, "InvalidParameter", "output bucket 'gone'")
+    assert_error(
+        submit(client, tenant_key, body(input={"bucket": "nope", "key": "a.mp4"})),
+        400,
+        "InputNotFound",
+        "bucket 'nope'",
+    )
+    assert_error(
+        submit(client, tenant_key, body(input={"bucket": "media", "key": "missing.mp4"})),
+        400,
+        "InputNotFound",
+        "media/missing.mp4",
+    )
+    assert_error(
+        submit(client, tenant_key, body(output={"bucket": "gone", "key": "a.jpg"})),
+        400,
+        "InvalidParameter",
+        "output bucket 'gone'",
+    )
 
 
 def test_unknown_pipeline_is_404(client: FlaskClient, tenant_key: AccessKey) -> None:
@@ -121,7 +147,9 @@ def test_wrong_or_missing_access_key_is_401(client: FlaskClient, tenant_key: Acc
     assert_error(client.get("/api/v1/jobs", headers=auth(unknown)), 401, "InvalidAccessKey")
 
 
-def test_another_tenants_job_does_not_exist_for_you(client: FlaskClient, tenant_key: AccessKey, services: Services) -> None:
+def test_another_tenants_job_does_not_exist_for_you(
+    client: FlaskClient, tenant_key: AccessKey, services: Services
+) -> None:
     job_id = submit(client, tenant_key, body()).get_json()["id"]
     other = services.credentials.create("globex")
     assert_error(client.get(f"/api/v1/jobs/{job_id}", headers=auth(other)), 404, "JobNotFound")
@@ -135,7 +163,9 @@ def test_idempotent_submission(client: FlaskClient, tenant_key: AccessKey) -> No
     assert again["id"] == first["id"]
     via_header = submit(client, tenant_key, body(), headers={**auth(tenant_key), "Idempotency-Key": "tok-1"})
     assert via_header.get_json()["id"] == first["id"]
-    assert_error(submit(client, tenant_key, body(client_token="tok-1", user_data="changed")), 409, "IdempotencyConflict", "tok-1")
+    assert_error(
+        submit(client, tenant_key, body(client_token="tok-1", user_data="changed")), 409, "IdempotencyConflict", "tok-1"
+    )
 
 
 def test_cancel_a_queued_job(client: FlaskClient, tenant_key: AccessKey) -> None:
@@ -152,14 +182,22 @@ def test_list_filters_and_paging(client: FlaskClient, tenant_key: AccessKey) -> 
     client.post(f"/api/v1/jobs/{ids[0]}/cancel", headers=auth(tenant_key))
     page = client.get("/api/v1/jobs?limit=2", headers=auth(tenant_key)).get_json()
     assert [j["id"] for j in page["jobs"]] == ids[::-1][:2] and page["next_page_token"]
-    rest = client.get(f"/api/v1/jobs?limit=100&page_token={page['next_page_token']}", headers=auth(tenant_key)).get_json()
+    rest = client.get(
+        f"/api/v1/jobs?limit=100&page_token={page['next_page_token']}", headers=auth(tenant_key)
+    ).get_json()
     assert [j["id"] for j in rest["jobs"]] == ids[::-1][2:]
     canceled = client.get("/api/v1/jobs?state=canceled", headers=auth(tenant_key)).get_json()["jobs"]
     assert [j["id"] for j in canceled] == [ids[0]]
-    assert client.get("/api/v1/jobs?pipeline_id=default", headers=auth(tenant_key)).get_json()["jobs"][0]["id"] == ids[-1]
-    for query, fragment in [("limit=0", "limit must be in [1, 100]"), ("limit=101", "limit must be in [1, 100]"),
-                            ("state=lost", "state must be one of"), ("page_token=%%%", "page_token"),
-                            ("created_after=yesterday", "ISO 8601")]:
+    assert (
+        client.get("/api/v1/jobs?pipeline_id=default", headers=auth(tenant_key)).get_json()["jobs"][0]["id"] == ids[-1]
+    )
+    for query, fragment in [
+        ("limit=0", "limit must be in [1, 100]"),
+        ("limit=101", "limit must be in [1, 100]"),
+        ("state=lost", "state must be one of"),
+        ("page_token=%%%", "page_token"),
+        ("created_after=yesterday", "ISO 8601"),
+    ]:
         assert_error(client.get(f"/api/v1/jobs?{query}", headers=auth(tenant_key)), 400, "InvalidParameter", fragment)
 
 
@@ -171,11 +209,18 @@ def test_unknown_routes_and_methods_answer_json(client: FlaskClient) -> None:
 def test_wait_returns_202_with_the_job_while_it_is_still_queued(client: FlaskClient, tenant_key: AccessKey) -> None:
     resp = submit(client, tenant_key, body(), query_string={"wait": "0.3"})
     assert resp.status_code == 202 and resp.get_json()["state"] == "submitted"
-    assert_error(submit(client, tenant_key, body(), query_string={"wait": "11"}), 400, "InvalidParameter", "wait must be in [0, 10]")
+    assert_error(
+        submit(client, tenant_key, body(), query_string={"wait": "11"}),
+        400,
+        "InvalidParameter",
+        "wait must be in [0, 10]",
+    )
 
 
 def test_webhook_url_must_be_http(client: FlaskClient, tenant_key: AccessKey) -> None:
-    assert_error(submit(client, tenant_key, body(webhook_url="ftp://example.com/x")), 400, "InvalidParameter", "webhook_url")
+    assert_error(
+        submit(client, tenant_key, body(webhook_url="ftp://example.com/x")), 400, "InvalidParameter", "webhook_url"
+    )
     assert submit(client, tenant_key, body(webhook_url="https://example.com/hook")).status_code == 202
 
 
@@ -190,7 +235,9 @@ def test_job_store_outage_is_503_not_500(tmp_path: Path) -> None:
     assert_error(resp, 503, "ServiceUnavailable")
 
 
-def test_local_objects_are_readable_with_an_access_key(client: FlaskClient, tenant_key: AccessKey, services: Services) -> None:
+def test_local_objects_are_readable_with_an_access_key(
+    client: FlaskClient, tenant_key: AccessKey, services: Services
+) -> None:
     services.objects.put("out", "snap/a/00001.jpg", b"\xff\xd8jpeg", "image/jpeg")
     resp = client.get("/objects/out/snap/a/00001.jpg", headers=auth(tenant_key))
     assert resp.status_code == 200 and resp.data == b"\xff\xd8jpeg" and resp.mimetype == "image/jpeg"
@@ -199,12 +246,16 @@ def test_local_objects_are_readable_with_an_access_key(client: FlaskClient, tena
     assert_error(client.get("/objects/out/../../etc/passwd", headers=auth(tenant_key)), 404, "NotFound")
 
 
-@pytest.mark.parametrize("raw", [b'{"count": Infinity}', b'{"count": NaN}', b'{"time_ms": Infinity}', b'{"width": 1e400}'])
+@pytest.mark.parametrize(
+    "raw", [b'{"count": Infinity}', b'{"count": NaN}', b'{"time_ms": Infinity}', b'{"width": 1e400}']
+)
 def test_non_finite_json_numbers_are_400_not_500(client: FlaskClient, tenant_key: AccessKey, raw: bytes) -> None:
     snapshot = raw.decode()
     mode = '"mode": "series", "interval_s": 1, ' if "count" in snapshot else '"mode": "single", '
-    payload = ('{"input": {"bucket": "media", "key": "in/video.mp4"}, "output": {"bucket": "out", "key": "{Count}.jpg"},'
-               ' "snapshot": {' + mode + snapshot[1:] + "}")
+    payload = (
+        '{"input": {"bucket": "media", "key": "in/video.mp4"}, "output": {"bucket": "out", "key": "{Count}.jpg"},'
+        ' "snapshot": {' + mode + snapshot[1:] + "}"
+    )
     resp = client.post("/api/v1/jobs", data=payload, headers={**auth(tenant_key), "Content-Type": "application/json"})
     assert_error(resp, 400, "InvalidParameter")
 
@@ -215,7 +266,9 @@ def test_unicode_digits_in_query_numbers_are_400(client: FlaskClient, tenant_key
 
 
 @pytest.mark.parametrize("field", ["lines", "columns", "cell_sel_step", "max_sheet_width"])
-def test_zero_sprite_values_are_refused_not_replaced_by_defaults(client: FlaskClient, tenant_key: AccessKey, field: str) -> None:
+def test_zero_sprite_values_are_refused_not_replaced_by_defaults(
+    client: FlaskClient, tenant_key: AccessKey, field: str
+) -> None:
     sprite = {"output": {"bucket": "out", "key": "s/{TileCount}.jpg"}, field: 0}
     resp = submit(client, tenant_key, body(snapshot={"mode": "single", "time_ms": 0, "sprite": sprite}))
     assert_error(resp, 400, "InvalidParameter", field)
@@ -223,8 +276,14 @@ def test_zero_sprite_values_are_refused_not_replaced_by_defaults(client: FlaskCl
 
 def test_s3_outage_at_submission_is_503(redis_url: str, tmp_path: Path, tenant_key: AccessKey) -> None:
     """An S3 server that does not answer is not a missing bucket: 503, not 400 or 500."""
-    settings = Settings(redis_url=redis_url, data_dir=tmp_path / "d", storage="s3",
-                        s3_endpoint=f"127.0.0.1:{free_port()}", s3_access_key="k", s3_secret_key="s")
+    settings = Settings(
+        redis_url=redis_url,
+        data_dir=tmp_path / "d",
+        storage="s3",
+        s3_endpoint=f"127.0.0.1:{free_port()}",
+        s3_access_key="k",
+        s3_secret_key="s",
+    )
     services = build_services(settings)
     resp = create_app(settings, services).test_client().post("/api/v1/jobs", json=body(), headers=auth(tenant_key))
     assert_error(resp, 503, "ServiceUnavailable")

@@ -20,9 +20,18 @@ from app.storage.scheduler import RedisScheduler
 SPEC = SnapshotSpec(input=ObjectRef("media", "a.mp4"), timing=SingleTime(1000), output=OutputTarget("out", "x.jpg"))
 
 
-def make_job(job_id: str, *, priority: int = 6, pipeline: str = "p1", token: str | None = None, created_ms: int | None = None) -> SnapshotJob:
-    return SnapshotJob(id=job_id, tenant="acme", pipeline_id=pipeline, spec=SPEC, priority=priority,
-                       client_token=token, created_at=from_ms(str(created_ms or int(time.time() * 1000))))
+def make_job(
+    job_id: str, *, priority: int = 6, pipeline: str = "p1", token: str | None = None, created_ms: int | None = None
+) -> SnapshotJob:
+    return SnapshotJob(
+        id=job_id,
+        tenant="acme",
+        pipeline_id=pipeline,
+        spec=SPEC,
+        priority=priority,
+        client_token=token,
+        created_at=from_ms(str(created_ms or int(time.time() * 1000))),
+    )
 
 
 @pytest.fixture
@@ -93,7 +102,9 @@ def test_paused_pipeline_parks_the_job_untouched(repo: RedisJobRepository, redis
     assert redis_client.zrange(keys.pending("p1"), 0, -1) == ["j1"]
 
 
-def test_dispatch_sends_by_priority_then_submission_order_within_the_window(repo: RedisJobRepository, redis_client) -> None:  # type: ignore[no-untyped-def]
+def test_dispatch_sends_by_priority_then_submission_order_within_the_window(
+    repo: RedisJobRepository, redis_client
+) -> None:  # type: ignore[no-untyped-def]
     sent: list[str] = []
     sched = RedisScheduler(redis_client, lambda job_id, pipeline: sent.append(job_id), window=2)
     for job_id, prio in [("a", 6), ("b", 10), ("c", 1), ("d", 10), ("e", 6)]:
@@ -218,8 +229,13 @@ def test_a_stray_message_for_a_running_job_releases_its_window_slot(repo: RedisJ
 
 def test_reconcile_does_not_put_a_started_job_back_in_flight(repo: RedisJobRepository, redis_client) -> None:  # type: ignore[no-untyped-def]
     sent: list[str] = []
-    sched = RedisScheduler(redis_client, lambda job_id, pipeline: sent.append(job_id), window=2, stale_dispatch_s=0,
-                           queue_length=lambda pipeline: 0)
+    sched = RedisScheduler(
+        redis_client,
+        lambda job_id, pipeline: sent.append(job_id),
+        window=2,
+        stale_dispatch_s=0,
+        queue_length=lambda pipeline: 0,
+    )
     repo.create(make_job("a"), "a")
     sched.dispatch("p1")
     original = sched._missing_messages

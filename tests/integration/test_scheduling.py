@@ -29,7 +29,9 @@ from app.web import create_app
 from app.wiring import Services
 from tests.integration.test_api import auth
 
-SPEC = SnapshotSpec(input=ObjectRef("media", "in/video.mp4"), timing=SingleTime(1000), output=OutputTarget("out", "x.jpg"))
+SPEC = SnapshotSpec(
+    input=ObjectRef("media", "in/video.mp4"), timing=SingleTime(1000), output=OutputTarget("out", "x.jpg")
+)
 KOMBU_SEP = "\x06\x16"  # kombu's separator between a queue name and its priority step
 
 
@@ -64,14 +66,17 @@ def job_of(message: dict[str, Any]) -> str:
 
 def test_pipeline_create_get_update_list_and_delete(client: FlaskClient, tenant_key: AccessKey) -> None:
     h = auth(tenant_key)
-    created = client.post("/api/v1/pipelines", headers=h, json={"name": "fast", "resource_class": "gpu", "max_concurrency": 3})
+    created = client.post(
+        "/api/v1/pipelines", headers=h, json={"name": "fast", "resource_class": "gpu", "max_concurrency": 3}
+    )
     assert created.status_code == 201, created.get_json()
     p = created.get_json()
     assert (p["name"], p["resource_class"], p["max_concurrency"], p["state"]) == ("fast", "gpu", 3, "active")
     got = client.get(f"/api/v1/pipelines/{p['id']}", headers=h).get_json()
     assert got["depth"] == {"queued": 0, "running": 0}
-    patched = client.patch(f"/api/v1/pipelines/{p['id']}", headers=h,
-                           json={"name": "faster", "state": "paused", "max_concurrency": None}).get_json()
+    patched = client.patch(
+        f"/api/v1/pipelines/{p['id']}", headers=h, json={"name": "faster", "state": "paused", "max_concurrency": None}
+    ).get_json()
     assert (patched["name"], patched["state"], patched["max_concurrency"]) == ("faster", "paused", None)
     for n in range(3):
         assert client.post("/api/v1/pipelines", headers=h, json={"name": f"p{n}"}).status_code == 201
@@ -89,7 +94,9 @@ def test_pipeline_create_get_update_list_and_delete(client: FlaskClient, tenant_
 
 
 def test_delete_is_refused_while_the_pipeline_has_queued_or_running_jobs(
-    client: FlaskClient, tenant_key: AccessKey, services: Services,
+    client: FlaskClient,
+    tenant_key: AccessKey,
+    services: Services,
 ) -> None:
     h = auth(tenant_key)
     pid = client.post("/api/v1/pipelines", headers=h, json={"name": "busy"}).get_json()["id"]
@@ -160,10 +167,10 @@ def consume_order(redis_url: str, published: list[tuple[str, str, int | None]], 
     with Connection(redis_url, transport_options=opts) as conn:
         with conn.Producer() as producer:
             for qname, body, priority in published:
-                producer.publish(body, routing_key=qname, exchange=queues[qname].exchange,
-                                 declare=[queues[qname]], priority=priority)
-        with conn.Consumer(list(queues.values()), callbacks=[on_message],
-                           prefetch_count=1):
+                producer.publish(
+                    body, routing_key=qname, exchange=queues[qname].exchange, declare=[queues[qname]], priority=priority
+                )
+        with conn.Consumer(list(queues.values()), callbacks=[on_message], prefetch_count=1):
             while len(got) < len(published):
                 conn.drain_events(timeout=5)
     return got

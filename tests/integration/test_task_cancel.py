@@ -29,18 +29,28 @@ def run_in_background(
     services: Services, job_id: str, spec: SnapshotSpec, *, worker: str
 ) -> tuple[SnapshotJob, threading.Thread, list[StartOutcome]]:
     """Store a job on the default pipeline and run the task's ``execute`` for it in a thread."""
-    job = SnapshotJob(id=job_id, tenant="acme", pipeline_id=DEFAULT_PIPELINE_ID, spec=spec,
-                      created_at=from_ms(str(now_ms())))
+    job = SnapshotJob(
+        id=job_id, tenant="acme", pipeline_id=DEFAULT_PIPELINE_ID, spec=spec, created_at=from_ms(str(now_ms()))
+    )
     services.jobs.create(job, "fp")
     outcome: list[StartOutcome] = []
     runner = threading.Thread(target=lambda: outcome.append(execute(services, job.id, worker=worker)))
     runner.start()
     return job, runner, outcome
 
+
 def test_cancel_during_transient_storage_retries_ends_canceled_not_failed(redis_url: str, tmp_path: Path) -> None:
-    settings = Settings(redis_url=redis_url, data_dir=tmp_path, storage="s3", s3_endpoint=f"127.0.0.1:{free_port()}",
-                        s3_access_key="k", s3_secret_key="s", s3_region="us-east-1", lease_ttl_s=3.0,
-                        heartbeat_interval_s=0.5)
+    settings = Settings(
+        redis_url=redis_url,
+        data_dir=tmp_path,
+        storage="s3",
+        s3_endpoint=f"127.0.0.1:{free_port()}",
+        s3_access_key="k",
+        s3_secret_key="s",
+        s3_region="us-east-1",
+        lease_ttl_s=3.0,
+        heartbeat_interval_s=0.5,
+    )
     services = build_services(settings)
     ensure_default_pipeline(services)
     spec = SnapshotSpec(input=ObjectRef("media", "v.mp4"), timing=SingleTime(0), output=OutputTarget("out", "x.jpg"))
@@ -57,15 +67,21 @@ def test_cancel_during_transient_storage_retries_ends_canceled_not_failed(redis_
     services.redis.close()
 
 
-def test_an_attempt_that_lost_its_lease_stops_and_leaves_state_and_outputs_alone(redis_url: str, tmp_path: Path) -> None:
+def test_an_attempt_that_lost_its_lease_stops_and_leaves_state_and_outputs_alone(
+    redis_url: str, tmp_path: Path
+) -> None:
     """A worker that stalled past its lease was taken over: when it wakes, it must not keep
     writing the job's keys, delete them, or finish the job the newer attempt now owns."""
     settings = fast_settings(redis_url, tmp_path / "data")
     services = make_services(settings)
     video = make_video(tmp_path / "v.mp4", seconds=6, fps=25, width=1280, height=720, gop=150)
     services.objects.put("media", "v.mp4", video.path.read_bytes(), "video/mp4")
-    spec = SnapshotSpec(input=ObjectRef("media", "v.mp4"), timing=Average(count=40),
-                        output=OutputTarget("out", "s/{Count}.png"), format=ImageFormat.PNG)
+    spec = SnapshotSpec(
+        input=ObjectRef("media", "v.mp4"),
+        timing=Average(count=40),
+        output=OutputTarget("out", "s/{Count}.png"),
+        format=ImageFormat.PNG,
+    )
     job, runner, outcome = run_in_background(services, "j-stale", spec, worker="stale:1")
     deadline = time.monotonic() + 30
     while services.jobs.get(job.id).progress_done < 2:

@@ -196,7 +196,9 @@ def render_vtt(cues: list[Cue], vtt_key: str) -> str:
     return "\n".join(lines)
 
 
-def render_index(lay: Layout, cues: list[Cue], numbers: list[int], sheets: list[tuple[str, int]], duration_ms: float) -> str:
+def render_index(
+    lay: Layout, cues: list[Cue], numbers: list[int], sheets: list[tuple[str, int]], duration_ms: float
+) -> str:
     """JSON twin of the VTT, with image numbers and sheet sizes; ``sheets`` = (key, bytes)."""
     doc = {
         "version": 1,
@@ -210,9 +212,17 @@ def render_index(lay: Layout, cues: list[Cue], numbers: list[int], sheets: list[
             for g, (k, b) in zip(lay.sheets, sheets, strict=True)
         ],
         "cells": [
-            {"image": n, "sheet": p.sheet, "x": c.x, "y": c.y, "w": c.w, "h": c.h, "start_ms": c.start_ms, "end_ms": c.end_ms}
+            {
+                "image": n,
+                "sheet": p.sheet,
+                "x": c.x,
+                "y": c.y,
+                "w": c.w,
+                "h": c.h,
+                "start_ms": c.start_ms,
+                "end_ms": c.end_ms,
+            }
             for n, p, c in zip(numbers, lay.places, cues, strict=True)
         ],
     }
     return json.dumps(doc, indent=1)
-

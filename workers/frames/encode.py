@@ -60,5 +60,7 @@ def encode_image(image: np.ndarray, fmt: ImageFormat, quality: int) -> bytes:
         ext = ".png"
     ok, buf = cv2.imencode(ext, image, params)
     if not ok:
-        raise JobFailure(FailureCode.INTERNAL_ERROR, f"could not encode a {image.shape[1]}x{image.shape[0]} {fmt} image")
+        raise JobFailure(
+            FailureCode.INTERNAL_ERROR, f"could not encode a {image.shape[1]}x{image.shape[0]} {fmt} image"
+        )
     return bytes(buf.tobytes())

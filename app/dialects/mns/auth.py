@@ -63,7 +63,9 @@ def verify(
     scheme, _, credential = auth.partition(" ")
     ak, sep, signature = credential.rpartition(":")
     if scheme != "MNS" or not sep or not ak or not signature:
-        raise MnsError("InvalidAuthorizationHeader", "The Authorization header must be 'MNS AccessKeyId:Signature'.", 400)
+        raise MnsError(
+            "InvalidAuthorizationHeader", "The Authorization header must be 'MNS AccessKeyId:Signature'.", 400
+        )
     date = lower.get("x-mns-date") or lower.get("date")
     if not date:
         raise MnsError("MissingDateHeader", "The Date header is missing.", 400)
@@ -84,5 +86,9 @@ def verify(
         raise MnsError("InvalidDegist", "The Content-MD5 you specified did not match what we received.", 400)
     text = string_to_sign(method, md5_header, lower.get("content-type", ""), lower.get("date", ""), headers, resource)
     if not hmac.compare_digest(sign(secret, text), signature):
-        raise MnsError("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.", 403)
+        raise MnsError(
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+            403,
+        )
     return MnsCaller(ak, account)

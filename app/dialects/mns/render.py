@@ -22,7 +22,9 @@ def document(root: str, inner: str) -> bytes:
 
 
 def error(code: str, message: str, request_id: str, host_id: str) -> bytes:
-    return document("Error", _fields([("Code", code), ("Message", message), ("RequestId", request_id), ("HostId", host_id)]))
+    return document(
+        "Error", _fields([("Code", code), ("Message", message), ("RequestId", request_id), ("HostId", host_id)])
+    )
 
 
 def _message_fields(m: QueueMessage, *, received: bool) -> list[tuple[str, object]]:
@@ -49,7 +51,9 @@ def received(messages: list[QueueMessage], *, batch: bool, peek: bool) -> bytes:
 
 def sent(messages: list[SentMessage], *, batch: bool) -> bytes:
     if not batch:
-        return document("Message", _fields([("MessageId", messages[0].message_id), ("MessageBodyMD5", messages[0].body_md5)]))
+        return document(
+            "Message", _fields([("MessageId", messages[0].message_id), ("MessageBodyMD5", messages[0].body_md5)])
+        )
     inner = "".join(
         f"<Message>{_fields([('MessageId', m.message_id), ('MessageBodyMD5', m.body_md5)])}</Message>" for m in messages
     )

@@ -89,7 +89,11 @@ def create_mns_blueprint(services: MnsServices) -> Blueprint:
             log.warning("MNS request: store unreachable: %s", exc)
             err = MnsError("ServiceUnavailable", "The service is temporarily unavailable; retry shortly.", 503)
         elif isinstance(exc, HTTPException):
-            err = MnsError("InvalidArgument" if (exc.code or 500) < 500 else "InternalError", exc.description or exc.name, exc.code or 500)
+            err = MnsError(
+                "InvalidArgument" if (exc.code or 500) < 500 else "InternalError",
+                exc.description or exc.name,
+                exc.code or 500,
+            )
         else:
             log.exception("MNS request failed")
             err = MnsError("InternalError", "The service encountered an internal error.", 500)
@@ -158,7 +162,9 @@ def create_mns_blueprint(services: MnsServices) -> Blueprint:
         failed = store.delete_batch(name, handles)
         if not failed:
             return _ok(b"", 204)
-        errors = [(h, from_domain(e).code if isinstance(e, DomainError) else "InternalError", str(e)) for h, e in failed]
+        errors = [
+            (h, from_domain(e).code if isinstance(e, DomainError) else "InternalError", str(e)) for h, e in failed
+        ]
         return _ok(render.batch_delete_errors(errors), 404)
 
     # -- topics --------------------------------------------------------------------------------

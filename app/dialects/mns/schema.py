@@ -100,7 +100,9 @@ def _message(c: dict[str, ElementTree.Element]) -> OutgoingMessage:
     if not body:
         raise invalid_argument("MessageBody is required and must not be empty.")
     priority = _int(c, "Priority")
-    return OutgoingMessage(body=body, priority=8 if priority is None else priority, delay_seconds=_int(c, "DelaySeconds"))
+    return OutgoingMessage(
+        body=body, priority=8 if priority is None else priority, delay_seconds=_int(c, "DelaySeconds")
+    )
 
 
 def queue_messages(body: bytes) -> tuple[list[OutgoingMessage], bool]:
@@ -168,4 +170,3 @@ def raw_query(query: bytes) -> dict[str, str]:
         key, _, value = part.partition("=")
         out[unquote(key).lower()] = unquote(value)
     return out
-

@@ -72,7 +72,11 @@ def _int(data: Mapping[str, Any], name: str, path: str, *, required: bool = Fals
         if required:
             raise InvalidParameter(f"{path}.{name} is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         raise InvalidParameter(f"{path}.{name} must be an integer, got {value!r}")  # NaN and Infinity too
     return int(value)
 
@@ -131,12 +135,34 @@ def parse_timing(snap: Mapping[str, Any]) -> Timing:
 
 
 _SNAPSHOT_FIELDS = {
-    "mode", "time_ms", "start_ms", "interval_s", "count", "end_ms", "points_ms", "frame_type",
-    "width", "height", "format", "quality", "sprite", "black_frames",
+    "mode",
+    "time_ms",
+    "start_ms",
+    "interval_s",
+    "count",
+    "end_ms",
+    "points_ms",
+    "frame_type",
+    "width",
+    "height",
+    "format",
+    "quality",
+    "sprite",
+    "black_frames",
 }
 _SPRITE_FIELDS = {
-    "output", "lines", "columns", "cell_width", "cell_height", "padding", "margin", "color",
-    "cell_sel_step", "keep_cells", "max_sheet_width", "max_sheet_height",
+    "output",
+    "lines",
+    "columns",
+    "cell_width",
+    "cell_height",
+    "padding",
+    "margin",
+    "color",
+    "cell_sel_step",
+    "keep_cells",
+    "max_sheet_width",
+    "max_sheet_height",
 }
 _BLACK_FIELDS = {"black_level", "max_dark_ratio", "min_stddev", "search_window_ms"}
 
@@ -188,7 +214,11 @@ def parse_black_frames(value: Any) -> BlackFrameSpec:
 
 def parse_submit(body: Any) -> SubmitRequest:
     data = _obj(body, "body")
-    _only(data, {"input", "output", "snapshot", "pipeline_id", "priority", "user_data", "client_token", "webhook_url"}, "body")
+    _only(
+        data,
+        {"input", "output", "snapshot", "pipeline_id", "priority", "user_data", "client_token", "webhook_url"},
+        "body",
+    )
     in_bucket, in_key = _ref(data.get("input"), "input")
     out_bucket, out_key = _ref(data.get("output"), "output")
     snap = _obj(data.get("snapshot", {}), "snapshot")

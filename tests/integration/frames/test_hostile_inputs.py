@@ -35,7 +35,9 @@ OK = MediaLimits(max_frame_pixels=4096 * 4096, max_decoded_frames=100_000, deadl
 
 
 def make_job(key: str, timing: Timing = SingleTime(1000)) -> SnapshotJob:
-    spec = SnapshotSpec(ObjectRef("in", key), timing, OutputTarget("out", "o/{JobId}-{Count}.jpg"), size=OutputSize(width=64))
+    spec = SnapshotSpec(
+        ObjectRef("in", key), timing, OutputTarget("out", "o/{JobId}-{Count}.jpg"), size=OutputSize(width=64)
+    )
     return SnapshotJob(id=key.replace("/", "_"), tenant="t", pipeline_id="p", spec=spec)
 
 

@@ -101,7 +101,9 @@ def test_exact_mode_captures_the_frame_shown_at_t(
 def test_keyframe_mode_returns_key_frames_only(store: LocalObjectStore, videos: Videos, kind: str) -> None:
     facts = getattr(videos, kind)
     put_video(store, facts)
-    m = run_snapshot(job(Average(count=10), frame_type=FrameType.KEYFRAME, size=OutputSize(width=64)), store, limits=LIMITS)
+    m = run_snapshot(
+        job(Average(count=10), frame_type=FrameType.KEYFRAME, size=OutputSize(width=64)), store, limits=LIMITS
+    )
     got = captured(store, m)
     assert len(got) == 10
     assert set(got) <= set(facts.key_frames)
@@ -134,8 +136,13 @@ def test_single_exact_past_the_end_fails(store: LocalObjectStore, videos: Videos
 
 @pytest.mark.parametrize(
     ("size", "expected"),
-    [(OutputSize(), (320, 240)), (OutputSize(width=80), (80, 60)), (OutputSize(height=30), (40, 30)),
-     (OutputSize(width=100, height=20), (100, 20)), (OutputSize(width=1000), (320, 240))],
+    [
+        (OutputSize(), (320, 240)),
+        (OutputSize(width=80), (80, 60)),
+        (OutputSize(height=30), (40, 30)),
+        (OutputSize(width=100, height=20), (100, 20)),
+        (OutputSize(width=1000), (320, 240)),
+    ],
 )
 def test_sizes_and_aspect(store: LocalObjectStore, videos: Videos, size: OutputSize, expected: tuple[int, int]) -> None:
     put_video(store, videos.cfr)
@@ -178,22 +185,28 @@ def test_cancel_deletes_uploads(store: LocalObjectStore, videos: Videos) -> None
     done: list[int] = []
     with pytest.raises(JobCanceled):
         run_snapshot(
-            job(Series(0, 0.5, 6)), store, limits=LIMITS,
-            on_progress=lambda d, t: done.append(d), should_cancel=lambda: len(done) >= 2,
+            job(Series(0, 0.5, 6)),
+            store,
+            limits=LIMITS,
+            on_progress=lambda d, t: done.append(d),
+            should_cancel=lambda: len(done) >= 2,
         )
     assert done == [1, 2]
     assert store.list_keys("out") == []
 
 
-def test_cancel_after_a_takeover_also_deletes_what_the_dead_attempt_wrote(store: LocalObjectStore, videos: Videos) -> None:
+def test_cancel_after_a_takeover_also_deletes_what_the_dead_attempt_wrote(
+    store: LocalObjectStore, videos: Videos
+) -> None:
     put_video(store, videos.cfr)
     the_job = job(Series(0, 0.5, 6))
     run_snapshot(the_job, store, limits=LIMITS)  # the first attempt got through every image, then died
     assert len(store.list_keys("out")) == 6
     done: list[int] = []
     with pytest.raises(JobCanceled):
-        run_snapshot(the_job, store, limits=LIMITS, on_progress=lambda d, t: done.append(d),
-                     should_cancel=lambda: len(done) >= 2)
+        run_snapshot(
+            the_job, store, limits=LIMITS, on_progress=lambda d, t: done.append(d), should_cancel=lambda: len(done) >= 2
+        )
     assert store.list_keys("out") == []
 
 

@@ -45,7 +45,9 @@ LIMITS = MediaLimits(max_frame_pixels=4096 * 4096, max_decoded_frames=100_000, d
 @pytest.fixture
 def buckets(s3_server: S3Server) -> Iterator[tuple[S3ObjectStore, Minio, str, str]]:
     store = S3ObjectStore(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, region=s3_server.region)
-    client = Minio(s3_server.endpoint, s3_server.access_key, s3_server.secret_key, secure=False, region=s3_server.region)
+    client = Minio(
+        s3_server.endpoint, s3_server.access_key, s3_server.secret_key, secure=False, region=s3_server.region
+    )
     src, dst = f"in-{uuid4().hex[:8]}", f"out-{uuid4().hex[:8]}"
     client.make_bucket(src)
     client.make_bucket(dst)
@@ -77,7 +79,9 @@ def test_series_over_presigned_url(buckets: tuple[S3ObjectStore, Minio, str, str
     assert any(n.startswith("input read over HTTP") for n in m.notes)
 
 
-def test_missing_object_and_not_a_video(buckets: tuple[S3ObjectStore, Minio, str, str], tmp_path: Path, videos: Videos) -> None:
+def test_missing_object_and_not_a_video(
+    buckets: tuple[S3ObjectStore, Minio, str, str], tmp_path: Path, videos: Videos
+) -> None:
     store, client, src, dst = buckets
     with pytest.raises(JobFailure) as err:
         run_snapshot(make_job(src, dst, "absent.mp4", SingleTime(0)), store, limits=LIMITS)

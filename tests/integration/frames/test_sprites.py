@@ -35,8 +35,12 @@ def decode(data: bytes) -> np.ndarray:
 
 def sprite_job(sprite: SpriteSpec, count: int) -> SnapshotJob:
     spec = SnapshotSpec(
-        ObjectRef("in", "v.mp4"), Average(count), OutputTarget("out", "img/{JobId}/{Count}.jpg"),
-        size=OutputSize(width=96), quality=85, sprite=sprite,
+        ObjectRef("in", "v.mp4"),
+        Average(count),
+        OutputTarget("out", "img/{JobId}/{Count}.jpg"),
+        size=OutputSize(width=96),
+        quality=85,
+        sprite=sprite,
     )
     return SnapshotJob(id="sp1", tenant="t", pipeline_id="p", spec=spec)
 
@@ -44,14 +48,21 @@ def sprite_job(sprite: SpriteSpec, count: int) -> SnapshotJob:
 def test_sheets_vtt_and_index_point_at_the_right_frames(store: LocalObjectStore, videos: Videos) -> None:
     sprite = SpriteSpec(
         target=OutputTarget("sprites", "{JobId}/sheet-{TileCount}.jpg"),
-        lines=2, columns=3, padding=3, margin=5, color="#00ff00", cell_sel_step=2,
+        lines=2,
+        columns=3,
+        padding=3,
+        margin=5,
+        color="#00ff00",
+        cell_sel_step=2,
     )
     m = run_snapshot(sprite_job(sprite, 15), store, limits=LIMITS)
     facts = videos.cfr
     cells = [i for i in m.images if (i.index - 1) % 2 == 0]  # 8 cells: 1, 3, ..., 15
     assert [s.key for s in m.sheets] == ["sp1/sheet-00001.jpg", "sp1/sheet-00002.jpg"]
-    assert [(s.width, s.height, s.cells) for s in m.sheets] == [(2 * 5 + 3 * 96 + 2 * 3, 2 * 5 + 2 * 72 + 3, 6),
-                                                               (2 * 5 + 3 * 96 + 2 * 3, 2 * 5 + 72, 2)]
+    assert [(s.width, s.height, s.cells) for s in m.sheets] == [
+        (2 * 5 + 3 * 96 + 2 * 3, 2 * 5 + 2 * 72 + 3, 6),
+        (2 * 5 + 3 * 96 + 2 * 3, 2 * 5 + 72, 2),
+    ]
     assert m.storyboard_key == "sp1/sheet.vtt" and m.index_key == "sp1/sheet.json"
     vtt = store.get("sprites", m.storyboard_key).decode()
     cues = re.findall(r"(\S+) --> (\S+)\n(\S+)#xywh=(\d+),(\d+),(\d+),(\d+)", vtt)

@@ -18,7 +18,9 @@ POINTS = (1000.0, 2500.0, 4000.0)
 
 
 def make_pipeline(client: redis.Redis, tenant: str, *, topic: str | None = None, queue: str | None = None) -> Pipeline:
-    p = Pipeline(id=f"p-{uuid.uuid4().hex[:8]}", name="notify-test", tenant=tenant, notify=NotifyTarget(topic=topic, queue=queue))
+    p = Pipeline(
+        id=f"p-{uuid.uuid4().hex[:8]}", name="notify-test", tenant=tenant, notify=NotifyTarget(topic=topic, queue=queue)
+    )
     return RedisPipelineRepository(client).create(p)
 
 
@@ -48,9 +50,15 @@ def finish_job(
         images = [
             OutputImage(i + 1, t, t, spec.output.key_for(job.id, i + 1), 64, 36, 100) for i, t in enumerate(POINTS)
         ]
-        assert repo.finish(job.id, JobState.SUCCEEDED, lease_token=started.lease_token, manifest=Manifest(images=images))
+        assert repo.finish(
+            job.id, JobState.SUCCEEDED, lease_token=started.lease_token, manifest=Manifest(images=images)
+        )
     else:
         assert repo.finish(
-            job.id, JobState.FAILED, lease_token=started.lease_token, error_code="InputNotFound", error_message="no such object"
+            job.id,
+            JobState.FAILED,
+            lease_token=started.lease_token,
+            error_code="InputNotFound",
+            error_message="no such object",
         )
     return repo.get(job.id)

@@ -59,7 +59,14 @@ class Receiver:
         req = Request(environ)  # type: ignore[arg-type]
         body = req.get_data()
         headers = {k.lower(): v for k, v in req.headers.items()}
-        rec = Received(time.monotonic(), req.full_path.rstrip("?"), headers, body, self._mns_ok(req.method, req.full_path.rstrip("?"), headers), self._webhook_ok(body, headers))
+        rec = Received(
+            time.monotonic(),
+            req.full_path.rstrip("?"),
+            headers,
+            body,
+            self._mns_ok(req.method, req.full_path.rstrip("?"), headers),
+            self._webhook_ok(body, headers),
+        )
         self.got.append(rec)
         self.entered.set()
         if self.hold is not None:
@@ -75,7 +82,9 @@ class Receiver:
         cert = self.certs[cert_url]
         key = cert.public_key()
         assert isinstance(key, rsa.RSAPublicKey)
-        text = string_to_sign(method, headers["content-md5"], headers["content-type"], headers["date"], headers.items(), path)
+        text = string_to_sign(
+            method, headers["content-md5"], headers["content-type"], headers["date"], headers.items(), path
+        )
         try:
             key.verify(base64.b64decode(headers["authorization"]), text.encode(), padding.PKCS1v15(), hashes.SHA1())
         except Exception:  # noqa: BLE001 - InvalidSignature or a malformed header: both "not ok"

@@ -33,7 +33,9 @@ def probing(redis_url: str) -> ProbingRedis:
     return ProbingRedis.from_url(redis_url, decode_responses=True)
 
 
-def _probe_with(read: Callable[[], object], missing: type[DomainError]) -> tuple[Callable[[str], None], list[BaseException]]:
+def _probe_with(
+    read: Callable[[], object], missing: type[DomainError]
+) -> tuple[Callable[[str], None], list[BaseException]]:
     seen: list[BaseException] = []
 
     def probe(command: str) -> None:

@@ -21,8 +21,16 @@ NS = "{http://mns.aliyuncs.com/doc/v1/}"
 
 
 def _request(
-    server: MnsServer, method: str, target: str, body: bytes = b"", *, secret: str = SK, ak: str = AK,
-    date: str | None = None, md5: str | None = None, auth: str | None = None,
+    server: MnsServer,
+    method: str,
+    target: str,
+    body: bytes = b"",
+    *,
+    secret: str = SK,
+    ak: str = AK,
+    date: str | None = None,
+    md5: str | None = None,
+    auth: str | None = None,
 ) -> httpx.Response:
     headers = {"x-mns-version": "2015-06-06", "date": date or formatdate(usegmt=True)}
     if body:
@@ -47,31 +55,111 @@ def _error(resp: httpx.Response) -> str:
 
 
 CASES = [
-    ("bad XML", dict(method="POST", target="/queues/q1/messages", body=b"<Message><MessageBody>x</Mess"), 400, "MalformedXML"),
+    (
+        "bad XML",
+        dict(method="POST", target="/queues/q1/messages", body=b"<Message><MessageBody>x</Mess"),
+        400,
+        "MalformedXML",
+    ),
     ("wrong root", dict(method="POST", target="/queues/q1/messages", body=b"<Nope/>"), 400, "MalformedXML"),
     ("empty body", dict(method="POST", target="/topics/t1/messages"), 400, "MalformedXML"),
-    ("subscription without Endpoint", dict(method="PUT", target="/topics/t1/subscriptions/s", body=b"<Subscription/>"), 400, "InvalidArgument"),
+    (
+        "subscription without Endpoint",
+        dict(method="PUT", target="/topics/t1/subscriptions/s", body=b"<Subscription/>"),
+        400,
+        "InvalidArgument",
+    ),
     ("bad signature", dict(method="GET", target="/queues/q1", secret="wrong"), 403, "SignatureDoesNotMatch"),
     ("expired Date", dict(method="GET", target="/queues/q1", date="Sat, 21 Nov 2020 09:33:48 GMT"), 408, "TimeExpired"),
     ("garbage Date", dict(method="GET", target="/queues/q1", date="yesterday"), 400, "InvalidDateHeader"),
     ("no Authorization", dict(method="GET", target="/queues/q1", auth=""), 400, "MissingAuthorizationHeader"),
     ("odd Authorization", dict(method="GET", target="/queues/q1", auth="Basic abc"), 400, "InvalidAuthorizationHeader"),
     ("unknown key", dict(method="GET", target="/queues/q1", ak="nobody"), 403, "InvalidAccessKeyId"),
-    ("bad Content-MD5", dict(method="POST", target="/queues/q1/messages", body=b"<Message/>", md5="AAAA"), 400, "InvalidDegist"),
+    (
+        "bad Content-MD5",
+        dict(method="POST", target="/queues/q1/messages", body=b"<Message/>", md5="AAAA"),
+        400,
+        "InvalidDegist",
+    ),
     ("unknown queue", dict(method="GET", target="/queues/nope/messages?waitseconds=0"), 404, "QueueNotExist"),
-    ("unknown topic", dict(method="POST", target="/topics/nope/messages", body=b"<Message><MessageBody>x</MessageBody></Message>"), 404, "TopicNotExist"),
+    (
+        "unknown topic",
+        dict(method="POST", target="/topics/nope/messages", body=b"<Message><MessageBody>x</MessageBody></Message>"),
+        404,
+        "TopicNotExist",
+    ),
     ("bad queue name", dict(method="PUT", target="/queues/1bad"), 400, "InvalidQueueName"),
     ("unsupported method", dict(method="POST", target="/queues/q1"), 405, "MethodNotAllowed"),
-    ("forged receipt handle", dict(method="DELETE", target="/queues/q1/messages?ReceiptHandle=abc"), 400, "ReceiptHandleError"),
-    ("missing visibility", dict(method="PUT", target="/queues/q1/messages?ReceiptHandle=abc"), 400, "MissingVisibilityTimeout"),
+    (
+        "forged receipt handle",
+        dict(method="DELETE", target="/queues/q1/messages?ReceiptHandle=abc"),
+        400,
+        "ReceiptHandleError",
+    ),
+    (
+        "missing visibility",
+        dict(method="PUT", target="/queues/q1/messages?ReceiptHandle=abc"),
+        400,
+        "MissingVisibilityTimeout",
+    ),
     ("non-integer wait", dict(method="GET", target="/queues/q1/messages?waitseconds=soon"), 400, "InvalidArgument"),
     ("wait over 30 s", dict(method="GET", target="/queues/q1/messages?waitseconds=99"), 400, "InvalidArgument"),
-    ("priority 0", dict(method="POST", target="/queues/q1/messages", body=b"<Message><MessageBody>x</MessageBody><Priority>0</Priority></Message>"), 400, "InvalidArgument"),
-    ("too large", dict(method="POST", target="/queues/q1/messages", body=b"<Message><MessageBody>" + b"x" * 70000 + b"</MessageBody></Message>"), 400, "InvalidArgument"),
-    ("visibility out of range", dict(method="PUT", target="/queues/q2", body=b"<Queue><VisibilityTimeout>0</VisibilityTimeout></Queue>"), 400, "InvalidArgument"),
-    ("batch of 17 messages", dict(method="POST", target="/queues/q1/messages", body=b"<Messages>" + b"<Message><MessageBody>x</MessageBody></Message>" * 17 + b"</Messages>"), 400, "InvalidArgument"),
-    ("batch delete of 17 handles", dict(method="DELETE", target="/queues/q1/messages", body=b"<ReceiptHandles>" + b"<ReceiptHandle>abc</ReceiptHandle>" * 17 + b"</ReceiptHandles>"), 400, "InvalidArgument"),
-    ("subscription to a metadata address", dict(method="PUT", target="/topics/t1/subscriptions/s", body=b"<Subscription><Endpoint>http://100.100.100.200/latest</Endpoint></Subscription>"), 400, "InvalidArgument"),
+    (
+        "priority 0",
+        dict(
+            method="POST",
+            target="/queues/q1/messages",
+            body=b"<Message><MessageBody>x</MessageBody><Priority>0</Priority></Message>",
+        ),
+        400,
+        "InvalidArgument",
+    ),
+    (
+        "too large",
+        dict(
+            method="POST",
+            target="/queues/q1/messages",
+            body=b"<Message><MessageBody>" + b"x" * 70000 + b"</MessageBody></Message>",
+        ),
+        400,
+        "InvalidArgument",
+    ),
+    (
+        "visibility out of range",
+        dict(method="PUT", target="/queues/q2", body=b"<Queue><VisibilityTimeout>0</VisibilityTimeout></Queue>"),
+        400,
+        "InvalidArgument",
+    ),
+    (
+        "batch of 17 messages",
+        dict(
+            method="POST",
+            target="/queues/q1/messages",
+            body=b"<Messages>" + b"<Message><MessageBody>x</MessageBody></Message>" * 17 + b"</Messages>",
+        ),
+        400,
+        "InvalidArgument",
+    ),
+    (
+        "batch delete of 17 handles",
+        dict(
+            method="DELETE",
+            target="/queues/q1/messages",
+            body=b"<ReceiptHandles>" + b"<ReceiptHandle>abc</ReceiptHandle>" * 17 + b"</ReceiptHandles>",
+        ),
+        400,
+        "InvalidArgument",
+    ),
+    (
+        "subscription to a metadata address",
+        dict(
+            method="PUT",
+            target="/topics/t1/subscriptions/s",
+            body=b"<Subscription><Endpoint>http://100.100.100.200/latest</Endpoint></Subscription>",
+        ),
+        400,
+        "InvalidArgument",
+    ),
 ]
 
 

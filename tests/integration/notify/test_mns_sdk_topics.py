@@ -63,7 +63,9 @@ def test_completion_message_through_a_topic_subscribed_by_a_queue(mns_server: Mn
     topic = acc.get_topic("jobs-topic")
     topic.create(TopicMeta())
     endpoint = f"acs:mns:cn-local:{mns_server.account}:queues/fanout-q"
-    sub_url = topic.get_subscription("to-queue").subscribe(SubscriptionMeta(endpoint, notify_content_format="SIMPLIFIED"))
+    sub_url = topic.get_subscription("to-queue").subscribe(
+        SubscriptionMeta(endpoint, notify_content_format="SIMPLIFIED")
+    )
     assert sub_url.endswith("/topics/jobs-topic/subscriptions/to-queue")
     pipeline = make_pipeline(mns_server.redis, mns_server.account, topic="jobs-topic")
     job = finish_job(mns_server.redis, mns_server.account, pipeline.id, succeed=False)
@@ -91,7 +93,9 @@ def test_sdk_publish_with_xml_format_and_filter_tag(mns_server: MnsServer) -> No
     topic = acc.get_topic("tagged")
     topic.create(TopicMeta())
     endpoint = f"acs:mns:cn-local:{mns_server.account}:queues/xml-q"
-    topic.get_subscription("only-snap").subscribe(SubscriptionMeta(endpoint, filter_tag="snapshot", notify_content_format="XML"))
+    topic.get_subscription("only-snap").subscribe(
+        SubscriptionMeta(endpoint, filter_tag="snapshot", notify_content_format="XML")
+    )
     topic.publish_message(TopicMessage("ignored <x>", "other"))
     sent = topic.publish_message(TopicMessage("a & b", "snapshot"))
     got = q.receive_message(wait_seconds=1)

@@ -39,8 +39,13 @@ def _start_notifier(redis_url: str, public_url: str) -> subprocess.Popen[bytes]:
         "OPENMPS_NOTIFY_TIME_SCALE": "0.01",
         "OPENMPS_NOTIFY_LEASE_S": "1",
     }
-    return subprocess.Popen([sys.executable, "-m", "app.notify.notifier"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.notify.notifier"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _wait(predicate: object, timeout: float) -> bool:
@@ -60,14 +65,18 @@ def test_sigkill_mid_delivery_loses_nothing(mns_server: MnsServer, redis_url: st
     receiver = Receiver(cert_prefix=mns_server.url + "/mns/", hold=hold)
     first = second = None
     try:
-        jobs = [finish_job(r, mns_server.account, pipeline.id, webhook_url=receiver.url + "/job-hook") for _ in range(4)]
+        jobs = [
+            finish_job(r, mns_server.account, pipeline.id, webhook_url=receiver.url + "/job-hook") for _ in range(4)
+        ]
         first = _start_notifier(redis_url, mns_server.url)
         assert receiver.entered.wait(20), "the first notifier never pushed"
         first.send_signal(signal.SIGKILL)  # mid-request: the receiver is still holding it
         first.wait(10)
         hold.set()
 
-        jobs += [finish_job(r, mns_server.account, pipeline.id, webhook_url=receiver.url + "/job-hook") for _ in range(3)]
+        jobs += [
+            finish_job(r, mns_server.account, pipeline.id, webhook_url=receiver.url + "/job-hook") for _ in range(3)
+        ]
         # A consumer reads one entry and dies before acking it: only XAUTOCLAIM can recover it.
         ghost = r.xreadgroup(GROUP, "ghost", {keys.OUTBOX: ">"}, count=1)
         assert ghost, "expected an unread outbox entry for the ghost consumer"
@@ -75,6 +84,7 @@ def test_sigkill_mid_delivery_loses_nothing(mns_server: MnsServer, redis_url: st
         second = _start_notifier(redis_url, mns_server.url)
         ids = {completion_message_id(j.id) for j in jobs}
         deliveries = DeliveryStore(r)
+
         def all_delivered() -> bool:
             found = [d for mid in ids for d in deliveries.for_message(mid)]  # one snapshot, then judge it
             return len(found) == len(ids) and all(d.state == DeliveryState.DELIVERED for d in found)
@@ -98,6 +108,8 @@ def test_sigkill_mid_delivery_loses_nothing(mns_server: MnsServer, redis_url: st
     received = QueueStore(r, mns_server.account).receive("done-q", count=16, wait_seconds=0)
     assert sorted(m.message_id for m in received) == sorted(ids)  # each exactly once
     got_ids = {rec.headers["webhook-id"] for rec in receiver.got}
-    assert got_ids == ids, [(d, DeliveryStore(r).log(d.id)) for m in ids - got_ids for d in DeliveryStore(r).for_message(m)]
+    assert got_ids == ids, [
+        (d, DeliveryStore(r).log(d.id)) for m in ids - got_ids for d in DeliveryStore(r).for_message(m)
+    ]
     assert len(receiver.got) >= len(ids) + 1  # the killed attempt was repeated
     assert all(rec.mns_signature_ok for rec in receiver.got)

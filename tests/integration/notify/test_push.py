@@ -46,7 +46,9 @@ def _pusher(server: MnsServer, *, allow_private: bool = True, lease_s: float = 3
 def _subscribe(server: MnsServer, receiver: Receiver, strategy: str, fmt: str = "JSON") -> str:
     topic = Account(server.url, AK, SK).get_topic("push-topic")
     topic.create(TopicMeta())
-    topic.get_subscription("hook").subscribe(SubscriptionMeta(receiver.url + "/hook?src=mns", notify_strategy=strategy, notify_content_format=fmt))
+    topic.get_subscription("hook").subscribe(
+        SubscriptionMeta(receiver.url + "/hook?src=mns", notify_strategy=strategy, notify_content_format=fmt)
+    )
     store = TopicStore(server.redis, server.account, DeliveryStore(server.redis), EndpointGuard(allow_private=True))
     receiver.webhook_secret = store.subscription("push-topic", "hook").webhook_secret
     receiver.fetch_cert(server.url + CERT_PATH)
@@ -101,7 +103,9 @@ def test_exponential_decay_schedule_until_the_receiver_recovers(mns_server: MnsS
     assert log[-1].ok and log[-1].next_due_ms == 0
 
 
-def test_backoff_exhausted_leaves_a_dead_letter_then_redelivery_succeeds(mns_server: MnsServer, receiver: Receiver) -> None:
+def test_backoff_exhausted_leaves_a_dead_letter_then_redelivery_succeeds(
+    mns_server: MnsServer, receiver: Receiver
+) -> None:
     receiver.answer = lambda n: 500
     message_id = _subscribe(mns_server, receiver, "BACKOFF_RETRY")
     store = DeliveryStore(mns_server.redis)

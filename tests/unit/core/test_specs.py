@@ -24,7 +24,9 @@ from app.core.specs import (
     validate_user_data,
 )
 
-BASE = SnapshotSpec(input=ObjectRef("in", "v.mp4"), timing=SingleTime(0), output=OutputTarget("out", "{JobId}/{Count}.jpg"))
+BASE = SnapshotSpec(
+    input=ObjectRef("in", "v.mp4"), timing=SingleTime(0), output=OutputTarget("out", "{JobId}/{Count}.jpg")
+)
 
 
 def test_key_template_placeholders() -> None:

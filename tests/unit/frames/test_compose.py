@@ -37,7 +37,9 @@ def test_padding_and_margin_positions_and_sheet_size() -> None:
 def test_split_into_sheets_when_cells_exceed_grid() -> None:
     lay = compose.layout(sprite(lines=2, columns=2), 9, 10, 10)
     assert [(g.number, g.cells, g.width, g.height) for g in lay.sheets] == [
-        (1, 4, 20, 20), (2, 4, 20, 20), (3, 1, 20, 10),  # last sheet only as tall as its rows
+        (1, 4, 20, 20),
+        (2, 4, 20, 20),
+        (3, 1, 20, 10),  # last sheet only as tall as its rows
     ]
     assert [p.sheet for p in lay.places] == [1, 1, 1, 1, 2, 2, 2, 2, 3]
     assert lay.places[4] == compose.CellPlace(2, 0, 0)
@@ -113,7 +115,16 @@ def test_vtt_cues_point_at_the_right_cells() -> None:
     assert parsed[4] == ("00:00:04.500", "00:00:05.000", "t-00002.jpg", (2, 2, 16, 9))
     index = json.loads(compose.render_index(lay, cues, [1, 3, 5, 7, 9], [(k, 10) for k in keys], 5000.0))
     assert [c["image"] for c in index["cells"]] == [1, 3, 5, 7, 9]
-    assert index["cells"][3] == {"image": 7, "sheet": 1, "x": 19, "y": 12, "w": 16, "h": 9, "start_ms": 3500.0, "end_ms": 4500.0}
+    assert index["cells"][3] == {
+        "image": 7,
+        "sheet": 1,
+        "x": 19,
+        "y": 12,
+        "w": 16,
+        "h": 9,
+        "start_ms": 3500.0,
+        "end_ms": 4500.0,
+    }
     assert [s["key"] for s in index["sheets"]] == keys
 
 

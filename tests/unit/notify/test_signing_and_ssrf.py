@@ -36,7 +36,12 @@ def test_request_string_to_sign_matches_the_captured_sdk_example() -> None:
 
 def test_push_string_to_sign_sorts_mns_headers_and_ends_with_the_resource() -> None:
     text = string_to_sign(
-        "POST", "md5", "text/xml", "D", [("x-mns-version", "2015-06-06"), ("X-MNS-Request-Id", "R"), ("Other", "o")], "/n?a=1"
+        "POST",
+        "md5",
+        "text/xml",
+        "D",
+        [("x-mns-version", "2015-06-06"), ("X-MNS-Request-Id", "R"), ("Other", "o")],
+        "/n?a=1",
     )
     assert text == "POST\nmd5\ntext/xml\nD\nx-mns-request-id:R\nx-mns-version:2015-06-06\n/n?a=1"
 
@@ -52,7 +57,11 @@ def test_content_md5_accepts_the_sdk_quirk_and_rfc_1864() -> None:
 def test_webhook_signature_verifies_with_the_standardwebhooks_package() -> None:
     secret = new_webhook_secret()
     now = int(datetime.now(UTC).timestamp())
-    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(now), "webhook-signature": webhook_signature(secret, "msg_1", now, b"{}")}
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(now),
+        "webhook-signature": webhook_signature(secret, "msg_1", now, b"{}"),
+    }
     Webhook(secret).verify(b"{}", headers)
     headers["webhook-id"] = "msg_2"
     with pytest.raises(WebhookVerificationError):
@@ -103,7 +112,9 @@ def test_guard_checks_every_resolved_address_and_the_dev_setting() -> None:
         EndpointGuard(allow_private=True).check_literal("http://[::ffff:169.254.169.254]/")
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/", "http:///nohost", "http://user:pw@example.com/", "http://example.com:99999/"])
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/", "http:///nohost", "http://user:pw@example.com/", "http://example.com:99999/"]
+)
 def test_parse_endpoint_rejects_bad_urls(url: str) -> None:
     with pytest.raises(EndpointRejected):
         parse_endpoint(url)
