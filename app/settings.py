@@ -17,6 +17,19 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _dialect_ports(raw: str) -> tuple[tuple[str, int], ...]:
+    """``mts=8101,jdcloud=8102`` -> (("mts", 8101), ("jdcloud", 8102))."""
+    pairs: list[tuple[str, int]] = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        name, sep, port = item.partition("=")
+        if not sep or not port.strip().isdigit():
+            raise ValueError(f"OPENMPS_DIALECT_PORTS must look like 'mts=8101,jdcloud=8102', got {raw!r}")
+        pairs.append((name.strip(), int(port)))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -53,6 +66,10 @@ class Settings:
     notify_lease_s: float = 30.0  # an outbox entry or push attempt held this long by a dead notifier is retried
     notify_concurrency: int = 8  # concurrent HTTP push attempts per notifier process
     object_url_base: str | None = None  # prefix of LastUrl/UrlPattern in completion messages
+    dialects: tuple[str, ...] = ()  # API dialects to mount; empty = every installed one
+    dialect_ports: tuple[tuple[str, int], ...] = ()  # (dialect, port): also serve it alone on that port
+    throttle_rate: float = 50.0  # requests per second per access key (0 = no throttling)
+    throttle_burst: int = 50  # requests one access key may send at once
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +113,10 @@ class Settings:
             notify_lease_s=num("OPENMPS_NOTIFY_LEASE_S", d.notify_lease_s, float),
             notify_concurrency=num("OPENMPS_NOTIFY_CONCURRENCY", d.notify_concurrency, int),
             object_url_base=get("OPENMPS_OBJECT_URL_BASE") or None,
+            dialects=tuple(n.strip() for n in get("OPENMPS_DIALECTS", "").split(",") if n.strip()),
+            dialect_ports=_dialect_ports(get("OPENMPS_DIALECT_PORTS", "")),
+            throttle_rate=num("OPENMPS_THROTTLE_RATE", d.throttle_rate, float),
+            throttle_burst=num("OPENMPS_THROTTLE_BURST", d.throttle_burst, int),
         )
 
     @property

@@ -52,7 +52,7 @@ def main() -> int:
 
 
 def _job(key: str, timing: Timing) -> SnapshotJob:
-    spec = SnapshotSpec(ObjectRef("in", key), timing, OutputTarget("out", "g/{JobId}/{Count}.jpg"))
+    spec = SnapshotSpec(ObjectRef("in", key), timing, OutputTarget("out", "g/{job_id}/{index:5}.jpg"))
     return SnapshotJob(id="gpu", tenant="b", pipeline_id="b", spec=spec)
 
 

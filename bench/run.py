@@ -144,7 +144,7 @@ class Bench:
         spec = SnapshotSpec(
             ObjectRef("in", self.inp.path.name),
             timing,
-            OutputTarget("out", "b/{JobId}/{Count}.jpg"),
+            OutputTarget("out", "b/{job_id}/{index:5}.jpg"),
             frame_type=frame_type,
             **kw,
         )  # type: ignore[arg-type]
@@ -247,7 +247,7 @@ def workloads(b: Bench) -> dict[str, dict[str, float]]:
         "sprite": b.job(
             Average(100),
             size=OutputSize(width=SPRITE_W),
-            sprite=SpriteSpec(OutputTarget("out", "b/{JobId}/sprite-{TileCount}.jpg"), keep_cells=False),
+            sprite=SpriteSpec(OutputTarget("out", "b/{job_id}/sprite-{sheet:5}.jpg"), keep_cells=False),
         ),
     }
     rows: dict[str, dict[str, float]] = {}

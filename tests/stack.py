@@ -21,6 +21,9 @@ def fast_settings(redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
         "heartbeat_interval_s": 0.5,
         "queue_sync_interval_s": 0.5,
         "allow_private_endpoints": True,
+        # Tests poll fast with one key; the throttle itself is tested with its own settings.
+        "throttle_rate": 10_000.0,
+        "throttle_burst": 10_000,
     }
     return Settings(**{**base, **overrides})
 

@@ -22,7 +22,17 @@ class DomainError(Exception):
 
 
 class InvalidParameter(DomainError):
+    """A request field is wrong. ``field`` is a neutral snake_case path (``output.key``,
+    ``snapshot.points_ms[3]``; ``""`` for the request as a whole) and ``reason`` completes the
+    sentence "<field> ...". Dialects rename the field into their own parameter names and codes
+    (``OutputFile.Object`` / ``InvalidParameter.OutputFile``) without parsing strings."""
+
     code = "InvalidParameter"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field} {reason}" if field else reason)
+        self.field = field
+        self.reason = reason
 
 
 class NotFound(DomainError):
@@ -61,8 +71,33 @@ class AlreadyExists(Conflict):
     code = "AlreadyExists"
 
 
+class AuthFailure(StrEnum):
+    """Why a request was not let in; each dialect spells these as its vendor does."""
+
+    MISSING = "missing"  # no credentials at all
+    MALFORMED = "malformed"  # credentials present but not in the scheme's shape
+    UNKNOWN_KEY = "unknown_key"  # no such access key id
+    BAD_SIGNATURE = "bad_signature"  # the key exists; the signature or secret does not match
+    STALE = "stale"  # signed too long ago (or in the future): outside the clock window
+    REPLAYED = "replayed"  # a nonce this key already used inside the clock window
+
+
 class Unauthenticated(DomainError):
-    code = "InvalidAccessKey"
+    code = "Unauthenticated"
+
+    def __init__(self, reason: AuthFailure, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Throttled(DomainError):
+    """An access key sent more requests than its token bucket allows; retry after ``retry_after_s``."""
+
+    code = "Throttled"
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"too many requests for this access key; retry in {retry_after_s:.2f} s")
+        self.retry_after_s = retry_after_s
 
 
 class Unavailable(DomainError):

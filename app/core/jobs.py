@@ -14,14 +14,15 @@ from typing import Any
 from app.core.specs import SnapshotSpec, spec_to_dict
 from app.core.states import JobState
 
-DEFAULT_PRIORITY = 6  # Alibaba MPS default; 10 is the highest
+DEFAULT_PRIORITY = 5  # the middle of the range when a request names none; 10 is the highest
+DEFAULT_ORIGIN = "native"
 MIN_PRIORITY = 1
 MAX_PRIORITY = 10
 
 
 @dataclass(frozen=True)
 class OutputImage:
-    index: int  # 1-based, the number substituted for {Count}
+    index: int  # 1-based, the number substituted for {index}
     requested_ms: float
     actual_ms: float  # presentation timestamp of the frame captured
     key: str
@@ -34,7 +35,7 @@ class OutputImage:
 
 @dataclass(frozen=True)
 class SpriteSheet:
-    index: int  # 1-based, the number substituted for {TileCount}
+    index: int  # 1-based, the number substituted for {sheet}
     key: str
     width: int
     height: int
@@ -95,6 +96,7 @@ class SnapshotJob:
     error_code: str | None = None
     error_message: str | None = None
     notification: NotificationResult | None = None
+    origin: str = DEFAULT_ORIGIN  # the dialect that submitted it: renders its completion message
 
     @property
     def is_terminal(self) -> bool:

@@ -6,6 +6,7 @@ against real servers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -15,6 +16,9 @@ from app.core.pipelines import Pipeline
 from app.core.states import JobState
 
 MAX_PAGE_SIZE = 100
+
+ObjectUrl = Callable[[str, str], str]  # (bucket, key) -> a URL where a consumer can fetch the object
+CompletionRenderer = Callable[[SnapshotJob, ObjectUrl], str]  # a dialect's completion message body
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,12 @@ class JobPage:
     next_page_token: str | None = None
 
 
+@dataclass
+class PipelinePage:
+    pipelines: list[Pipeline] = field(default_factory=list)
+    total: int = 0  # matching pipelines on every page
+
+
 @dataclass(frozen=True)
 class QueueDepth:
     pipeline_id: str
@@ -44,6 +54,7 @@ class JobRepository(Protocol):
     def create(self, job: SnapshotJob, fingerprint: str) -> SnapshotJob: ...
     def get(self, job_id: str) -> SnapshotJob: ...
     def find(self, job_id: str) -> SnapshotJob | None: ...
+    def get_many(self, job_ids: list[str]) -> list[SnapshotJob | None]: ...
     def list(self, tenant: str, query: JobQuery) -> JobPage: ...
     def cancel_queued(self, job_id: str) -> bool: ...
     def request_cancel(self, job_id: str) -> None: ...
@@ -69,3 +80,9 @@ class ObjectCatalog(Protocol):
 
     def bucket_exists(self, bucket: str) -> bool: ...
     def object_exists(self, bucket: str, key: str) -> bool: ...
+
+
+class WebhookSecrets(Protocol):
+    """The per-tenant secret that signs pushes to a job's ``webhook_url`` (Standard Webhooks)."""
+
+    def for_tenant(self, tenant: str) -> str: ...

@@ -22,8 +22,9 @@ from app.core.errors import (
     JobNotFound,
     PipelineNotEmpty,
     PipelineNotFound,
+    Unavailable,
 )
-from app.core.jobs import DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, SnapshotJob
+from app.core.jobs import DEFAULT_ORIGIN, DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, SnapshotJob
 from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, Pipeline, PipelineState, ResourceClass
 from app.core.ports import (
     MAX_PAGE_SIZE,
@@ -31,9 +32,11 @@ from app.core.ports import (
     JobQuery,
     JobRepository,
     ObjectCatalog,
+    PipelinePage,
     PipelineRepository,
     QueueDepth,
     Scheduler,
+    WebhookSecrets,
 )
 from app.core.specs import SnapshotSpec, spec_to_dict, validate_spec, validate_user_data
 from app.core.states import JobState
@@ -49,6 +52,7 @@ class SubmitRequest:
     user_data: str | None = None
     client_token: str | None = None
     webhook_url: str | None = None
+    origin: str = DEFAULT_ORIGIN  # which dialect submits it (not part of the idempotency fingerprint)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class SnapshotService:
         clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
         sleep: Callable[[float], None] = time.sleep,
         ids: Callable[[], str] = new_id,
+        webhook_secrets: WebhookSecrets | None = None,
     ) -> None:
         self.jobs = jobs
         self.pipelines = pipelines
@@ -97,6 +102,7 @@ class SnapshotService:
         self.clock = clock
         self.sleep = sleep
         self.ids = ids
+        self.webhook_secrets = webhook_secrets
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -105,9 +111,9 @@ class SnapshotService:
         spec = validate_spec(req.spec)
         validate_user_data(req.user_data)
         if not MIN_PRIORITY <= req.priority <= MAX_PRIORITY:
-            raise InvalidParameter(f"priority must be in [{MIN_PRIORITY}, {MAX_PRIORITY}], got {req.priority}")
+            raise InvalidParameter("priority", f"must be in [{MIN_PRIORITY}, {MAX_PRIORITY}], got {req.priority}")
         if req.client_token is not None and not 1 <= len(req.client_token) <= 64:
-            raise InvalidParameter("client token must be 1-64 characters")
+            raise InvalidParameter("client_token", "must be 1-64 characters")
         if req.webhook_url is not None:
             _check_webhook_url(req.webhook_url)
         pipeline = self.get_pipeline(tenant, req.pipeline_id)
@@ -115,9 +121,11 @@ class SnapshotService:
             raise InputNotFound(f"input bucket {spec.input.bucket!r} does not exist")
         if not self.objects.object_exists(spec.input.bucket, spec.input.key):
             raise InputNotFound(f"input object {spec.input.bucket}/{spec.input.key} does not exist")
-        for target in [spec.output] + ([spec.sprite.target] if spec.sprite else []):
+        for field, target in [("output", spec.output)] + (
+            [("sprite.output", spec.sprite.target)] if spec.sprite else []
+        ):
             if not self.objects.bucket_exists(target.bucket):
-                raise InvalidParameter(f"output bucket {target.bucket!r} does not exist")
+                raise InvalidParameter(f"{field}.bucket", f"{target.bucket!r} does not exist")
         req = replace(req, spec=spec)
         job = SnapshotJob(
             id=self.ids(),
@@ -128,6 +136,7 @@ class SnapshotService:
             user_data=req.user_data,
             client_token=req.client_token,
             webhook_url=req.webhook_url,
+            origin=req.origin,
             created_at=self.clock(),
             progress_total=spec.requested_count or 0,
         )
@@ -142,6 +151,24 @@ class SnapshotService:
             raise JobNotFound(f"job {job_id!r} does not exist")
         return job
 
+    def get_many(self, tenant: str, job_ids: list[str]) -> tuple[list[SnapshotJob], list[str]]:
+        """The caller's jobs among ``job_ids`` in the order asked, and the ids that are not (unknown
+        or another tenant's: the same answer, so ids cannot be probed across tenants)."""
+        found: list[SnapshotJob] = []
+        missing: list[str] = []
+        for job_id, job in zip(job_ids, self.jobs.get_many(job_ids), strict=True):
+            if job is None or job.tenant != tenant:
+                missing.append(job_id)
+            else:
+                found.append(job)
+        return found, missing
+
+    def webhook_secret(self, tenant: str) -> str:
+        """The secret that signs pushes to this tenant's per-job webhook URLs."""
+        if self.webhook_secrets is None:
+            raise Unavailable("webhook signing is not configured in this process")
+        return self.webhook_secrets.for_tenant(tenant)
+
     def wait(self, tenant: str, job_id: str, timeout_s: float, poll_s: float = 0.05) -> SnapshotJob:
         """The job once it is terminal, or as it stands after ``timeout_s`` (at most 10 s)."""
         deadline = time.monotonic() + min(max(timeout_s, 0.0), MAX_WAIT_S)
@@ -153,9 +180,9 @@ class SnapshotService:
 
     def list_jobs(self, tenant: str, query: JobQuery) -> JobPage:
         if not 1 <= query.limit <= MAX_PAGE_SIZE:
-            raise InvalidParameter(f"limit must be in [1, {MAX_PAGE_SIZE}], got {query.limit}")
+            raise InvalidParameter("limit", f"must be in [1, {MAX_PAGE_SIZE}], got {query.limit}")
         if query.created_after and query.created_before and query.created_after > query.created_before:
-            raise InvalidParameter("created_after must not be later than created_before")
+            raise InvalidParameter("created_after", "must not be later than created_before")
         return self.jobs.list(tenant, query)
 
     def cancel(self, tenant: str, job_id: str) -> SnapshotJob:
@@ -235,6 +262,18 @@ class SnapshotService:
         found = [p for p in self.pipelines.list_all() if p.visible_to(tenant)]
         return [p for p in found if state is None or p.state is state]
 
+    def list_pipelines_page(
+        self, tenant: str, *, state: PipelineState | None = None, page: int = 1, page_size: int = 50
+    ) -> PipelinePage:
+        """One page (1-based) of the tenant's pipelines, oldest first, with the total count."""
+        if page < 1:
+            raise InvalidParameter("page", f"must be >= 1, got {page}")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidParameter("page_size", f"must be in [1, {MAX_PAGE_SIZE}], got {page_size}")
+        found = self.list_pipelines(tenant, state)
+        start = (page - 1) * page_size
+        return PipelinePage(pipelines=found[start : start + page_size], total=len(found))
+
     def delete_pipeline(self, tenant: str, pipeline_id: str) -> None:
         pipeline = self._owned_pipeline(tenant, pipeline_id)
         if not self.pipelines.delete_if_empty(pipeline.id):
@@ -250,7 +289,7 @@ class SnapshotService:
         pipeline = self.get_pipeline(tenant, pipeline_id)
         if pipeline.tenant is None and pipeline.id == DEFAULT_PIPELINE_ID:
             # The shared default pipeline may be paused/resumed by operators only.
-            raise InvalidParameter("the default pipeline is shared and cannot be changed through the API")
+            raise InvalidParameter("pipeline_id", "names the shared default pipeline, which only operators can change")
         return pipeline
 
 
@@ -258,14 +297,14 @@ def _check_webhook_url(url: str) -> None:
     """Shape only; whether the address may be reached is decided at connect time (SSRF guard)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
-        raise InvalidParameter("webhook_url must be an http(s) URL of at most 2048 characters")
+        raise InvalidParameter("webhook_url", "must be an http(s) URL of at most 2048 characters")
 
 
 def _check_pipeline_name(name: str) -> None:
     if not 1 <= len(name) <= 128:
-        raise InvalidParameter("pipeline name must be 1-128 characters")
+        raise InvalidParameter("name", "must be 1-128 characters")
 
 
 def _check_concurrency(value: int | None) -> None:
     if value is not None and not 1 <= value <= 10_000:
-        raise InvalidParameter(f"max_concurrency must be in [1, 10000], got {value}")
+        raise InvalidParameter("max_concurrency", f"must be in [1, 10000], got {value}")

@@ -1,8 +1,9 @@
 """SnapshotSpec: every snapshot mode the vendors offer, in one canonical form, plus validation.
 
 Units are part of the names: ``*_ms`` are milliseconds of media time, ``interval_s`` seconds.
-Output image numbers (``{Count}``) are 1-based. Validation raises ``InvalidParameter`` with a
-message naming the field, so every dialect can pass it through.
+Output image numbers (``{index}``) are 1-based. Key templates use the neutral syntax of
+``app.core.templates``. Validation raises ``InvalidParameter(field, reason)`` with a neutral
+field path (``snapshot.time_ms``, ``output.key``), so every dialect can name the field its way.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from app.core import templates
 from app.core.errors import InvalidParameter
 
 MIN_SIDE = 8
@@ -20,9 +22,6 @@ MAX_TIME_POINTS = 100
 MAX_SERIES_COUNT = 10_000
 MAX_USER_DATA_BYTES = 1024
 MAX_SHEET_SIDE = 16384
-KEY_JOB_ID = "{JobId}"
-KEY_COUNT = "{Count}"
-KEY_TILE_COUNT = "{TileCount}"
 
 
 class FrameType(StrEnum):
@@ -87,13 +86,13 @@ class ObjectRef:
 
 @dataclass(frozen=True)
 class OutputTarget:
-    """Where images go. ``key_template`` may hold ``{JobId}`` and ``{Count}`` (1-based, 5 digits)."""
+    """Where images go. ``key_template`` is neutral template text (``{job_id}``, ``{index:5}``, …)."""
 
     bucket: str
     key_template: str
 
-    def key_for(self, job_id: str, count: int) -> str:
-        return render_key(self.key_template, job_id=job_id, count=count)
+    def key_for(self, job_id: str, index: int) -> str:
+        return templates.render(self.key_template, job_id=job_id, index=index)
 
 
 @dataclass(frozen=True)
@@ -164,95 +163,100 @@ class SnapshotSpec:
         return t.count
 
 
-def render_key(template: str, *, job_id: str, count: int) -> str:
-    return template.replace(KEY_JOB_ID, job_id).replace(KEY_COUNT, f"{count:05d}")
-
-
-def _require(cond: bool, message: str) -> None:
+def _require(cond: bool, field: str, reason: str) -> None:
     if not cond:
-        raise InvalidParameter(message)
+        raise InvalidParameter(field, reason)
 
 
 def _finite_non_negative(value: float, name: str) -> None:
-    _require(isinstance(value, int | float) and not isinstance(value, bool), f"{name} must be a number")
-    _require(math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}")
+    _require(isinstance(value, int | float) and not isinstance(value, bool), name, "must be a number")
+    _require(math.isfinite(value) and value >= 0, name, f"must be a finite number >= 0, got {value}")
 
 
 def _validate_target(target: OutputTarget, name: str) -> None:
-    _require(bool(target.bucket), f"{name}.bucket is required")
-    _require(bool(target.key_template), f"{name}.key is required")
-    _require(not target.key_template.startswith("/"), f"{name}.key must not start with '/'")
+    _require(bool(target.bucket), f"{name}.bucket", "is required")
+    _require(bool(target.key_template), f"{name}.key", "is required")
+    templates.check(target.key_template, f"{name}.key")
+    _require(not target.key_template.startswith("/"), f"{name}.key", "must not start with '/'")
     _require(
         all(part not in (".", "..") for part in target.key_template.split("/")),
-        f"{name}.key must not contain '.' or '..' path segments",
+        f"{name}.key",
+        "must not contain '.' or '..' path segments",
     )
-    _require(len(target.key_template) <= 1024, f"{name}.key is longer than 1024 characters")
+    _require(len(target.key_template) <= 1024, f"{name}.key", "is longer than 1024 characters")
 
 
 def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
     """Check every field; returns the spec (time points sorted) or raises ``InvalidParameter``."""
-    _require(bool(spec.input.bucket), "Input.bucket is required")
-    _require(bool(spec.input.key), "Input.key is required")
-    _validate_target(spec.output, "Output")
+    _require(bool(spec.input.bucket), "input.bucket", "is required")
+    _require(bool(spec.input.key), "input.key", "is required")
+    _validate_target(spec.output, "output")
     timing = spec.timing
     if isinstance(timing, SingleTime):
-        _finite_non_negative(timing.time_ms, "time_ms")
+        _finite_non_negative(timing.time_ms, "snapshot.time_ms")
     elif isinstance(timing, Series):
-        _finite_non_negative(timing.start_ms, "start_ms")
-        _finite_non_negative(timing.interval_s, "interval_s")
-        _require(timing.interval_s > 0, "interval_s must be greater than 0")
-        _require(1 <= timing.count <= MAX_SERIES_COUNT, f"count must be in [1, {MAX_SERIES_COUNT}], got {timing.count}")
+        _finite_non_negative(timing.start_ms, "snapshot.start_ms")
+        _finite_non_negative(timing.interval_s, "snapshot.interval_s")
+        _require(timing.interval_s > 0, "snapshot.interval_s", "must be greater than 0")
+        _check_count(timing.count)
     elif isinstance(timing, Average):
-        _finite_non_negative(timing.start_ms, "start_ms")
-        _require(1 <= timing.count <= MAX_SERIES_COUNT, f"count must be in [1, {MAX_SERIES_COUNT}], got {timing.count}")
+        _finite_non_negative(timing.start_ms, "snapshot.start_ms")
+        _check_count(timing.count)
         if timing.end_ms is not None:
-            _finite_non_negative(timing.end_ms, "end_ms")
-            _require(timing.end_ms >= timing.start_ms, "end_ms must not be less than start_ms")
+            _finite_non_negative(timing.end_ms, "snapshot.end_ms")
+            _require(timing.end_ms >= timing.start_ms, "snapshot.end_ms", "must not be less than start_ms")
     elif isinstance(timing, TimePoints):
-        _require(len(timing.points_ms) >= 1, "points_ms must hold at least one time point")
+        _require(len(timing.points_ms) >= 1, "snapshot.points_ms", "must hold at least one time point")
         _require(
             len(timing.points_ms) <= MAX_TIME_POINTS,
-            f"points_ms holds {len(timing.points_ms)} time points; at most {MAX_TIME_POINTS} are allowed",
+            "snapshot.points_ms",
+            f"holds {len(timing.points_ms)} time points; at most {MAX_TIME_POINTS} are allowed",
         )
-        for p in timing.points_ms:
-            _finite_non_negative(p, "points_ms[]")
+        for i, p in enumerate(timing.points_ms):
+            _finite_non_negative(p, f"snapshot.points_ms[{i}]")
         spec = replace(spec, timing=TimePoints(tuple(sorted(timing.points_ms))))
     else:  # pragma: no cover - the union is closed
-        raise InvalidParameter("unknown snapshot mode")
+        raise InvalidParameter("snapshot.mode", "is not a known snapshot mode")
     for side, value in (("width", spec.size.width), ("height", spec.size.height)):
         if value is not None:
             _require(
                 isinstance(value, int) and not isinstance(value, bool) and MIN_SIDE <= value <= MAX_SIDE,
-                f"{side} must be an integer in [{MIN_SIDE}, {MAX_SIDE}], got {value}",
+                f"snapshot.{side}",
+                f"must be an integer in [{MIN_SIDE}, {MAX_SIDE}], got {value}",
             )
-    _require(1 <= spec.quality <= 100, f"quality must be in [1, 100], got {spec.quality}")
+    _require(1 <= spec.quality <= 100, "snapshot.quality", f"must be in [1, 100], got {spec.quality}")
     count = spec.requested_count
-    if (count is None or count > 1) and KEY_COUNT not in spec.output.key_template:
-        raise InvalidParameter("Output.key must contain {Count} when a job can produce more than one image")
+    if (count is None or count > 1) and not templates.uses(spec.output.key_template, templates.INDEX):
+        raise InvalidParameter("output.key", "must contain {index} when a job can produce more than one image")
     if spec.sprite is not None:
         _validate_sprite(spec.sprite)
     if spec.black_frames is not None:
         b = spec.black_frames
-        _require(0 <= b.black_level <= 255, "black_frames.black_level must be in [0, 255]")
-        _require(0 < b.max_dark_ratio <= 1, "black_frames.max_dark_ratio must be in (0, 1]")
-        _require(b.min_stddev >= 0, "black_frames.min_stddev must be >= 0")
-        _require(0 < b.search_window_ms <= 60_000, "black_frames.search_window_ms must be in (0, 60000]")
+        _require(0 <= b.black_level <= 255, "snapshot.black_frames.black_level", "must be in [0, 255]")
+        _require(0 < b.max_dark_ratio <= 1, "snapshot.black_frames.max_dark_ratio", "must be in (0, 1]")
+        _require(b.min_stddev >= 0, "snapshot.black_frames.min_stddev", "must be >= 0")
+        _require(0 < b.search_window_ms <= 60_000, "snapshot.black_frames.search_window_ms", "must be in (0, 60000]")
     return spec
 
 
+def _check_count(count: int) -> None:
+    _require(1 <= count <= MAX_SERIES_COUNT, "snapshot.count", f"must be in [1, {MAX_SERIES_COUNT}], got {count}")
+
+
 def _validate_sprite(s: SpriteSpec) -> None:
-    _validate_target(s.target, "Sprite.Output")
-    _require(1 <= s.lines <= 100, f"sprite lines must be in [1, 100], got {s.lines}")
-    _require(1 <= s.columns <= 100, f"sprite columns must be in [1, 100], got {s.columns}")
+    f = "sprite"
+    _validate_target(s.target, f"{f}.output")
+    _require(1 <= s.lines <= 100, f"{f}.lines", f"must be in [1, 100], got {s.lines}")
+    _require(1 <= s.columns <= 100, f"{f}.columns", f"must be in [1, 100], got {s.columns}")
     for name, v in (("cell_width", s.cell_width), ("cell_height", s.cell_height)):
         if v is not None:
-            _require(MIN_SIDE <= v <= MAX_SIDE, f"sprite {name} must be in [{MIN_SIDE}, {MAX_SIDE}], got {v}")
-    _require(0 <= s.padding <= 1024, "sprite padding must be in [0, 1024]")
-    _require(0 <= s.margin <= 1024, "sprite margin must be in [0, 1024]")
-    _require(s.cell_sel_step >= 1, "sprite cell_sel_step must be >= 1")
-    _require(64 <= s.max_sheet_width <= MAX_SHEET_SIDE, f"sprite max_sheet_width must be in [64, {MAX_SHEET_SIDE}]")
-    _require(64 <= s.max_sheet_height <= MAX_SHEET_SIDE, f"sprite max_sheet_height must be in [64, {MAX_SHEET_SIDE}]")
-    _require(parse_color(s.color) is not None, f"sprite color {s.color!r} is not a keyword, #rrggbb or 'random'")
+            _require(MIN_SIDE <= v <= MAX_SIDE, f"{f}.{name}", f"must be in [{MIN_SIDE}, {MAX_SIDE}], got {v}")
+    _require(0 <= s.padding <= 1024, f"{f}.padding", "must be in [0, 1024]")
+    _require(0 <= s.margin <= 1024, f"{f}.margin", "must be in [0, 1024]")
+    _require(s.cell_sel_step >= 1, f"{f}.cell_sel_step", "must be >= 1")
+    _require(64 <= s.max_sheet_width <= MAX_SHEET_SIDE, f"{f}.max_sheet_width", f"must be in [64, {MAX_SHEET_SIDE}]")
+    _require(64 <= s.max_sheet_height <= MAX_SHEET_SIDE, f"{f}.max_sheet_height", f"must be in [64, {MAX_SHEET_SIDE}]")
+    _require(parse_color(s.color) is not None, f"{f}.color", f"must be a keyword, #rrggbb or 'random', got {s.color!r}")
 
 
 NAMED_COLORS: dict[str, tuple[int, int, int]] = {
@@ -287,7 +291,7 @@ def parse_color(text: str) -> tuple[int, int, int] | str | None:
 def validate_user_data(user_data: str | None) -> None:
     if user_data is not None and len(user_data.encode("utf-8")) > MAX_USER_DATA_BYTES:
         raise InvalidParameter(
-            f"UserData is {len(user_data.encode('utf-8'))} bytes; at most {MAX_USER_DATA_BYTES} are allowed"
+            "user_data", f"is {len(user_data.encode('utf-8'))} bytes; at most {MAX_USER_DATA_BYTES} are allowed"
         )
 
 

@@ -1,26 +1,17 @@
-"""Job completion messages in Alibaba MPS's format.
+"""Completion messages: which dialect renders a job's message, and the message's stable id.
 
-MPS publishes one flat JSON object per finished job with every key in two casings (``jobId`` and
-``JobId``, ...) because its SDKs in different languages read different ones; consumers written
-against MPS parse either. Successful jobs (of every mode: each is a set of time points once
-planned) also carry ``UrlPattern`` (``{Count}`` left in),
-``LastUrl``, ``Count`` (a JSON number) and ``TimeArray`` (requested times, ms). Failure codes are
-openmps's native ``FailureCode`` values.
+A job's completion message is rendered by the dialect that submitted it (``SnapshotJob.origin``):
+an MPS client gets MPS's message format, a native client the native JSON event. The notifier
+only moves the rendered body to the pipeline's topic or queue and to the job's webhook.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Callable
+from collections.abc import Mapping
 
-from app.core.jobs import SnapshotJob
-from app.core.specs import KEY_JOB_ID
-from app.core.states import JobState
-
-JOB_TYPE = "Snapshot"
-CANCELED_CODE = "JobCanceled"
-ObjectUrl = Callable[[str, str], str]  # (bucket, key) -> URL
+from app.core.jobs import DEFAULT_ORIGIN, SnapshotJob
+from app.core.ports import CompletionRenderer, ObjectUrl
 
 
 def url_builder(base: str) -> ObjectUrl:
@@ -33,43 +24,17 @@ def completion_message_id(job_id: str) -> str:
     return hashlib.md5(f"openmps-completion:{job_id}".encode()).hexdigest().upper()
 
 
-def completion_fields(job: SnapshotJob, object_url: ObjectUrl) -> dict[str, object]:
-    if not job.state.is_terminal:
-        raise ValueError(f"job {job.id} is {job.state}, not finished")
-    state = "Success" if job.state is JobState.SUCCEEDED else "Fail"
-    out: dict[str, object] = {
-        "jobId": job.id,
-        "JobId": job.id,
-        "type": JOB_TYPE,
-        "Type": JOB_TYPE,
-        "state": state,
-        "State": state,
-    }
-    if state == "Fail":
-        code = job.error_code or (CANCELED_CODE if job.state is JobState.CANCELED else "InternalError")
-        msg = job.error_message or ("The job was canceled." if job.state is JobState.CANCELED else "")
-        out.update({"code": code, "Code": code, "msg": msg, "Msg": msg})
-    user_data = job.user_data or ""
-    out.update({"userData": user_data, "UserData": user_data})
-    if state == "Success":  # every snapshot job is a set of time points once planned
-        output, sprite = job.spec.output, job.spec.sprite
-        bucket, pattern = output.bucket, output.key_template.replace(KEY_JOB_ID, job.id)
-        uploaded = [i.key for i in job.manifest.images if i.uploaded]
-        if not uploaded and sprite is not None and job.manifest.sheets:
-            # Sprites only (cells not kept): point at what exists, the sheets.
-            bucket, pattern = sprite.target.bucket, sprite.target.key_template.replace(KEY_JOB_ID, job.id)
-            uploaded = [sheet.key for sheet in job.manifest.sheets]
-        last_key = uploaded[-1] if uploaded else output.key_for(job.id, 1)
-        out.update(
-            {
-                "UrlPattern": object_url(bucket, pattern),
-                "LastUrl": object_url(bucket, last_key),
-                "Count": len(job.manifest.images),
-                "TimeArray": [int(round(i.requested_ms)) for i in job.manifest.images],
-            }
-        )
-    return out
+class CompletionRenderers:
+    """Renderers by origin; a job whose dialect is not installed here gets the native event."""
 
+    def __init__(self, by_origin: Mapping[str, CompletionRenderer], object_url: ObjectUrl) -> None:
+        self.by_origin = dict(by_origin)
+        self.object_url = object_url
 
-def render_completion(job: SnapshotJob, object_url: ObjectUrl) -> str:
-    return json.dumps(completion_fields(job, object_url), ensure_ascii=False, separators=(",", ":"))
+    def render(self, job: SnapshotJob) -> str:
+        if not job.state.is_terminal:
+            raise ValueError(f"job {job.id} is {job.state}, not finished")
+        renderer = self.by_origin.get(job.origin) or self.by_origin.get(DEFAULT_ORIGIN)
+        if renderer is None:
+            raise LookupError(f"no completion renderer for origin {job.origin!r}")
+        return renderer(job, self.object_url)

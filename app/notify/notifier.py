@@ -28,8 +28,9 @@ import redis
 
 from app.core.errors import DomainError, JobNotFound
 from app.core.jobs import NotificationResult, SnapshotJob
+from app.gateway import registry
 from app.notify.delivery import Delivery, DeliveryStore, Strategy
-from app.notify.messages import ObjectUrl, completion_message_id, render_completion, url_builder
+from app.notify.messages import CompletionRenderers, completion_message_id, url_builder
 from app.notify.push import Pusher
 from app.notify.queues import OutgoingMessage, QueueStore
 from app.notify.signing import load_signing_key, tenant_webhook_secret
@@ -58,7 +59,7 @@ class OutboxConsumer:
         client: redis.Redis,
         *,
         guard: EndpointGuard,
-        object_url: ObjectUrl,
+        renderers: CompletionRenderers,
         consumer: str,
         claim_idle_ms: int,
     ) -> None:
@@ -67,7 +68,7 @@ class OutboxConsumer:
         self.pipelines = RedisPipelineRepository(client)
         self.deliveries = DeliveryStore(client)
         self.guard = guard
-        self.object_url = object_url
+        self.renderers = renderers
         self.consumer = consumer
         self.claim_idle_ms = claim_idle_ms
 
@@ -122,7 +123,7 @@ class OutboxConsumer:
             return None
         message_id = completion_message_id(job.id)
         try:
-            body = render_completion(job, self.object_url)
+            body = self.renderers.render(job)
         except Exception as exc:  # noqa: BLE001 - a broken message must not block the outbox
             log.exception("cannot render the completion message of job %s", job.id)
             return NotificationResult(error_code="InternalError", error_message=f"render failed: {type(exc).__name__}")
@@ -157,6 +158,13 @@ def _entries(items: list[tuple[str, dict[str, str]]]) -> list[OutboxEntry]:
     return [OutboxEntry(eid, fields.get("job_id", "")) for eid, fields in items if fields is not None]
 
 
+def completion_renderers(settings: Settings) -> CompletionRenderers:
+    """Every installed dialect's renderer, mounted or not: a job keeps its origin's format even
+    if this process's ``OPENMPS_DIALECTS`` leaves that dialect out."""
+    found = {d.name: d.render_completion for d in registry.load() if d.render_completion is not None}
+    return CompletionRenderers(found, url_builder(settings.effective_object_url_base))
+
+
 def run(settings: Settings, stop: threading.Event) -> None:
     client = redis_client(settings)
     guard = EndpointGuard(allow_private=settings.allow_private_endpoints)
@@ -164,7 +172,7 @@ def run(settings: Settings, stop: threading.Event) -> None:
     consumer = OutboxConsumer(
         client,
         guard=guard,
-        object_url=url_builder(settings.effective_object_url_base),
+        renderers=completion_renderers(settings),
         consumer=f"{socket.gethostname()}-{os.getpid()}",
         claim_idle_ms=lease_ms,
     )

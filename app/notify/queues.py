@@ -134,12 +134,14 @@ class OutgoingMessage:
 
 def _range(value: int, low: int, high: int, name: str) -> None:
     if not low <= value <= high:
-        raise InvalidParameter(f"The value of {name} should between {low} and {high}.")
+        raise InvalidParameter("", f"The value of {name} should between {low} and {high}.")
 
 
 def check_name(name: str) -> str:
     if not NAME_RE.match(name):
-        raise InvalidName(f"The name {name!r} is invalid: start with a letter; letters, digits and '-'; at most 120.")
+        raise InvalidName(
+            "", f"The name {name!r} is invalid: start with a letter; letters, digits and '-'; at most 120."
+        )
     return name
 
 
@@ -175,7 +177,7 @@ def split_handle(handle: str) -> str:
     """The message id inside a receipt handle; a handle of any other shape was never ours."""
     m = HANDLE_RE.match(handle)
     if not m:
-        raise InvalidReceiptHandle("The receipt handle you provide is not valid.")
+        raise InvalidReceiptHandle("", "The receipt handle you provide is not valid.")
     return m.group(1)
 
 
@@ -265,13 +267,14 @@ class QueueStore:
         self, name: str, messages: list[OutgoingMessage], message_ids: list[str] | None = None
     ) -> list[SentMessage]:
         if not 1 <= len(messages) <= MAX_BATCH:
-            raise InvalidParameter(f"A batch holds 1 to {MAX_BATCH} messages.")
+            raise InvalidParameter("", f"A batch holds 1 to {MAX_BATCH} messages.")
         attrs = self.attributes(name)
         ids = message_ids or [new_message_id() for _ in messages]
         total = sum(len(m.body.encode("utf-8")) for m in messages)
         if total > attrs.maximum_message_size:
             raise MessageTooLarge(
-                f"The length of message should not be larger than MaximumMessageSize ({attrs.maximum_message_size})."
+                "",
+                f"The length of message should not be larger than MaximumMessageSize ({attrs.maximum_message_size}).",
             )
         pipe = self.r.pipeline(transaction=True)
         out = [self.send_in(pipe, name, msg, mid) for msg, mid in zip(messages, ids, strict=True)]
@@ -298,7 +301,7 @@ class QueueStore:
         Raises ``MessageNotFound`` when nothing became visible within the wait, as MNS answers 404.
         """
         if not 1 <= count <= MAX_BATCH:
-            raise InvalidParameter(f"numOfMessages should between 1 and {MAX_BATCH}.")
+            raise InvalidParameter("", f"numOfMessages should between 1 and {MAX_BATCH}.")
         attrs = self.attributes(name)
         wait = attrs.polling_wait_seconds if wait_seconds is None else wait_seconds
         _range(wait, 0, MAX_LONG_POLL_S, "waitseconds")
@@ -325,7 +328,7 @@ class QueueStore:
 
     def peek(self, name: str, count: int = 1) -> list[QueueMessage]:
         if not 1 <= count <= MAX_BATCH:
-            raise InvalidParameter(f"numOfMessages should between 1 and {MAX_BATCH}.")
+            raise InvalidParameter("", f"numOfMessages should between 1 and {MAX_BATCH}.")
         res = self._peek(args=[self.keys.base(name), count])
         if res[0] == 0:
             raise QueueNotFound(f"The queue {name} does not exist.")
@@ -349,7 +352,7 @@ class QueueStore:
     def delete_batch(self, name: str, handles: list[str]) -> list[tuple[str, Exception]]:
         """Delete each; returns (handle, error) for the ones that failed (MNS reports per entry)."""
         if not 1 <= len(handles) <= MAX_BATCH:
-            raise InvalidParameter(f"A batch holds 1 to {MAX_BATCH} receipt handles.")
+            raise InvalidParameter("", f"A batch holds 1 to {MAX_BATCH} receipt handles.")
         self.attributes(name)
         failed: list[tuple[str, Exception]] = []
         for h in handles:

@@ -106,3 +106,13 @@ def tenant_webhook_secret(client: redis.Redis, tenant: str) -> str:
     client.set(key, new_webhook_secret(), nx=True)
     value = client.get(key)
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisWebhookSecrets:
+    """``app.core.ports.WebhookSecrets`` over ``tenant_webhook_secret``."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    def for_tenant(self, tenant: str) -> str:
+        return tenant_webhook_secret(self.r, tenant)

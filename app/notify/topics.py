@@ -242,20 +242,20 @@ class TopicStore:
             Strategy(spec.notify_strategy)
         except ValueError:
             raise InvalidParameter(
-                f"NotifyStrategy must be BACKOFF_RETRY or EXPONENTIAL_DECAY_RETRY, got {spec.notify_strategy!r}."
+                "", f"NotifyStrategy must be BACKOFF_RETRY or EXPONENTIAL_DECAY_RETRY, got {spec.notify_strategy!r}."
             ) from None
         try:
             ContentFormat(spec.content_format)
         except ValueError:
             raise InvalidParameter(
-                f"NotifyContentFormat must be XML, JSON or SIMPLIFIED, got {spec.content_format!r}."
+                "", f"NotifyContentFormat must be XML, JSON or SIMPLIFIED, got {spec.content_format!r}."
             ) from None
         if len(spec.filter_tag) > MAX_FILTER_TAG:
-            raise InvalidParameter(f"FilterTag is longer than {MAX_FILTER_TAG} characters.")
+            raise InvalidParameter("", f"FilterTag is longer than {MAX_FILTER_TAG} characters.")
         target = _queue_target(spec.endpoint)
         if target is not None:
             if target[0] != self.account:
-                raise InvalidParameter("A queue endpoint must name a queue of the same account.")
+                raise InvalidParameter("", "A queue endpoint must name a queue of the same account.")
         else:
             self.guard.check_literal(spec.endpoint)
         return spec
@@ -266,7 +266,8 @@ class TopicStore:
         attrs = self.attributes(topic)
         if len(body.encode("utf-8")) > attrs.maximum_message_size:
             raise MessageTooLarge(
-                f"The length of message should not be larger than MaximumMessageSize ({attrs.maximum_message_size})."
+                "",
+                f"The length of message should not be larger than MaximumMessageSize ({attrs.maximum_message_size}).",
             )
         mid = message_id or new_message_id()
         sec, usec = self.r.time()
@@ -313,7 +314,7 @@ def _queue_target(endpoint: str) -> tuple[str, str] | None:
 
 def _check_size(size: int) -> None:
     if not 1024 <= size <= 65536:
-        raise InvalidParameter("The value of MaximumMessageSize should between 1024 and 65536.")
+        raise InvalidParameter("", "The value of MaximumMessageSize should between 1024 and 65536.")
 
 
 def _encode_topic(attrs: TopicAttributes) -> dict[str, str]:

@@ -29,14 +29,14 @@ class RedisCredentialStore:
 
     def create(self, tenant: str, *, key_id: str | None = None, secret: str | None = None) -> AccessKey:
         if not tenant or len(tenant) > 64 or not all(c.isalnum() or c in "-_." for c in tenant):
-            raise InvalidParameter("tenant must be 1-64 characters of letters, digits, '-', '_' or '.'")
+            raise InvalidParameter("tenant", "must be 1-64 characters of letters, digits, '-', '_' or '.'")
         key = AccessKey(
             id=key_id or "OMPS" + secrets.token_hex(8).upper(),
             secret=secret or secrets.token_urlsafe(24),
             tenant=tenant,
         )
         if not key.id or len(key.id) > 128 or any(c in key.id for c in ":/ \t"):
-            raise InvalidParameter("access key id must be 1-128 characters without ':', '/' or spaces")
+            raise InvalidParameter("access_key_id", "must be 1-128 characters without ':', '/' or spaces")
         created = self.r.hsetnx(keys.access_key(key.id), "secret", key.secret)
         if not created:
             raise AlreadyExists(f"access key {key.id!r} already exists")

@@ -19,7 +19,7 @@ from enum import StrEnum
 import redis
 
 from app.core.errors import FailureCode, IdempotencyConflict, InvalidParameter, JobNotFound, PipelineNotFound
-from app.core.jobs import DEFAULT_PRIORITY, MAX_PRIORITY, Manifest, NotificationResult, SnapshotJob
+from app.core.jobs import DEFAULT_ORIGIN, DEFAULT_PRIORITY, MAX_PRIORITY, Manifest, NotificationResult, SnapshotJob
 from app.core.ports import JobPage, JobQuery
 from app.core.specs import spec_from_dict, spec_to_dict
 from app.core.states import JobState, sources_of
@@ -80,6 +80,7 @@ def job_to_hash(job: SnapshotJob) -> dict[str, str]:
         "error_code": job.error_code or "",
         "error_message": job.error_message or "",
         "notification": json.dumps(asdict(job.notification)) if job.notification else "",
+        "origin": job.origin,
     }
 
 
@@ -104,6 +105,7 @@ def job_from_hash(h: dict[str, str]) -> SnapshotJob:
         error_code=h.get("error_code") or None,
         error_message=h.get("error_message") or None,
         notification=NotificationResult(**json.loads(h["notification"])) if h.get("notification") else None,
+        origin=h.get("origin") or DEFAULT_ORIGIN,
     )
 
 
@@ -359,4 +361,4 @@ def decode_page_token(token: str) -> tuple[int, str]:
         score, job_id = raw.split(":", 1)
         return int(score), job_id
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidParameter("page_token is not valid") from exc
+        raise InvalidParameter("page_token", "is not valid") from exc

@@ -25,6 +25,10 @@ Pipelines and access keys
     ``openmps:pipelines``                     zset pipeline id -> created ms
     ``openmps:pipelines:version``             counter, bumped on every pipeline change (workers poll it)
     ``openmps:accesskey:{id}``                hash {secret, tenant, created_ms}
+
+Request gate (``app/gateway/gate.py``)
+    ``openmps:nonce:{key id}:{nonce}``        string with TTL (twice the clock window): a nonce seen
+    ``openmps:throttle:{key id}``             hash {tokens, ms}: the key's token bucket (``throttle.py``)
 """
 
 from __future__ import annotations
@@ -80,3 +84,11 @@ def pipeline(pipeline_id: str) -> str:
 
 def access_key(key_id: str) -> str:
     return f"{PREFIX}accesskey:{key_id}"
+
+
+def nonce(access_key_id: str, value: str) -> str:
+    return f"{PREFIX}nonce:{access_key_id}:{value}"
+
+
+def throttle(access_key_id: str) -> str:
+    return f"{PREFIX}throttle:{access_key_id}"

@@ -1,41 +1,64 @@
-"""The WSGI application: ``create_app(settings, services)`` mounts every API surface.
+"""The WSGI application: ``create_app(settings, services, dialects)`` mounts every API dialect.
 
-Errors are answered in JSON (``{code, message, request_id}``) at the app level, so routing
-errors (404/405) and unexpected exceptions never produce HTML or a traceback.
+The dialects are found by ``app.gateway.registry`` (never imported here by name) and each is
+handed the same ``DialectServices``. Every error handler is the app's own: the shell works out
+which dialect a failed request belongs to (the blueprint that routed it, else the first
+dialect whose ``owns`` claims it, else the native one) and lets that dialect render the error,
+so a routing 404/405, a 413, a crash or an unreachable store reach each client in its own
+format, never as HTML or a traceback.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 import redis
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app.core.errors import DomainError
-from app.dialects.mns import register as register_mns
-from app.dialects.native.errors import status_for
-from app.dialects.native.routes import bp as native_bp
+from app.core.errors import DomainError, Unavailable
+from app.gateway import registry
+from app.gateway.dialect import Dialect, DialectServices
 from app.settings import Settings
-from app.web.context import EXTENSION_KEY
-from app.web.objects import bp as objects_bp
+from app.web.objects import create_objects_blueprint
 from app.wiring import Services, build_services, ensure_default_pipeline
 
 log = logging.getLogger(__name__)
+DEFAULT_DIALECT = "native"
+MAX_BODY_BYTES = 1 << 20
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    dialects: Sequence[Dialect] | None = None,
+) -> Flask:
+    """``dialects`` None: the ones ``OPENMPS_DIALECTS`` names (default: all installed)."""
     settings = settings or Settings.from_env()
     services = services or build_services(settings)
+    mounted = list(dialects) if dialects is not None else registry.load(settings.dialects)
     flask_app = Flask("openmps")
-    flask_app.url_map.strict_slashes = False  # never redirect: signed SDK requests cannot follow
-    flask_app.extensions[EXTENSION_KEY] = services
+    # Never redirect: a signed SDK request cannot follow one (strict slashes 308, merged '//').
+    flask_app.url_map.strict_slashes = False
+    flask_app.url_map.merge_slashes = False
+    flask_app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     ensure_default_pipeline(services)
 
-    flask_app.register_blueprint(native_bp)
-    flask_app.register_blueprint(objects_bp)
-    register_mns(flask_app, services)  # MNS paths at the root: /queues/..., /topics/..., /mns/...
+    handed = DialectServices(settings=settings, snapshots=services.snapshots, gate=services.gate, redis=services.redis)
+    by_blueprint: dict[str, Dialect] = {}
+    for dialect in mounted:
+        blueprint = dialect.create_blueprint(handed)
+        flask_app.register_blueprint(blueprint)
+        by_blueprint[blueprint.name] = dialect
+    flask_app.register_blueprint(create_objects_blueprint(services))
+    fallback = next((d for d in mounted if d.name == DEFAULT_DIALECT), mounted[0] if mounted else None)
+
+    def owner() -> Dialect | None:
+        if request.blueprint in by_blueprint:
+            return by_blueprint[request.blueprint]
+        return next((d for d in mounted if d.owns(request)), fallback)
 
     @flask_app.before_request
     def assign_request_id() -> None:
@@ -51,29 +74,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         services.redis.ping()
         return jsonify({"status": "ok"})
 
-    @flask_app.errorhandler(DomainError)
-    def domain_error(exc: DomainError) -> tuple[Response, int]:
-        return error_json(exc.code, exc.message), status_for(exc)
-
-    @flask_app.errorhandler(redis.exceptions.ConnectionError)
-    @flask_app.errorhandler(redis.exceptions.TimeoutError)
-    def store_unavailable(exc: Exception) -> tuple[Response, int]:
-        log.warning("job store unreachable: %s", exc)
-        return error_json("ServiceUnavailable", "the job store is unreachable; retry shortly"), 503
-
-    @flask_app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response, int]:
-        code = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestTooLarge"}.get(exc.code or 400, "BadRequest")
-        return error_json(code, exc.description or code), exc.code or 400
-
     @flask_app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> tuple[Response, int]:
-        log.exception("unhandled error in request %s", g.get("request_id"))
-        return error_json("InternalError", "the server failed to process the request; it was logged"), 500
+    def any_error(exc: Exception) -> Response | tuple[Response, int]:
+        dialect = owner()
+        if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            log.warning("job store unreachable: %s", exc)
+            exc = Unavailable("the job store is unreachable; retry shortly")
+        elif not isinstance(exc, (DomainError, HTTPException, *(dialect.expected_errors if dialect else ()))):
+            log.exception("unhandled error in request %s", g.get("request_id"))
+        if dialect is None:  # no dialect mounted at all: plain JSON
+            status = exc.code if isinstance(exc, HTTPException) and exc.code else 500
+            return jsonify({"code": type(exc).__name__, "message": str(exc)}), status
+        return dialect.render_error(exc)
 
-    flask_app.config["MAX_CONTENT_LENGTH"] = 1 << 20
     return flask_app
-
-
-def error_json(code: str, message: str) -> Response:
-    return jsonify({"code": code, "message": message, "request_id": g.get("request_id")})

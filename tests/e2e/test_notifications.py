@@ -101,7 +101,7 @@ def test_pipeline_queue_receives_completion_messages(
                 assert exc.type == "MessageNotExist", exc
                 continue
             body = json.loads(msg.message_body)
-            received[body["JobId"]] = body
+            received[body["job"]["id"]] = body
             queue.delete_message(msg.receipt_handle)
         assert set(received) == {ok["id"], bad["id"]}, (
             received,
@@ -109,10 +109,14 @@ def test_pipeline_queue_receives_completion_messages(
             (tmp_path / "notifier.log").read_text()[-3000:],
         )
         success, failure = received[ok["id"]], received[bad["id"]]
-        assert success["State"] == success["state"] == "Success" and success["Type"] == "Snapshot"
-        assert success["UserData"] == success["userData"] == "ticket-9"
-        assert success["Count"] == 2 and success["TimeArray"] == [500, 1500]
-        assert failure["State"] == "Fail" and failure["Code"] == failure["code"] == "InputUnreadable" and failure["Msg"]
+        # Jobs submitted through the native API announce themselves with the native event.
+        assert success["event"] == "job.succeeded" and success["job"]["state"] == "succeeded"
+        assert success["job"]["user_data"] == "ticket-9"
+        assert [i["requested_ms"] for i in success["job"]["manifest"]["images"]] == [500, 1500]
+        assert len(success["urls"]["images"]) == 2
+        assert success["urls"]["images"][0].endswith(success["job"]["manifest"]["images"][0]["key"])
+        assert failure["event"] == "job.failed" and failure["job"]["error"]["code"] == "InputUnreadable"
+        assert failure["job"]["error"]["message"]
         deadline = time.monotonic() + 10
         while services.jobs.get(ok["id"]).notification is None and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -159,7 +163,7 @@ def test_job_webhook_is_pushed_with_both_signatures(
         assert push.path == "/hooks/openmps"
         assert push.mns_signature_ok and push.webhook_signature_ok
         body = json.loads(push.body)
-        assert body["JobId"] == job["id"] and body["State"] == "Success" and body["Count"] == 1
+        assert body["event"] == "job.succeeded" and body["job"]["id"] == job["id"] and len(body["urls"]["images"]) == 1
         assert push.headers["webhook-id"] == services.jobs.get(job["id"]).notification.message_id  # type: ignore[union-attr]
     finally:
         notifier.terminate()

@@ -33,7 +33,7 @@ from tests.media import make_video
 from tests.workerproc import WorkerProcess
 
 CHEAP = SnapshotSpec(
-    input=ObjectRef("media", "tiny.mp4"), timing=SingleTime(100), output=OutputTarget("out", "c/{JobId}.jpg")
+    input=ObjectRef("media", "tiny.mp4"), timing=SingleTime(100), output=OutputTarget("out", "c/{job_id}.jpg")
 )
 StartWorker = Callable[..., WorkerProcess]
 
@@ -129,7 +129,7 @@ def test_pause_holds_jobs_on_every_worker_including_a_later_one_and_resume_runs_
         spec=SnapshotSpec(
             input=ObjectRef("media", "long.mp4"),
             timing=Average(count=12),
-            output=OutputTarget("out", "r/{JobId}/{Count}.jpg"),
+            output=OutputTarget("out", "r/{job_id}/{index:5}.jpg"),
         ),
     )
     wait_for(lambda: services.jobs.get(running).progress_done >= 1, "the first job to run", logs=[w1, w2])
@@ -254,7 +254,7 @@ def test_concurrency_cap_is_never_exceeded_across_workers(
     cap = 2
     pid = new_pipeline(client, key, max_concurrency=cap, state="paused")
     spec = SnapshotSpec(
-        input=ObjectRef("media", "long.mp4"), timing=SingleTime(7000), output=OutputTarget("out", "cap/{JobId}.jpg")
+        input=ObjectRef("media", "long.mp4"), timing=SingleTime(7000), output=OutputTarget("out", "cap/{job_id}.jpg")
     )  # a seek through a long GOP
     ids = [submit(services, pid, spec=spec) for _ in range(16)]
     set_state(client, key, pid, "active")
@@ -289,7 +289,7 @@ def test_cancel_a_running_job_and_watch_its_progress(
     spec = SnapshotSpec(
         input=ObjectRef("media", "long.mp4"),
         timing=Average(count=60),
-        output=OutputTarget("out", "long/{JobId}/{Count}.png"),
+        output=OutputTarget("out", "long/{job_id}/{index:5}.png"),
         format=ImageFormat.PNG,
     )
     job_id = submit(services, "default", spec=spec)

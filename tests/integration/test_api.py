@@ -80,7 +80,7 @@ def test_submit_stores_a_queued_job_and_returns_202(
         ({"mode": "single", "quality": 0}, "quality must be in [1, 100]"),
         (
             {"mode": "single", "sprite": {"output": {"bucket": "out", "key": "s.jpg"}, "color": "plaid"}},
-            "is not a keyword",
+            "must be a keyword",
         ),
     ],
 )
@@ -123,7 +123,7 @@ def test_unknown_input_bucket_or_object_and_output_bucket(client: FlaskClient, t
         submit(client, tenant_key, body(output={"bucket": "gone", "key": "a.jpg"})),
         400,
         "InvalidParameter",
-        "output bucket 'gone'",
+        "output.bucket 'gone'",
     )
 
 

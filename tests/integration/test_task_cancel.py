@@ -79,7 +79,7 @@ def test_an_attempt_that_lost_its_lease_stops_and_leaves_state_and_outputs_alone
     spec = SnapshotSpec(
         input=ObjectRef("media", "v.mp4"),
         timing=Average(count=40),
-        output=OutputTarget("out", "s/{Count}.png"),
+        output=OutputTarget("out", "s/{index:5}.png"),
         format=ImageFormat.PNG,
     )
     job, runner, outcome = run_in_background(services, "j-stale", spec, worker="stale:1")

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.core import templates
 from app.core.errors import FailureCode, JobFailure
-from app.core.specs import KEY_JOB_ID, KEY_TILE_COUNT, ImageFormat, SpriteSpec, parse_color
+from app.core.specs import ImageFormat, SpriteSpec, parse_color
 from workers.frames.encode import resize
 
 
@@ -124,11 +125,11 @@ def render_sheets(lay: Layout, cells: list[np.ndarray], bgr: tuple[int, int, int
 
 
 def sheet_key(template: str, job_id: str, number: int, sheets: int) -> str:
-    """``{TileCount}`` -> 5-digit sheet number. Without the placeholder a single sheet uses the
-    template as is and several sheets get ``-NNNNN`` before the extension (never overwrite)."""
-    key = template.replace(KEY_JOB_ID, job_id)
-    if KEY_TILE_COUNT in key:
-        return key.replace(KEY_TILE_COUNT, f"{number:05d}")
+    """``{sheet}`` -> the sheet number. Without the token a single sheet uses the template as is
+    and several sheets get ``-NNNNN`` before the extension (never overwrite)."""
+    if templates.uses(template, templates.SHEET):
+        return templates.render(template, job_id=job_id, sheet=number)
+    key = templates.render(template, job_id=job_id)
     if sheets == 1:
         return key
     root, ext = posixpath.splitext(key)
@@ -146,7 +147,7 @@ def sheet_format(key: str, default: ImageFormat) -> ImageFormat:
 
 def storyboard_keys(template: str, job_id: str) -> tuple[str, str]:
     """(vtt key, json key): the sheet template without its number, beside the sheets."""
-    key = template.replace(KEY_JOB_ID, job_id).replace(KEY_TILE_COUNT, "")
+    key = templates.render(template, job_id=job_id)  # the sheet number renders as ""
     folder, base = posixpath.split(key)
     stem = base.rsplit(".", 1)[0] if "." in base else base
     stem = stem.rstrip("-_.") or "storyboard"

@@ -1,41 +1,27 @@
 """Alibaba MNS dialect: the MNS REST API over openmps's queues, topics and push deliveries.
 
-Mounted by ``app.web.create_app`` with ``register(flask_app, services)``; it serves
-``/queues/...``, ``/topics/...`` and the ``/mns/...`` extensions at the application root.
+Serves ``/queues/...``, ``/topics/...`` and the ``/mns/...`` extensions at the application root.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from flask import Request
 
-import redis
-from flask import Flask
+from app.dialects.mns.errors import MnsError, render_error
+from app.dialects.mns.routes import create_blueprint
+from app.gateway.dialect import Dialect
 
-from app.dialects.mns.routes import MnsServices, create_mns_blueprint
-from app.notify.ssrf import EndpointGuard
-from app.settings import Settings
-from app.storage.credentials import RedisCredentialStore
-
-__all__ = ["MnsServices", "create_mns_blueprint", "register"]
+ROOTS = ("/queues", "/topics", "/mns")
 
 
-class HostServices(Protocol):
-    """The part of ``app.wiring.Services`` this dialect uses."""
-
-    settings: Settings
-    redis: redis.Redis
-    credentials: RedisCredentialStore
+def _owns(request: Request) -> bool:
+    return any(request.path == root or request.path.startswith(root + "/") for root in ROOTS)
 
 
-def register(flask_app: Flask, services: HostServices) -> None:
-    flask_app.register_blueprint(
-        create_mns_blueprint(
-            MnsServices(
-                redis=services.redis,
-                secret_lookup=services.credentials.secret_for,
-                account_lookup=services.credentials.tenant_for,
-                guard=EndpointGuard(allow_private=services.settings.allow_private_endpoints),
-                clock_skew_s=services.settings.request_clock_skew_s,
-            )
-        )
-    )
+DIALECT = Dialect(
+    name="mns",
+    create_blueprint=create_blueprint,
+    render_error=render_error,
+    owns=_owns,
+    expected_errors=(MnsError,),
+)

@@ -6,33 +6,27 @@ String to sign (what aliyun-mns-sdk computes, see vendor-wire.md §5.4; shared w
     METHOD \n Content-MD5 \n Content-Type \n Date \n CanonicalizedMNSHeaders CanonicalizedResource
 
 where the resource is the request-target exactly as sent (raw path and raw query), so the caller
-must hand us ``RAW_URI`` rather than a decoded path. Host is not signed. Checks run cheapest and
-least revealing first: header shape, clock window, then the key, then the body digest, then HMAC.
+must hand us ``RAW_URI`` rather than a decoded path (``RawRequest.target``). Host is not signed.
+The scheme checks shape, Date and the body digest; the shared gate (``app.gateway.gate``) then
+checks the clock window, the key and the HMAC, and throttles.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 from app.dialects.mns.errors import MnsError
+from app.gateway import signing
+from app.gateway.gate import SignedClaim
+from app.gateway.raw import RawRequest
 from app.notify.signing import string_to_sign
 
 
-@dataclass(frozen=True)
-class MnsCaller:
-    access_key_id: str
-    account: str  # the namespace for queues and topics: the key's tenant
-
-
 def sign(secret: str, text: str) -> str:
-    digest = hmac.new(secret.encode("utf-8"), text.encode("utf-8"), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return signing.hmac_sha1_b64(secret, text)
 
 
 def content_md5_ok(header: str, body: bytes) -> bool:
@@ -45,19 +39,10 @@ def content_md5_ok(header: str, body: bytes) -> bool:
     return header.strip() in expected
 
 
-def verify(
-    *,
-    method: str,
-    headers: list[tuple[str, str]],
-    resource: str,
-    body: bytes,
-    secret_lookup: Callable[[str], str | None],
-    account_lookup: Callable[[str], str | None],
-    now: datetime,
-    skew_s: int,
-) -> MnsCaller:
-    lower = {k.lower(): v for k, v in headers}
-    auth = lower.get("authorization")
+def mns_scheme(request: RawRequest) -> SignedClaim:
+    """The MNS scheme for the shared gate: shape, Date and Content-MD5 here; the gate checks the
+    clock window, the key and the HMAC in that order."""
+    auth = request.header("Authorization")
     if not auth:
         raise MnsError("MissingAuthorizationHeader", "The Authorization header is missing.", 400)
     scheme, _, credential = auth.partition(" ")
@@ -66,7 +51,7 @@ def verify(
         raise MnsError(
             "InvalidAuthorizationHeader", "The Authorization header must be 'MNS AccessKeyId:Signature'.", 400
         )
-    date = lower.get("x-mns-date") or lower.get("date")
+    date = request.header("x-mns-date") or request.header("Date")
     if not date:
         raise MnsError("MissingDateHeader", "The Date header is missing.", 400)
     try:
@@ -75,20 +60,17 @@ def verify(
         raise MnsError("InvalidDateHeader", f"The Date header {date!r} is not RFC 1123.", 400) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    if abs((now - when).total_seconds()) > skew_s:
-        raise MnsError("TimeExpired", "The http request you sent is expired.", 408)
-    secret = secret_lookup(ak)
-    account = account_lookup(ak) if secret is not None else None
-    if secret is None or account is None:
-        raise MnsError("InvalidAccessKeyId", "The access Id you provided is not exist.", 403)
-    md5_header = lower.get("content-md5", "")
-    if md5_header and not content_md5_ok(md5_header, body):
+    md5_header = request.header("Content-MD5")
+    if md5_header and not content_md5_ok(md5_header, request.body):
         raise MnsError("InvalidDegist", "The Content-MD5 you specified did not match what we received.", 400)
-    text = string_to_sign(method, md5_header, lower.get("content-type", ""), lower.get("date", ""), headers, resource)
-    if not hmac.compare_digest(sign(secret, text), signature):
-        raise MnsError(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided.",
-            403,
-        )
-    return MnsCaller(ak, account)
+    text = string_to_sign(
+        request.method,
+        md5_header,
+        request.header("Content-Type"),
+        request.header("Date"),
+        list(request.headers),
+        request.target,
+    )
+    return SignedClaim(
+        access_key_id=ak, signature=signature, expected_signature=lambda secret: sign(secret, text), signed_at=when
+    )

@@ -7,7 +7,12 @@ The SDK turns any 4xx/5xx into ``MNSServerException`` only if the XML body carri
 
 from __future__ import annotations
 
-from app.core.errors import DomainError, InvalidParameter
+from flask import Response, request
+from werkzeug.exceptions import HTTPException
+
+from app.core.errors import AuthFailure, DomainError, InvalidParameter, Throttled, Unauthenticated, Unavailable
+from app.dialects.mns import render
+from app.dialects.mns.responses import request_id, xml_response
 from app.notify import errors as n
 
 
@@ -52,3 +57,42 @@ def from_domain(exc: DomainError, *, topic_context: bool = False) -> MnsError:
                 code = "InvalidTopicName"
             return MnsError(code, exc.message, status)
     return MnsError("InternalError", exc.message, 500)
+
+
+# The shared gate's refusals, as MNS answers them.
+_AUTH: dict[AuthFailure, tuple[str, str, int]] = {
+    AuthFailure.MISSING: ("MissingAuthorizationHeader", "The Authorization header is missing.", 400),
+    AuthFailure.MALFORMED: ("InvalidAuthorizationHeader", "The Authorization header is not valid.", 400),
+    AuthFailure.UNKNOWN_KEY: ("InvalidAccessKeyId", "The access Id you provided is not exist.", 403),
+    AuthFailure.BAD_SIGNATURE: (
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided.",
+        403,
+    ),
+    AuthFailure.STALE: ("TimeExpired", "The http request you sent is expired.", 408),
+    AuthFailure.REPLAYED: ("SignatureDoesNotMatch", "The request was already received once.", 403),
+}
+
+
+def to_mns(exc: Exception) -> MnsError:
+    """Any failure of an MNS request -> the MNS error its client should see."""
+    if isinstance(exc, MnsError):
+        return exc
+    if isinstance(exc, Unauthenticated):
+        return MnsError(*_AUTH[exc.reason])
+    if isinstance(exc, Throttled):
+        # MNS's code for a caller over its request rate; 429 so generic HTTP clients back off too.
+        return MnsError("QpsLimitExceeded", "The request rate exceeds this access key's limit.", 429)
+    if isinstance(exc, Unavailable):
+        return MnsError("ServiceUnavailable", "The service is temporarily unavailable; retry shortly.", 503)
+    if isinstance(exc, DomainError):
+        return from_domain(exc, topic_context=request.path.startswith("/topics"))
+    if isinstance(exc, HTTPException):
+        status = exc.code or 500
+        return MnsError("InvalidArgument" if status < 500 else "InternalError", exc.description or exc.name, status)
+    return MnsError("InternalError", "The service encountered an internal error.", 500)
+
+
+def render_error(exc: Exception) -> Response:
+    err = to_mns(exc)
+    return xml_response(render.error(err.code, err.message, request_id(), request.host_url.rstrip("/")), err.status)

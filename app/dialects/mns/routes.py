@@ -1,8 +1,8 @@
 """The MNS REST dialect: ``/queues/...`` and ``/topics/...`` as aliyun-mns-sdk 1.3.0 calls them.
 
 Mounted at the application root (the SDK builds absolute paths from the account endpoint). Each
-route accepts every method and dispatches itself, so an unsupported method still gets an MNS XML
-error rather than Flask's HTML 405. openmps extensions live under ``/mns/``: the push signing
+route accepts every method and dispatches itself, so an unsupported method gets MNS's own
+``MethodNotAllowed``; every other error is rendered by ``errors.render_error`` through the shell. openmps extensions live under ``/mns/``: the push signing
 certificate (unauthenticated: receivers fetch it), the delivery log, dead letters and redelivery.
 """
 
@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
 
-import redis
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import HTTPException
 
 from app.core.errors import DomainError
 from app.dialects.mns import render, schema
-from app.dialects.mns.auth import MnsCaller, verify
+from app.dialects.mns.auth import mns_scheme
 from app.dialects.mns.errors import MnsError, from_domain, invalid_argument
+from app.dialects.mns.responses import xml_response
+from app.gateway.dialect import DialectServices
+from app.gateway.gate import Caller
+from app.gateway.raw import RawRequest
 from app.notify.delivery import DeliveryStore
 from app.notify.queues import QueueAttributes, QueueStore
-from app.notify.signing import CERT_PATH, MNS_VERSION, load_signing_key
+from app.notify.signing import CERT_PATH, load_signing_key
 from app.notify.ssrf import EndpointGuard
 from app.notify.topics import TopicAttributes, TopicStore
 
@@ -34,71 +31,20 @@ log = logging.getLogger(__name__)
 ALL_METHODS = ["GET", "PUT", "POST", "DELETE"]
 
 
-@dataclass(frozen=True)
-class MnsServices:
-    """What the dialect needs. ``redis`` must be created with ``decode_responses=True``.
-
-    ``secret_lookup`` / ``account_lookup`` map an AccessKeyId to its secret and to the account
-    (tenant) whose queues and topics it sees; with the credentials repository these are
-    ``creds.secret_for`` and ``creds.tenant_for``.
-    """
-
-    redis: redis.Redis
-    secret_lookup: Callable[[str], str | None]
-    account_lookup: Callable[[str], str | None]
-    guard: EndpointGuard
-    clock_skew_s: int = 900
-
-
-def create_mns_blueprint(services: MnsServices) -> Blueprint:
+def create_blueprint(services: DialectServices) -> Blueprint:
     bp = Blueprint("mns", __name__)
     deliveries = DeliveryStore(services.redis)
+    guard = EndpointGuard(allow_private=services.settings.allow_private_endpoints)
 
-    def authenticate() -> MnsCaller:
-        return verify(
-            method=request.method,
-            headers=list(request.headers.items()),
-            resource=_raw_target(),
-            body=request.get_data(cache=True),
-            secret_lookup=services.secret_lookup,
-            account_lookup=services.account_lookup,
-            now=datetime.now(UTC),
-            skew_s=services.clock_skew_s,
-        )
+    def authenticate() -> Caller:
+        """The caller; its tenant is the MNS account whose queues and topics it sees."""
+        return services.gate.admit(RawRequest.from_flask(request), mns_scheme)
 
     def queues() -> QueueStore:
-        return QueueStore(services.redis, authenticate().account)
+        return QueueStore(services.redis, authenticate().tenant)
 
     def topics() -> TopicStore:
-        return TopicStore(services.redis, authenticate().account, deliveries, services.guard)
-
-    # Registered per class, not just for Exception: Flask looks handlers up class by class along
-    # the MRO (blueprint before app at each class), so the host app's own DomainError / redis /
-    # HTTPException handlers would otherwise answer MNS clients in JSON.
-    @bp.errorhandler(MnsError)
-    @bp.errorhandler(DomainError)
-    @bp.errorhandler(HTTPException)
-    @bp.errorhandler(redis.RedisError)
-    @bp.errorhandler(Exception)
-    def _error(exc: Exception) -> Response:
-        if isinstance(exc, MnsError):
-            err = exc
-        elif isinstance(exc, DomainError):
-            err = from_domain(exc, topic_context=request.path.startswith("/topics"))
-        elif isinstance(exc, redis.RedisError):
-            log.warning("MNS request: store unreachable: %s", exc)
-            err = MnsError("ServiceUnavailable", "The service is temporarily unavailable; retry shortly.", 503)
-        elif isinstance(exc, HTTPException):
-            err = MnsError(
-                "InvalidArgument" if (exc.code or 500) < 500 else "InternalError",
-                exc.description or exc.name,
-                exc.code or 500,
-            )
-        else:
-            log.exception("MNS request failed")
-            err = MnsError("InternalError", "The service encountered an internal error.", 500)
-        rid = _request_id()
-        return _xml(render.error(err.code, err.message, rid, request.host_url.rstrip("/")), err.status, rid)
+        return TopicStore(services.redis, authenticate().tenant, deliveries, guard)
 
     # The key is created once (SET NX) and never replaced, so its certificate is read and the
     # private key parsed once per process, not on every fetch by a receiver.
@@ -226,21 +172,21 @@ def create_mns_blueprint(services: MnsServices) -> Blueprint:
     @bp.route("/mns/messages/<message_id>/deliveries", methods=ALL_METHODS)
     def message_deliveries(message_id: str) -> Response:
         _only("GET")
-        account = authenticate().account
+        account = authenticate().tenant
         found = [d for d in deliveries.for_message(message_id) if d.account == account]
         return _ok(render.deliveries([(d, deliveries.log(d.id)) for d in found]))
 
     @bp.route("/mns/dead-letters", methods=ALL_METHODS)
     def dead_letters() -> Response:
         _only("GET")
-        account = authenticate().account
+        account = authenticate().tenant
         found = [d for d in deliveries.dead_letters(500) if d.account == account]
         return _ok(render.deliveries([(d, deliveries.log(d.id)) for d in found]))
 
     @bp.route("/mns/deliveries/<delivery_id>/redeliver", methods=ALL_METHODS)
     def redeliver(delivery_id: str) -> Response:
         _only("POST")
-        account = authenticate().account
+        account = authenticate().tenant
         if deliveries.get(delivery_id).account != account:
             raise MnsError("MessageNotExist", "No such delivery.", 404)
         d = deliveries.redeliver(delivery_id)
@@ -249,25 +195,8 @@ def create_mns_blueprint(services: MnsServices) -> Blueprint:
     return bp
 
 
-def _request_id() -> str:
-    rid = request.environ.get("openmps.mns_request_id")
-    if not rid:
-        rid = uuid.uuid4().hex[:24].upper()
-        request.environ["openmps.mns_request_id"] = rid
-    return str(rid)
-
-
-def _xml(body: bytes, status: int, rid: str, location: str | None = None) -> Response:
-    resp = Response(body, status, content_type="text/xml;charset=utf-8")
-    resp.headers["x-mns-request-id"] = rid
-    resp.headers["x-mns-version"] = MNS_VERSION
-    if location:
-        resp.headers["Location"] = location
-    return resp
-
-
 def _ok(body: bytes, status: int = 200, location: str | None = None) -> Response:
-    return _xml(body, status, _request_id(), location)
+    return xml_response(body, status, location)
 
 
 def _url(path: str) -> str:
@@ -277,18 +206,6 @@ def _url(path: str) -> str:
 def _only(method: str) -> None:
     if request.method != method:
         raise MnsError("MethodNotAllowed", f"{request.method} is not supported on {request.path}.", 405)
-
-
-def _raw_target() -> str:
-    """The request-target as the client sent it (the signature covers it byte for byte)."""
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
-    if raw:
-        if raw.startswith(("http://", "https://")):
-            parts = urlsplit(raw)
-            return parts.path + (f"?{parts.query}" if parts.query else "")
-        return str(raw)
-    query = request.query_string.decode("latin-1")
-    return quote(request.path) + (f"?{query}" if query else "")
 
 
 def _query() -> dict[str, str]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from app.core import templates
 from app.core.jobs import SnapshotJob
 from app.core.pipelines import Pipeline
-from app.core.ports import QueueDepth
+from app.core.ports import ObjectUrl, QueueDepth
+from app.dialects.native.schema import NEUTRAL_SPELLING
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -27,7 +30,7 @@ def job_json(job: SnapshotJob) -> dict[str, Any]:
         "finished_at": iso(job.finished_at),
         "attempts": job.attempts,
         "progress": {"done": job.progress_done, "total": job.progress_total},
-        "spec": job.spec_dict(),
+        "spec": native_spec(job.spec_dict()),
         "manifest": job.manifest.to_dict(),
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
         "notification": asdict(job.notification) if job.notification else None,
@@ -35,6 +38,20 @@ def job_json(job: SnapshotJob) -> dict[str, Any]:
     if job.webhook_url:
         out["webhook_url"] = job.webhook_url
     return out
+
+
+def native_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The stored spec with key templates spelled back in the native syntax (``{Count}``, ...)."""
+    out = dict(spec)
+    out["output"] = {**spec["output"], "key_template": _spell(spec["output"]["key_template"])}
+    if spec.get("sprite"):
+        target = spec["sprite"]["target"]
+        out["sprite"] = {**spec["sprite"], "target": {**target, "key_template": _spell(target["key_template"])}}
+    return out
+
+
+def _spell(template: str) -> str:
+    return templates.to_vendor(template, NEUTRAL_SPELLING)
 
 
 def pipeline_json(p: Pipeline, depth: QueueDepth | None = None) -> dict[str, Any]:
@@ -51,3 +68,23 @@ def pipeline_json(p: Pipeline, depth: QueueDepth | None = None) -> dict[str, Any
     if depth is not None:
         out["depth"] = {"queued": depth.queued, "running": depth.running}
     return out
+
+
+def completion_event(job: SnapshotJob, object_url: ObjectUrl) -> str:
+    """The native completion event (``docs/notifications.md``): the job as ``GET /jobs/{id}``
+    returns it, under ``job``, with a URL for every object it wrote."""
+    urls: dict[str, Any] = {
+        "images": [object_url(job.spec.output.bucket, i.key) for i in job.manifest.images if i.uploaded],
+        "sheets": [],
+        "storyboard": None,
+        "index": None,
+    }
+    if job.spec.sprite is not None:
+        bucket = job.spec.sprite.target.bucket
+        urls["sheets"] = [object_url(bucket, s.key) for s in job.manifest.sheets]
+        if job.manifest.storyboard_key:
+            urls["storyboard"] = object_url(bucket, job.manifest.storyboard_key)
+        if job.manifest.index_key:
+            urls["index"] = object_url(bucket, job.manifest.index_key)
+    event = {"event": f"job.{job.state.value}", "job": job_json(job), "urls": urls}
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))

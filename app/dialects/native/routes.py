@@ -1,4 +1,9 @@
-"""Native HTTP API: jobs and pipelines under /api/v1/ (JSON, HTTP Basic with an access key)."""
+"""Native HTTP API: jobs and pipelines under /api/v1/ (JSON, HTTP Basic with an access key).
+
+Every view admits its request through the shared gate (``app.gateway.gate``) with HTTP Basic:
+Basic over TLS is what curl and every HTTP client speak without a signing library; the vendor
+dialects verify their SDKs' signatures against the same access keys.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from app.core.errors import InvalidParameter
 from app.core.pipelines import PipelineState
@@ -15,19 +20,19 @@ from app.core.service import MAX_WAIT_S
 from app.core.states import JobState
 from app.dialects.native.render import job_json, pipeline_json
 from app.dialects.native.schema import parse_pipeline_create, parse_pipeline_update, parse_submit
-from app.notify.signing import tenant_webhook_secret
-from app.web.auth import require_tenant
-from app.web.context import services
+from app.gateway.dialect import DialectServices
+from app.gateway.gate import http_basic
+from app.gateway.raw import RawRequest
 
-bp = Blueprint("native", __name__, url_prefix="/api/v1")
+URL_PREFIX = "/api/v1"
 
 
 def _body() -> Any:
     if not request.data:
-        raise InvalidParameter("request body must be a JSON object")
+        raise InvalidParameter("", "request body must be a JSON object")
     data = request.get_json(silent=True)
     if data is None:
-        raise InvalidParameter("request body is not valid JSON")
+        raise InvalidParameter("", "request body is not valid JSON")
     return data
 
 
@@ -38,7 +43,7 @@ def _float_arg(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise InvalidParameter(f"{name} must be a number") from None
+        raise InvalidParameter(name, "must be a number") from None
 
 
 def _time_arg(name: str) -> datetime | None:
@@ -48,109 +53,109 @@ def _time_arg(name: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidParameter(f"{name} must be an ISO 8601 time, e.g. 2026-11-21T09:00:00Z") from None
+        raise InvalidParameter(name, "must be an ISO 8601 time, e.g. 2026-11-21T09:00:00Z") from None
     if value.tzinfo is None:
-        raise InvalidParameter(f"{name} must include a time zone (e.g. a trailing Z)")
+        raise InvalidParameter(name, "must include a time zone (e.g. a trailing Z)")
     return value
 
 
-@bp.post("/jobs")
-def submit_job() -> tuple[Response, int]:
-    tenant = require_tenant()
-    req = parse_submit(_body())
-    token = request.headers.get("Idempotency-Key")
-    if token and not req.client_token:
-        req = replace(req, client_token=token)
-    wait = _float_arg("wait", 0.0)
-    if not 0 <= wait <= MAX_WAIT_S:
-        raise InvalidParameter(f"wait must be in [0, {MAX_WAIT_S:g}] seconds")
-    svc = services().snapshots
-    job = svc.submit(tenant, req)
-    if wait > 0 and not job.is_terminal:
-        job = svc.wait(tenant, job.id, wait)
-    return jsonify(job_json(job)), (200 if job.is_terminal else 202)
+def create_blueprint(services: DialectServices) -> Blueprint:
+    bp = Blueprint("native", __name__, url_prefix=URL_PREFIX)
+    snapshots = services.snapshots
 
+    def require_tenant() -> str:
+        tenant = services.gate.admit(RawRequest.from_flask(request), http_basic).tenant
+        g.tenant = tenant
+        return tenant
 
-@bp.get("/jobs/<job_id>")
-def get_job(job_id: str) -> Response:
-    return jsonify(job_json(services().snapshots.get(require_tenant(), job_id)))
+    @bp.post("/jobs")
+    def submit_job() -> tuple[Response, int]:
+        tenant = require_tenant()
+        req = parse_submit(_body())
+        token = request.headers.get("Idempotency-Key")
+        if token and not req.client_token:
+            req = replace(req, client_token=token)
+        wait = _float_arg("wait", 0.0)
+        if not 0 <= wait <= MAX_WAIT_S:
+            raise InvalidParameter("wait", f"must be in [0, {MAX_WAIT_S:g}] seconds")
+        svc = snapshots
+        job = svc.submit(tenant, req)
+        if wait > 0 and not job.is_terminal:
+            job = svc.wait(tenant, job.id, wait)
+        return jsonify(job_json(job)), (200 if job.is_terminal else 202)
 
+    @bp.get("/jobs/<job_id>")
+    def get_job(job_id: str) -> Response:
+        return jsonify(job_json(snapshots.get(require_tenant(), job_id)))
 
-@bp.get("/jobs")
-def list_jobs() -> Response:
-    tenant = require_tenant()
-    state_raw = request.args.get("state")
-    if state_raw and state_raw not in {s.value for s in JobState}:
-        raise InvalidParameter(f"state must be one of {', '.join(s.value for s in JobState)}")
-    limit_raw = request.args.get("limit", "20")
-    if not (limit_raw.isascii() and limit_raw.isdigit()):
-        raise InvalidParameter("limit must be an integer in [1, 100]")
-    query = JobQuery(
-        state=JobState(state_raw) if state_raw else None,
-        pipeline_id=request.args.get("pipeline_id") or None,
-        created_after=_time_arg("created_after"),
-        created_before=_time_arg("created_before"),
-        page_token=request.args.get("page_token") or None,
-        limit=int(limit_raw),
-    )
-    page = services().snapshots.list_jobs(tenant, query)
-    return jsonify({"jobs": [job_json(j) for j in page.jobs], "next_page_token": page.next_page_token})
+    @bp.get("/jobs")
+    def list_jobs() -> Response:
+        tenant = require_tenant()
+        state_raw = request.args.get("state")
+        if state_raw and state_raw not in {s.value for s in JobState}:
+            raise InvalidParameter("state", f"must be one of {', '.join(s.value for s in JobState)}")
+        limit_raw = request.args.get("limit", "20")
+        if not (limit_raw.isascii() and limit_raw.isdigit()):
+            raise InvalidParameter("limit", "must be an integer in [1, 100]")
+        query = JobQuery(
+            state=JobState(state_raw) if state_raw else None,
+            pipeline_id=request.args.get("pipeline_id") or None,
+            created_after=_time_arg("created_after"),
+            created_before=_time_arg("created_before"),
+            page_token=request.args.get("page_token") or None,
+            limit=int(limit_raw),
+        )
+        page = snapshots.list_jobs(tenant, query)
+        return jsonify({"jobs": [job_json(j) for j in page.jobs], "next_page_token": page.next_page_token})
 
+    @bp.post("/jobs/<job_id>/cancel")
+    def cancel_job(job_id: str) -> tuple[Response, int]:
+        job = snapshots.cancel(require_tenant(), job_id)
+        return jsonify(job_json(job)), (200 if job.is_terminal else 202)
 
-@bp.post("/jobs/<job_id>/cancel")
-def cancel_job(job_id: str) -> tuple[Response, int]:
-    job = services().snapshots.cancel(require_tenant(), job_id)
-    return jsonify(job_json(job)), (200 if job.is_terminal else 202)
+    @bp.get("/webhook-secret")
+    def webhook_secret() -> Response:
+        """The Standard Webhooks secret that signs pushes to this tenant's per-job ``webhook_url``s."""
+        return jsonify({"secret": snapshots.webhook_secret(require_tenant())})
 
+    @bp.post("/pipelines")
+    def create_pipeline() -> tuple[Response, int]:
+        tenant = require_tenant()
+        fields = parse_pipeline_create(_body())
+        p = snapshots.create_pipeline(tenant, **fields)
+        return jsonify(pipeline_json(p)), 201
 
-@bp.get("/webhook-secret")
-def webhook_secret() -> Response:
-    """The Standard Webhooks secret that signs pushes to this tenant's per-job ``webhook_url``s."""
-    tenant = require_tenant()
-    return jsonify({"secret": tenant_webhook_secret(services().redis, tenant)})
+    @bp.get("/pipelines")
+    def list_pipelines() -> Response:
+        tenant = require_tenant()
+        state = request.args.get("state")
+        if state and state not in {"active", "paused"}:
+            raise InvalidParameter("state", "must be active or paused")
+        from_ = request.args.get("page", "1")
+        size = request.args.get("page_size", "50")
+        if not (all(v.isascii() and v.isdigit() for v in (from_, size)) and int(from_) >= 1 and 1 <= int(size) <= 100):
+            raise InvalidParameter("page", "must be >= 1 and page_size in [1, 100]")
+        page = snapshots.list_pipelines_page(
+            tenant, state=PipelineState(state) if state else None, page=int(from_), page_size=int(size)
+        )
+        return jsonify({"pipelines": [pipeline_json(p) for p in page.pipelines], "total": page.total})
 
+    @bp.get("/pipelines/<pipeline_id>")
+    def get_pipeline(pipeline_id: str) -> Response:
+        tenant = require_tenant()
+        svc = snapshots
+        p = svc.get_pipeline(tenant, pipeline_id)
+        return jsonify(pipeline_json(p, svc.queue_depth(tenant, p.id)))
 
-@bp.post("/pipelines")
-def create_pipeline() -> tuple[Response, int]:
-    tenant = require_tenant()
-    fields = parse_pipeline_create(_body())
-    p = services().snapshots.create_pipeline(tenant, **fields)
-    return jsonify(pipeline_json(p)), 201
+    @bp.patch("/pipelines/<pipeline_id>")
+    def update_pipeline(pipeline_id: str) -> Response:
+        tenant = require_tenant()
+        p = snapshots.update_pipeline(tenant, pipeline_id, parse_pipeline_update(_body()))
+        return jsonify(pipeline_json(p))
 
+    @bp.delete("/pipelines/<pipeline_id>")
+    def delete_pipeline(pipeline_id: str) -> tuple[str, int]:
+        snapshots.delete_pipeline(require_tenant(), pipeline_id)
+        return "", 204
 
-@bp.get("/pipelines")
-def list_pipelines() -> Response:
-    tenant = require_tenant()
-    state = request.args.get("state")
-    if state and state not in {"active", "paused"}:
-        raise InvalidParameter("state must be active or paused")
-    from_ = request.args.get("page", "1")
-    size = request.args.get("page_size", "50")
-    if not (all(v.isascii() and v.isdigit() for v in (from_, size)) and int(from_) >= 1 and 1 <= int(size) <= 100):
-        raise InvalidParameter("page must be >= 1 and page_size in [1, 100]")
-    svc = services().snapshots
-    found = svc.list_pipelines(tenant, PipelineState(state) if state else None)
-    start = (int(from_) - 1) * int(size)
-    items = found[start : start + int(size)]
-    return jsonify({"pipelines": [pipeline_json(p) for p in items], "total": len(found)})
-
-
-@bp.get("/pipelines/<pipeline_id>")
-def get_pipeline(pipeline_id: str) -> Response:
-    tenant = require_tenant()
-    svc = services().snapshots
-    p = svc.get_pipeline(tenant, pipeline_id)
-    return jsonify(pipeline_json(p, svc.queue_depth(tenant, p.id)))
-
-
-@bp.patch("/pipelines/<pipeline_id>")
-def update_pipeline(pipeline_id: str) -> Response:
-    tenant = require_tenant()
-    p = services().snapshots.update_pipeline(tenant, pipeline_id, parse_pipeline_update(_body()))
-    return jsonify(pipeline_json(p))
-
-
-@bp.delete("/pipelines/<pipeline_id>")
-def delete_pipeline(pipeline_id: str) -> tuple[str, int]:
-    services().snapshots.delete_pipeline(require_tenant(), pipeline_id)
-    return "", 204
+    return bp

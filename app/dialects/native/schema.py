@@ -10,7 +10,7 @@ Body of ``POST /api/v1/jobs``::
                  {"mode": "points", "points_ms": [1000, 2500]},
        ... plus optional "frame_type" ("exact"|"keyframe"), "width", "height",
        "format" ("jpeg"|"png"|"webp"), "quality", "sprite": {...}, "black_frames": {...}
-     "pipeline_id": "default", "priority": 6, "user_data": "...", "client_token": "...",
+     "pipeline_id": "default", "priority": 5, "user_data": "...", "client_token": "...",
      "webhook_url": "https://..."}
 """
 
@@ -20,6 +20,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from app.core import templates
 from app.core.errors import InvalidParameter
 from app.core.jobs import DEFAULT_PRIORITY
 from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, PipelineState, ResourceClass
@@ -40,29 +41,38 @@ from app.core.specs import (
     Timing,
 )
 
+# The native API's own key tokens, in the core's neutral template syntax (app/core/templates.py).
+KEY_SPELLING = {"{JobId}": "{job_id}", "{Count}": "{index:5}", "{TileCount}": "{sheet:5}"}
+NEUTRAL_SPELLING = {"job_id": "{JobId}", "index": "{Count}", "sheet": "{TileCount}"}
+
 _FORMATS = {"jpeg": ImageFormat.JPEG, "jpg": ImageFormat.JPEG, "png": ImageFormat.PNG, "webp": ImageFormat.WEBP}
+
+
+def _field(path: str, name: str) -> str:
+    """The neutral field path: top-level fields (``path == "body"``) stand alone."""
+    return name if path == "body" else f"{path}.{name}"
 
 
 def _obj(value: Any, path: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
-        raise InvalidParameter(f"{path} must be a JSON object")
+        raise InvalidParameter(path, "must be a JSON object")
     return value
 
 
 def _only(data: Mapping[str, Any], allowed: set[str], path: str) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise InvalidParameter(f"{path} has unknown field(s): {', '.join(unknown)}")
+        raise InvalidParameter(path, f"has unknown field(s): {', '.join(unknown)}")
 
 
 def _str(data: Mapping[str, Any], name: str, path: str, *, required: bool = False) -> str | None:
     value = data.get(name)
     if value is None:
         if required:
-            raise InvalidParameter(f"{path}.{name} is required")
+            raise InvalidParameter(_field(path, name), "is required")
         return None
     if not isinstance(value, str):
-        raise InvalidParameter(f"{path}.{name} must be a string")
+        raise InvalidParameter(_field(path, name), "must be a string")
     return value
 
 
@@ -70,14 +80,14 @@ def _int(data: Mapping[str, Any], name: str, path: str, *, required: bool = Fals
     value = data.get(name)
     if value is None:
         if required:
-            raise InvalidParameter(f"{path}.{name} is required")
+            raise InvalidParameter(_field(path, name), "is required")
         return None
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or (isinstance(value, float) and not value.is_integer())
     ):
-        raise InvalidParameter(f"{path}.{name} must be an integer, got {value!r}")  # NaN and Infinity too
+        raise InvalidParameter(_field(path, name), f"must be an integer, got {value!r}")  # NaN and Infinity too
     return int(value)
 
 
@@ -85,10 +95,10 @@ def _num(data: Mapping[str, Any], name: str, path: str, *, required: bool = Fals
     value = data.get(name)
     if value is None:
         if required:
-            raise InvalidParameter(f"{path}.{name} is required")
+            raise InvalidParameter(_field(path, name), "is required")
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidParameter(f"{path}.{name} must be a finite number, got {value!r}")
+        raise InvalidParameter(_field(path, name), f"must be a finite number, got {value!r}")
     return float(value)
 
 
@@ -97,7 +107,7 @@ def _bool(data: Mapping[str, Any], name: str, path: str) -> bool | None:
     if value is None:
         return None
     if not isinstance(value, bool):
-        raise InvalidParameter(f"{path}.{name} must be true or false")
+        raise InvalidParameter(_field(path, name), "must be true or false")
     return value
 
 
@@ -127,11 +137,11 @@ def parse_timing(snap: Mapping[str, Any]) -> Timing:
     if mode == "points":
         points = snap.get("points_ms")
         if not isinstance(points, list):
-            raise InvalidParameter("snapshot.points_ms must be a list of numbers")
+            raise InvalidParameter("snapshot.points_ms", "must be a list of numbers")
         if any(isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) for x in points):
-            raise InvalidParameter("snapshot.points_ms must hold only finite numbers")
+            raise InvalidParameter("snapshot.points_ms", "must hold only finite numbers")
         return TimePoints(points_ms=tuple(float(x) for x in points))
-    raise InvalidParameter(f"snapshot.mode must be single, series, average or points, got {mode!r}")
+    raise InvalidParameter("snapshot.mode", f"must be single, series, average or points, got {mode!r}")
 
 
 _SNAPSHOT_FIELDS = {
@@ -172,7 +182,8 @@ def parse_sprite(value: Any) -> SpriteSpec:
     p = "snapshot.sprite"
     _only(data, _SPRITE_FIELDS, p)
     bucket, key = _ref(data.get("output"), f"{p}.output")
-    d = SpriteSpec(target=OutputTarget(bucket, key))
+    target = OutputTarget(bucket, templates.from_vendor(key, KEY_SPELLING))
+    d = SpriteSpec(target=target)
 
     def opt(name: str, default: int) -> int:
         value = _int(data, name, p)
@@ -180,7 +191,7 @@ def parse_sprite(value: Any) -> SpriteSpec:
 
     keep = _bool(data, "keep_cells", p)
     return SpriteSpec(
-        target=OutputTarget(bucket, key),
+        target=target,
         lines=opt("lines", d.lines),
         columns=opt("columns", d.columns),
         cell_width=_int(data, "cell_width", p),
@@ -225,15 +236,15 @@ def parse_submit(body: Any) -> SubmitRequest:
     _only(snap, _SNAPSHOT_FIELDS, "snapshot")
     fmt_raw = _str(snap, "format", "snapshot") or "jpeg"
     if fmt_raw.lower() not in _FORMATS:
-        raise InvalidParameter(f"snapshot.format must be jpeg, png or webp, got {fmt_raw!r}")
+        raise InvalidParameter("snapshot.format", f"must be jpeg, png or webp, got {fmt_raw!r}")
     frame_type_raw = _str(snap, "frame_type", "snapshot") or "exact"
     if frame_type_raw not in {"exact", "keyframe"}:
-        raise InvalidParameter(f"snapshot.frame_type must be exact or keyframe, got {frame_type_raw!r}")
+        raise InvalidParameter("snapshot.frame_type", f"must be exact or keyframe, got {frame_type_raw!r}")
     quality = _int(snap, "quality", "snapshot")
     spec = SnapshotSpec(
         input=ObjectRef(in_bucket, in_key),
         timing=parse_timing(snap),
-        output=OutputTarget(out_bucket, out_key),
+        output=OutputTarget(out_bucket, templates.from_vendor(out_key, KEY_SPELLING)),
         frame_type=FrameType(frame_type_raw),
         size=OutputSize(width=_int(snap, "width", "snapshot"), height=_int(snap, "height", "snapshot")),
         format=_FORMATS[fmt_raw.lower()],
@@ -257,7 +268,7 @@ def parse_notify(value: Any, path: str) -> NotifyTarget:
     _only(data, {"topic", "queue"}, path)
     topic, queue = _str(data, "topic", path), _str(data, "queue", path)
     if bool(topic) == bool(queue):
-        raise InvalidParameter(f"{path} must name exactly one of topic or queue")
+        raise InvalidParameter(path, "must name exactly one of topic or queue")
     return NotifyTarget(topic=topic, queue=queue)
 
 
@@ -266,10 +277,10 @@ def parse_pipeline_create(body: Any) -> dict[str, Any]:
     _only(data, {"name", "resource_class", "max_concurrency", "notify", "state"}, "body")
     rc = _str(data, "resource_class", "body") or "cpu"
     if rc not in {"cpu", "gpu"}:
-        raise InvalidParameter(f"resource_class must be cpu or gpu, got {rc!r}")
+        raise InvalidParameter("resource_class", f"must be cpu or gpu, got {rc!r}")
     state = _str(data, "state", "body") or "active"
     if state not in {"active", "paused"}:
-        raise InvalidParameter(f"state must be active or paused, got {state!r}")
+        raise InvalidParameter("state", f"must be active or paused, got {state!r}")
     return {
         "name": _str(data, "name", "body", required=True) or "",
         "resource_class": ResourceClass(rc),
@@ -284,7 +295,7 @@ def parse_pipeline_update(body: Any) -> PipelineChanges:
     _only(data, {"name", "state", "max_concurrency", "notify"}, "body")
     state = _str(data, "state", "body")
     if state is not None and state not in {"active", "paused"}:
-        raise InvalidParameter(f"state must be active or paused, got {state!r}")
+        raise InvalidParameter("state", f"must be active or paused, got {state!r}")
     return PipelineChanges(
         name=_str(data, "name", "body"),
         state=PipelineState(state) if state else None,

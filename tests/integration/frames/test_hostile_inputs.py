@@ -36,7 +36,7 @@ OK = MediaLimits(max_frame_pixels=4096 * 4096, max_decoded_frames=100_000, deadl
 
 def make_job(key: str, timing: Timing = SingleTime(1000)) -> SnapshotJob:
     spec = SnapshotSpec(
-        ObjectRef("in", key), timing, OutputTarget("out", "o/{JobId}-{Count}.jpg"), size=OutputSize(width=64)
+        ObjectRef("in", key), timing, OutputTarget("out", "o/{job_id}-{index:5}.jpg"), size=OutputSize(width=64)
     )
     return SnapshotJob(id=key.replace("/", "_"), tenant="t", pipeline_id="p", spec=spec)
 

@@ -55,7 +55,7 @@ def job(timing: Timing, *, key: str = "v.mp4", job_id: str = "job1", **kw: objec
     spec = SnapshotSpec(
         input=ObjectRef("in", key),
         timing=timing,
-        output=OutputTarget("out", "snaps/{JobId}/{Count}.jpg"),
+        output=OutputTarget("out", "snaps/{job_id}/{index:5}.jpg"),
         **kw,  # type: ignore[arg-type]
     )
     return SnapshotJob(id=job_id, tenant="t", pipeline_id="default", spec=spec)

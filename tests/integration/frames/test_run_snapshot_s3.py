@@ -59,7 +59,7 @@ def upload(client: Minio, bucket: str, key: str, path: Path) -> None:
 
 
 def make_job(src: str, dst: str, key: str, timing: Timing, **kw: object) -> SnapshotJob:
-    spec = SnapshotSpec(ObjectRef(src, key), timing, OutputTarget(dst, "s3/{JobId}/{Count}.jpg"), **kw)  # type: ignore[arg-type]
+    spec = SnapshotSpec(ObjectRef(src, key), timing, OutputTarget(dst, "s3/{job_id}/{index:5}.jpg"), **kw)  # type: ignore[arg-type]
     return SnapshotJob(id="s3job", tenant="t", pipeline_id="p", spec=spec)
 
 

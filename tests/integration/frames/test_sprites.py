@@ -37,7 +37,7 @@ def sprite_job(sprite: SpriteSpec, count: int) -> SnapshotJob:
     spec = SnapshotSpec(
         ObjectRef("in", "v.mp4"),
         Average(count),
-        OutputTarget("out", "img/{JobId}/{Count}.jpg"),
+        OutputTarget("out", "img/{job_id}/{index:5}.jpg"),
         size=OutputSize(width=96),
         quality=85,
         sprite=sprite,
@@ -47,7 +47,7 @@ def sprite_job(sprite: SpriteSpec, count: int) -> SnapshotJob:
 
 def test_sheets_vtt_and_index_point_at_the_right_frames(store: LocalObjectStore, videos: Videos) -> None:
     sprite = SpriteSpec(
-        target=OutputTarget("sprites", "{JobId}/sheet-{TileCount}.jpg"),
+        target=OutputTarget("sprites", "{job_id}/sheet-{sheet:5}.jpg"),
         lines=2,
         columns=3,
         padding=3,
@@ -82,7 +82,7 @@ def test_sheets_vtt_and_index_point_at_the_right_frames(store: LocalObjectStore,
 
 
 def test_keep_cells_off_uploads_only_sheets(store: LocalObjectStore, videos: Videos) -> None:
-    sprite = SpriteSpec(target=OutputTarget("sprites", "{JobId}/{TileCount}.png"), keep_cells=False, cell_width=32)
+    sprite = SpriteSpec(target=OutputTarget("sprites", "{job_id}/{sheet:5}.png"), keep_cells=False, cell_width=32)
     m = run_snapshot(sprite_job(sprite, 12), store, limits=LIMITS)
     assert store.list_keys("out") == []
     assert not any(i.uploaded for i in m.images)

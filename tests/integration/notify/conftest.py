@@ -1,4 +1,4 @@
-"""An MNS endpoint on 127.0.0.1 (a minimal Flask app with only the MNS blueprint) and access keys.
+"""An MNS endpoint on 127.0.0.1 (the real app with only the MNS dialect mounted) and access keys.
 
 The official SDK keeps one HTTP/1.1 keep-alive connection, so the werkzeug server must speak
 HTTP/1.1 and be threaded (a long poll holds a thread while other calls go on).
@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import flask
 import pytest
 import redis
 
-from app.dialects.mns import MnsServices, create_mns_blueprint
-from app.notify.ssrf import EndpointGuard
-from app.storage.credentials import RedisCredentialStore
+from app.gateway import registry
+from app.settings import Settings
+from app.web import create_app
+from app.wiring import Services
 from tests.servers import serve_wsgi
 
 AK = "testAccessKeyId"
@@ -31,17 +31,9 @@ class MnsServer:
 
 
 @pytest.fixture
-def mns_server(redis_client: redis.Redis) -> Iterator[MnsServer]:
-    creds = RedisCredentialStore(redis_client)
-    creds.create(TENANT, key_id=AK, secret=SK)
-    services = MnsServices(
-        redis=redis_client,
-        secret_lookup=creds.secret_for,
-        account_lookup=creds.tenant_for,
-        guard=EndpointGuard(allow_private=True),
-    )
-    flask_app = flask.Flask("mns-test")
-    flask_app.register_blueprint(create_mns_blueprint(services))
+def mns_server(settings: Settings, services: Services, redis_client: redis.Redis) -> Iterator[MnsServer]:
+    services.credentials.create(TENANT, key_id=AK, secret=SK)
+    flask_app = create_app(settings, services, dialects=registry.load(["mns"]))
     server, url = serve_wsgi(flask_app)
     yield MnsServer(url, TENANT, redis_client)
     server.shutdown()

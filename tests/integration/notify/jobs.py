@@ -25,14 +25,20 @@ def make_pipeline(client: redis.Redis, tenant: str, *, topic: str | None = None,
 
 
 def finish_job(
-    client: redis.Redis, tenant: str, pipeline_id: str, *, succeed: bool = True, webhook_url: str | None = None
+    client: redis.Redis,
+    tenant: str,
+    pipeline_id: str,
+    *,
+    succeed: bool = True,
+    webhook_url: str | None = None,
+    origin: str = "mts",
 ) -> SnapshotJob:
     """Create, start and finish a time-point job; the repository appends it to the outbox."""
     repo = RedisJobRepository(client)
     spec = SnapshotSpec(
         input=ObjectRef("in", "video.mp4"),
         timing=TimePoints(POINTS),
-        output=OutputTarget("out", "shots/{JobId}/{Count}.jpg"),
+        output=OutputTarget("out", "shots/{job_id}/{index:5}.jpg"),
     )
     job = SnapshotJob(
         id=uuid.uuid4().hex,
@@ -42,6 +48,7 @@ def finish_job(
         user_data='{"k":"v"}',
         webhook_url=webhook_url,
         created_at=datetime.now(tz=UTC),
+        origin=origin,
     )
     repo.create(job, fingerprint=job.id)
     started = repo.start(job.id, worker="test", lease_ttl_ms=60_000, max_attempts=3)

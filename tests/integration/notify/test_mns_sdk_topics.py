@@ -12,7 +12,8 @@ from mns.queue import QueueMeta
 from mns.subscription import SubscriptionMeta
 from mns.topic import TopicMessage, TopicMeta
 
-from app.notify.messages import completion_message_id, url_builder
+from app.dialects.mts.events import render_completion
+from app.notify.messages import CompletionRenderers, completion_message_id, url_builder
 from app.notify.notifier import OutboxConsumer
 from app.notify.ssrf import EndpointGuard
 from app.storage.jobs import RedisJobRepository
@@ -24,7 +25,7 @@ def _consumer(server: MnsServer) -> OutboxConsumer:
     c = OutboxConsumer(
         server.redis,
         guard=EndpointGuard(allow_private=True),
-        object_url=url_builder("http://objects.test"),
+        renderers=CompletionRenderers({"mts": render_completion}, url_builder("http://objects.test")),
         consumer="test",
         claim_idle_ms=60_000,
     )

@@ -17,7 +17,6 @@ from app.core.specs import (
     SpriteSpec,
     TimePoints,
     parse_color,
-    render_key,
     spec_from_dict,
     spec_to_dict,
     validate_spec,
@@ -25,13 +24,13 @@ from app.core.specs import (
 )
 
 BASE = SnapshotSpec(
-    input=ObjectRef("in", "v.mp4"), timing=SingleTime(0), output=OutputTarget("out", "{JobId}/{Count}.jpg")
+    input=ObjectRef("in", "v.mp4"), timing=SingleTime(0), output=OutputTarget("out", "{job_id}/{index:5}.jpg")
 )
 
 
 def test_key_template_placeholders() -> None:
-    assert render_key("a/{JobId}/{Count}.jpg", job_id="j1", count=7) == "a/j1/00007.jpg"
-    assert OutputTarget("b", "{Count}-{Count}").key_for("j", 12) == "00012-00012"
+    assert OutputTarget("b", "a/{job_id}/{index:5}.jpg").key_for("j1", 7) == "a/j1/00007.jpg"
+    assert OutputTarget("b", "{index:5}-{index:5}").key_for("j", 12) == "00012-00012"
 
 
 @pytest.mark.parametrize("width", [8, 4096, None])
@@ -72,7 +71,7 @@ def test_timing_validation(timing: object, message: str) -> None:
 
 
 def test_several_images_need_count_in_the_key() -> None:
-    with pytest.raises(InvalidParameter, match="must contain \\{Count\\}"):
+    with pytest.raises(InvalidParameter, match="must contain \\{index\\}"):
         validate_spec(replace(BASE, timing=Series(0, 1, 2), output=OutputTarget("out", "fixed.jpg")))
     validate_spec(replace(BASE, output=OutputTarget("out", "fixed.jpg")))  # one image: fine
 
@@ -95,12 +94,12 @@ def test_spec_round_trips_through_its_dict_form() -> None:
     spec = SnapshotSpec(
         input=ObjectRef("in", "v.mp4"),
         timing=TimePoints((1.0, 2.5)),
-        output=OutputTarget("out", "x/{Count}.png"),
+        output=OutputTarget("out", "x/{index:5}.png"),
         frame_type=FrameType.KEYFRAME,
         size=OutputSize(width=320),
         format=ImageFormat.PNG,
         quality=70,
-        sprite=SpriteSpec(target=OutputTarget("out", "s/{TileCount}.jpg"), lines=2, columns=3, color="#101010"),
+        sprite=SpriteSpec(target=OutputTarget("out", "s/{sheet:5}.jpg"), lines=2, columns=3, color="#101010"),
         black_frames=BlackFrameSpec(black_level=30),
     )
     assert spec_from_dict(spec_to_dict(spec)) == spec
@@ -111,5 +110,5 @@ def test_spec_round_trips_through_its_dict_form() -> None:
 
 @pytest.mark.parametrize("key", ["../x.jpg", "a/../../b.jpg", "a/./b.jpg", "/abs.jpg"])
 def test_output_keys_cannot_walk_out_of_their_bucket(key: str) -> None:
-    with pytest.raises(InvalidParameter, match="Output.key"):
+    with pytest.raises(InvalidParameter, match="output.key"):
         validate_spec(replace(BASE, output=OutputTarget("out", key)))

@@ -1,0 +1,99 @@
+"""Output key templates in openmps's own, vendor-neutral syntax.
+
+A template is object-key text with holes: ``{job_id}``, ``{index}`` (the 1-based image number)
+and ``{sheet}`` (the 1-based sprite-sheet number); ``{index:5}`` zero-pads to 5 digits. Literal
+braces are doubled (``{{`` / ``}}``), as in ``str.format``, so any key text a vendor allows can be
+carried through. Each dialect translates its own syntax (MPS ``{Count}``, JD's ``%04d``, …) with
+``from_vendor`` and spells a template back with ``to_vendor`` (MPS's ``UrlPattern``), so the
+core never knows a vendor's token names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from app.core.errors import InvalidParameter
+
+JOB_ID = "job_id"
+INDEX = "index"
+SHEET = "sheet"
+TOKENS = frozenset({JOB_ID, INDEX, SHEET})
+MAX_PAD = 9
+
+_PIECE = re.compile(r"\{\{|\}\}|\{([a-z_]+)(?::([0-9]))?\}|[{}]")
+
+
+def render(template: str, *, job_id: str, index: int | None = None, sheet: int | None = None) -> str:
+    """The key for one image (or sheet). A token whose value is not given renders as ``""``."""
+    values: dict[str, str | int | None] = {JOB_ID: job_id, INDEX: index, SHEET: sheet}
+
+    def piece(m: re.Match[str]) -> str:
+        text = m.group(0)
+        if text in ("{{", "}}"):
+            return text[0]
+        name, pad = m.group(1), m.group(2)
+        value = values.get(name) if name else None
+        if value is None:
+            return ""
+        if isinstance(value, int):
+            return f"{value:0{int(pad or 0)}d}" if pad else str(value)
+        return value
+
+    return _PIECE.sub(piece, template)
+
+
+def uses(template: str, token: str) -> bool:
+    """Whether ``template`` holds ``token`` (``{token}`` or ``{token:N}``), not as escaped text."""
+    return any(m.group(1) == token for m in _PIECE.finditer(template))
+
+
+def check(template: str, field: str) -> None:
+    """Refuse unknown tokens and lone braces, so a template renders the same on every path."""
+    for m in _PIECE.finditer(template):
+        text = m.group(0)
+        if text in ("{{", "}}"):
+            continue
+        if m.group(1) is None:
+            raise InvalidParameter(field, "has an unmatched brace (write literal braces as {{ and }})")
+        if m.group(1) not in TOKENS:
+            raise InvalidParameter(field, f"holds an unknown token {text!r}; known: {{job_id}}, {{index}}, {{sheet}}")
+        if m.group(1) == JOB_ID and m.group(2):
+            raise InvalidParameter(field, "pads {job_id}; only {index} and {sheet} take a width")
+
+
+def escape(text: str) -> str:
+    """Literal key text as template text."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def from_vendor(text: str, spelling: Mapping[str, str]) -> str:
+    """A vendor's key text -> neutral template. ``spelling`` maps vendor tokens to neutral ones,
+    e.g. ``{"{Count}": "{index:5}", "{JobId}": "{job_id}"}``; everything else is literal."""
+    if not spelling:
+        return escape(text)
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(spelling, key=len, reverse=True)))
+    out: list[str] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        out.append(escape(text[pos : m.start()]))
+        out.append(spelling[m.group(0)])
+        pos = m.end()
+    out.append(escape(text[pos:]))
+    return "".join(out)
+
+
+def to_vendor(template: str, spelling: Mapping[str, str], *, job_id: str | None = None) -> str:
+    """A neutral template spelled in a vendor's syntax (the inverse of ``from_vendor``):
+    ``spelling`` maps neutral token names to vendor text; ``job_id`` given renders that token."""
+
+    def piece(m: re.Match[str]) -> str:
+        text = m.group(0)
+        if text in ("{{", "}}"):
+            return text[0]
+        name = m.group(1) or ""
+        if name == JOB_ID and job_id is not None:
+            return job_id
+        return spelling.get(name, text)
+
+    return _PIECE.sub(piece, template)

@@ -1,0 +1,57 @@
+"""The request as the client sent it: what every signature scheme is computed over.
+
+Signatures cover the raw query string, the raw request-target, the body bytes and header values
+exactly as received (``../shared`` notes §0.1, kept in this repository as
+``docs/vendor-signatures.md``), so a scheme must never see a decoded or normalised form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING:  # flask is needed only by the web process that calls from_flask
+    from flask import Request
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    method: str
+    path: str  # decoded, as routed
+    target: str  # request-target as sent: raw path, then "?" and the raw query when there is one
+    query: str  # raw query string (latin-1 decoded bytes, still percent-encoded)
+    headers: tuple[tuple[str, str], ...]  # as received, in order
+    body: bytes
+    host: str  # the Host header as sent (signed by ACS3, JDCLOUD, SDK-HMAC)
+
+    def header(self, name: str, default: str = "") -> str:
+        """First value of a header, matched case-insensitively."""
+        lower = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lower:
+                return value
+        return default
+
+    @classmethod
+    def from_flask(cls, request: Request) -> RawRequest:
+        query = request.query_string.decode("latin-1")
+        return cls(
+            method=request.method,
+            path=request.path,
+            target=_raw_target(request, query),
+            query=query,
+            headers=tuple(request.headers.items()),
+            body=request.get_data(cache=True),
+            host=request.headers.get("Host", ""),
+        )
+
+
+def _raw_target(request: Request, query: str) -> str:
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw:
+        if raw.startswith(("http://", "https://")):  # absolute-form request-target
+            parts = urlsplit(raw)
+            return parts.path + (f"?{parts.query}" if parts.query else "")
+        return str(raw)
+    return quote(request.path) + (f"?{query}" if query else "")
