@@ -1,8 +1,8 @@
 """The request as the client sent it: what every signature scheme is computed over.
 
 Signatures cover the raw query string, the raw request-target, the body bytes and header values
-exactly as received (``../shared`` notes §0.1, kept in this repository as
-``docs/vendor-signatures.md``), so a scheme must never see a decoded or normalised form.
+exactly as received (``docs/vendor-wire.md`` §0.1), so a scheme must never see a decoded or
+normalised form.
 """
 
 from __future__ import annotations

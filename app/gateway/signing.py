@@ -1,6 +1,6 @@
 """The signing toolkit every dialect's scheme is built from: digests, HMACs, RFC 3986 encoding,
 canonical query strings and headers. Pure functions; each scheme composes them its vendor's way
-(``docs/vendor-signatures.md`` has the exact recipes).
+(``docs/vendor-wire.md`` has the exact recipes).
 """
 
 from __future__ import annotations

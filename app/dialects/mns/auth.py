@@ -1,6 +1,6 @@
 """MNS request signature verification (``Authorization: MNS AccessKeyId:Signature``).
 
-String to sign (what aliyun-mns-sdk computes, see vendor-wire.md §5.4; shared with the pushes,
+String to sign (what aliyun-mns-sdk computes, see ``docs/vendor-wire.md`` §5.4; shared with the pushes,
 ``app.notify.signing.string_to_sign``)::
 
     METHOD \n Content-MD5 \n Content-Type \n Date \n CanonicalizedMNSHeaders CanonicalizedResource
