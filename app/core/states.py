@@ -23,6 +23,10 @@ class JobState(StrEnum):
 
 TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED})
 
+# Every job is created in this state, and no transition leads back into it: creation is the only
+# way in, so a job id that is already stored can never be "created" again over its job.
+INITIAL_STATE = JobState.SUBMITTED
+
 # RUNNING -> RUNNING is a takeover: allowed only when the previous attempt's lease has expired
 # (its worker died); the repository checks the lease. RUNNING -> FAILED also covers a job whose
 # attempts ran out (WorkerLost). A job fails only once it has run: SUBMITTED -> FAILED is absent.
@@ -35,7 +39,13 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 
+def can_create(state: JobState) -> bool:
+    """Whether a new job may be stored in ``state`` (only the initial one)."""
+    return state is INITIAL_STATE
+
+
 def can_transition(current: JobState, target: JobState) -> bool:
+    """Whether a stored job in ``current`` may be moved to ``target`` (RUNNING -> RUNNING: see above)."""
     return target in TRANSITIONS[current]
 
 
