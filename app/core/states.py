@@ -1,7 +1,10 @@
 """Job states and the one table of allowed transitions.
 
 Only the repository writes a job's state, and it does so as an atomic check-and-set against this
-table: a refused transition is how a task detects a duplicate delivery.
+table: a refused transition is how a task detects a duplicate delivery. The table is rendered into
+the repository's Lua scripts (``app.storage.lua``), which check every write of ``state`` against
+it, so this module is the one authority; ``tests/integration/test_state_contract.py`` holds the
+scripts to it.
 """
 
 from __future__ import annotations
@@ -47,8 +50,3 @@ def can_create(state: JobState) -> bool:
 def can_transition(current: JobState, target: JobState) -> bool:
     """Whether a stored job in ``current`` may be moved to ``target`` (RUNNING -> RUNNING: see above)."""
     return target in TRANSITIONS[current]
-
-
-def sources_of(target: JobState) -> frozenset[JobState]:
-    """States from which ``target`` may be entered (what a check-and-set compares against)."""
-    return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)

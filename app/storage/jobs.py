@@ -1,8 +1,9 @@
 """The Redis job repository: one hash per job, indexes for listing, atomic transitions.
 
-Every write of a job's ``state`` happens here, inside a Lua script that checks the current state
-against ``app.core.states.TRANSITIONS`` and moves the job between the scheduling sets in the same
-step, so a crash between two writes cannot leave a job half-moved. A refused transition is how a
+Every write of a job's ``state`` happens here, inside a Lua script that checks the move against
+``app.core.states.TRANSITIONS`` (rendered into the script itself, see ``app.storage.lua``) and
+moves the job between the scheduling sets in the same step, so a crash between two writes cannot
+leave a job half-moved. A refused transition is how a
 task recognises a duplicate delivery. Terminal transitions append the job to the outbox stream in
 the same script (persist before publish: the notifier only ever sees stored outcomes).
 """
@@ -18,11 +19,18 @@ from enum import StrEnum
 
 import redis
 
-from app.core.errors import FailureCode, IdempotencyConflict, InvalidParameter, JobNotFound, PipelineNotFound
+from app.core.errors import (
+    FailureCode,
+    IdempotencyConflict,
+    InvalidJobState,
+    InvalidParameter,
+    JobNotFound,
+    PipelineNotFound,
+)
 from app.core.jobs import DEFAULT_PRIORITY, MAX_PRIORITY, Manifest, NotificationResult, SnapshotJob
 from app.core.ports import JobPage, JobQuery
 from app.core.specs import spec_from_dict, spec_to_dict
-from app.core.states import JobState, sources_of
+from app.core.states import INITIAL_STATE, JobState
 from app.storage import keys
 from app.storage.lua import CANCEL_QUEUED, CREATE, FINISH, HEARTBEAT, START
 
@@ -49,6 +57,7 @@ class StartOutcome(StrEnum):
     DUPLICATE = "duplicate"  # another live attempt holds the job, or it is already finished
     EXHAUSTED = "exhausted"  # too many attempts: the job was failed with WorkerLost
     MISSING = "missing"
+    REFUSED = "refused"  # the transition table allows no start from here (never with today's table)
 
 
 @dataclass(frozen=True)
@@ -115,10 +124,6 @@ def _index_keys(tenant: str, pipeline_id: str, state: str) -> list[str]:
     ]
 
 
-def _states(states: frozenset[JobState]) -> str:
-    return ",".join(sorted(s.value for s in states))
-
-
 class RedisJobRepository:
     """Jobs in Redis. ``client`` must be created with ``decode_responses=True``."""
 
@@ -136,7 +141,9 @@ class RedisJobRepository:
         """Store a new job and queue it as pending in its pipeline, atomically.
 
         With a client token: the same token and fingerprint return the job stored first; the same
-        token with another fingerprint raises ``IdempotencyConflict``.
+        token with another fingerprint raises ``IdempotencyConflict``. The script refuses a job not
+        in the initial state, or an id already in use, with ``InvalidJobState``: both are bugs of
+        the caller, never a client's doing.
         """
         idem_key = keys.idempotency(job.tenant, job.client_token) if job.client_token else ""
         fields = job_to_hash(job)
@@ -162,9 +169,15 @@ class RedisJobRepository:
                 *flat,
             ],
         )
-        status, existing_id, existing_fp = result[0], result[1], result[2]
+        status = result[0]
         if status == "no_pipeline":
             raise PipelineNotFound(f"pipeline {job.pipeline_id!r} does not exist")
+        if status == "refused":
+            stored_state = result[1]  # of the job already stored under this id, "" if none
+            if stored_state:
+                raise InvalidJobState(f"job id {job.id!r} is already in use (a {stored_state} job)")
+            raise InvalidJobState(f"a job is created {INITIAL_STATE.value}, not {job.state.value}")
+        existing_id, existing_fp = result[1], result[2]
         if status == "exists":
             if existing_fp != fingerprint:
                 raise IdempotencyConflict(
@@ -284,7 +297,11 @@ class RedisJobRepository:
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> bool:
-        """Move a running job to a terminal state. False when refused (lost lease, already ended)."""
+        """Move a job to a terminal state. False when refused (lost lease, already ended, or a move
+        the transition table forbids). Non-terminal targets are not this script's business: the
+        lease, the outbox and the indexes it touches assume the job ends here."""
+        if not target.is_terminal:
+            raise ValueError(f"finish moves a job to a terminal state, not {target.value}")
         placement = self.placement(job_id)
         if placement is None:
             return False
@@ -311,7 +328,7 @@ class RedisJobRepository:
                 keys.tenant_state_jobs(tenant, JobState.RUNNING.value),
                 keys.tenant_state_jobs(tenant, target.value),
             ],
-            args=[job_id, target.value, _states(sources_of(target)), lease_token or "", *flat],
+            args=[job_id, target.value, lease_token or "", *flat],
         )
         return res == "ok"
 
