@@ -162,9 +162,8 @@ class SnapshotService:
         """A queued job is canceled at once; a running one is asked to stop (its worker ends it)."""
         job = self.get(tenant, job_id)
         if job.state is JobState.SUBMITTED:
-            if self.jobs.cancel_queued(job_id):
-                # It may have held a dispatch-window slot: refill now rather than at the next reconcile.
-                self.scheduler.dispatch(job.pipeline_id)
+            # A dispatch-window slot it held is refilled by the repository as part of the cancel.
+            self.jobs.cancel_queued(job_id)
             job = self.get(tenant, job_id)  # canceled now, or it started a moment ago
         if job.state is JobState.RUNNING:
             self.jobs.request_cancel(job_id)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -35,6 +37,12 @@ from app.storage import keys
 from app.storage.lua import CANCEL_QUEUED, CREATE, FINISH, HEARTBEAT, START
 
 RANK_PRIORITY_FACTOR = 10**12  # rank = (MAX_PRIORITY - priority) * factor + submission seq: lowest first
+
+log = logging.getLogger(__name__)
+
+# pipeline_id -> anything; told after a transition freed one of that pipeline's slots. In
+# production it is ``RedisScheduler.dispatch`` (see ``app/wiring.py``).
+SlotFreed = Callable[[str], object]
 
 
 def to_ms(dt: datetime | None) -> str:
@@ -125,15 +133,35 @@ def _index_keys(tenant: str, pipeline_id: str, state: str) -> list[str]:
 
 
 class RedisJobRepository:
-    """Jobs in Redis. ``client`` must be created with ``decode_responses=True``."""
+    """Jobs in Redis. ``client`` must be created with ``decode_responses=True``.
 
-    def __init__(self, client: redis.Redis) -> None:
+    ``on_slot_freed`` is called with the pipeline id right after a stored transition that freed one
+    of the pipeline's slots: start and takeover (the job left the dispatch window), cancel of a
+    queued job (it may have been in the window), finish and exhausted attempts (a running slot,
+    which is what a concurrency cap counts). Refilling here, in the one place that performs those
+    transitions, means no caller (task, use case) can forget to. It is a callback rather than the
+    scheduler itself because the scheduler imports from this module, and because readers such as
+    the notifier need a repository that never dispatches (they pass none). The transition is stored
+    before the callback runs, so a refill that fails is logged, never raised into the transition's
+    caller: the scheduler's reconcile pass refills every window anyway.
+    """
+
+    def __init__(self, client: redis.Redis, *, on_slot_freed: SlotFreed | None = None) -> None:
         self.r = client
+        self.on_slot_freed = on_slot_freed
         self._create = client.register_script(CREATE)
         self._start = client.register_script(START)
         self._finish = client.register_script(FINISH)
         self._cancel_queued = client.register_script(CANCEL_QUEUED)
         self._heartbeat = client.register_script(HEARTBEAT)
+
+    def _slot_freed(self, pipeline_id: str) -> None:
+        if self.on_slot_freed is None:
+            return
+        try:
+            self.on_slot_freed(pipeline_id)
+        except Exception:  # stored already; reconcile refills the window
+            log.warning("refilling pipeline %s after a freed slot failed", pipeline_id, exc_info=True)
 
     # --- creation and reads -------------------------------------------------------------
 
@@ -281,7 +309,10 @@ class RedisJobRepository:
             ],
             args=[job_id, now_ms(), lease_ttl_ms, token, max_attempts, worker, FailureCode.WORKER_LOST.value],
         )
-        return StartResult(StartOutcome(res[0]), token, int(res[1]))
+        result = StartResult(StartOutcome(res[0]), token, int(res[1]))
+        if result.outcome in (StartOutcome.STARTED, StartOutcome.TAKEOVER, StartOutcome.EXHAUSTED):
+            self._slot_freed(pipeline_id)
+        return result
 
     def heartbeat(self, job_id: str, lease_token: str, lease_ttl_ms: int) -> bool:
         """Extend the lease if this attempt still holds it. False = the job was taken over or ended."""
@@ -330,10 +361,16 @@ class RedisJobRepository:
             ],
             args=[job_id, target.value, lease_token or "", *flat],
         )
-        return res == "ok"
+        if res != "ok":
+            return False
+        self._slot_freed(pipeline_id)
+        return True
 
     def cancel_queued(self, job_id: str) -> bool:
-        """submitted -> canceled, removing it from its pipeline's queue. False if not submitted."""
+        """submitted -> canceled, removing it from its pipeline's queue. False if not submitted.
+
+        A canceled job that was dispatched held a window slot: it is refilled now, not at the next
+        reconcile (``on_slot_freed``)."""
         placement = self.placement(job_id)
         if placement is None:
             return False
@@ -349,7 +386,10 @@ class RedisJobRepository:
             ],
             args=[job_id, str(now_ms())],
         )
-        return res == "ok"
+        if res != "ok":
+            return False
+        self._slot_freed(pipeline_id)
+        return True
 
     # --- side fields that never change state ---------------------------------------------
 
