@@ -245,6 +245,25 @@ class SnapshotService:
     def queue_depth(self, tenant: str, pipeline_id: str) -> QueueDepth:
         return self.scheduler.depth(self.get_pipeline(tenant, pipeline_id).id)
 
+    # --- operators (the CLI: no tenant, every pipeline) -----------------------------------------
+
+    def set_pipeline_state_as_operator(self, pipeline_id: str, state: PipelineState) -> Pipeline:
+        """Pause or resume any pipeline, the shared default included (the API refuses that one).
+
+        Writes only the ``state`` field, so a tenant's concurrent rename or cap change is not undone
+        by this read-modify-write. Setting ``active`` dispatches even when the pipeline already was:
+        jobs that queued up while it was paused go out now, and an operator can refill a window
+        without waiting for the reconciler.
+        """
+        pipeline = self.pipelines.find(pipeline_id)
+        if pipeline is None:
+            raise PipelineNotFound(f"pipeline {pipeline_id!r} does not exist")
+        pipeline.state = state
+        self.pipelines.save(pipeline, frozenset({"state"}))
+        if state is PipelineState.ACTIVE:
+            self.scheduler.dispatch(pipeline.id)
+        return pipeline
+
     def _owned_pipeline(self, tenant: str, pipeline_id: str) -> Pipeline:
         pipeline = self.get_pipeline(tenant, pipeline_id)
         if pipeline.tenant is None and pipeline.id == DEFAULT_PIPELINE_ID:
