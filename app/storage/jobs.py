@@ -3,9 +3,9 @@
 Every write of a job's ``state`` happens here, inside a Lua script that checks the move against
 ``app.core.states.TRANSITIONS`` (rendered into the script itself, see ``app.storage.lua``) and
 moves the job between the scheduling sets in the same step, so a crash between two writes cannot
-leave a job half-moved. A refused transition is how a
-task recognises a duplicate delivery. Terminal transitions append the job to the outbox stream in
-the same script (persist before publish: the notifier only ever sees stored outcomes).
+leave a job half-moved. A refused transition is how a task recognises a duplicate delivery.
+Terminal transitions append the job to the outbox stream in the same script (persist before
+publish: the notifier only ever sees stored outcomes).
 """
 
 from __future__ import annotations
