@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from app.core.errors import DomainError
+from app.core.errors import DomainError, PipelineNotFound
 from app.core.pipelines import PipelineState
 from app.settings import Settings
 from app.wiring import Services, build_services, ensure_default_pipeline
@@ -42,14 +42,12 @@ def _pipelines(services: Services, args: argparse.Namespace) -> int:
                 f"{p.id}\t{p.name}\t{p.state.value}\t{p.resource_class.value}\tqueued={depth.queued}\trunning={depth.running}"
             )
         return 0
-    pipeline = services.pipelines.find(args.pipeline_id)
-    if pipeline is None:
+    state = PipelineState.PAUSED if args.action == "pause" else PipelineState.ACTIVE
+    try:
+        pipeline = services.snapshots.set_pipeline_state_as_operator(args.pipeline_id, state)
+    except PipelineNotFound:
         print(f"no pipeline {args.pipeline_id}", file=sys.stderr)
         return 1
-    pipeline.state = PipelineState.PAUSED if args.action == "pause" else PipelineState.ACTIVE
-    services.pipelines.save(pipeline)
-    if pipeline.state is PipelineState.ACTIVE:
-        services.scheduler.dispatch(pipeline.id)
     print(f"{pipeline.id}\t{pipeline.state.value}")
     return 0
 

@@ -49,7 +49,6 @@ def redis_client(settings: Settings) -> redis.Redis:
 def build_services(settings: Settings, *, celery_app: Celery | None = None) -> Services:
     client = redis_client(settings)
     celery = celery_app or make_celery(settings)
-    jobs = RedisJobRepository(client)
     pipelines = RedisPipelineRepository(client)
     scheduler = RedisScheduler(
         client,
@@ -59,6 +58,8 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         lease_ttl_s=settings.lease_ttl_s,
         queue_length=queue_length_probe(celery),
     )
+    # A transition that frees a window or running slot refills its pipeline (see RedisJobRepository).
+    jobs = RedisJobRepository(client, on_slot_freed=scheduler.dispatch)
     objects = object_store(settings)
     credentials = RedisCredentialStore(client)
 

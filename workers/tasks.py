@@ -84,18 +84,16 @@ class Watch(threading.Thread):
 
 
 def execute(services: Services, job_id: str, *, worker: str, decoder: str = "auto") -> StartOutcome:
+    """Run one delivery of the job's task. The slots its start and finish free (window, running)
+    are refilled by the repository as part of those transitions, not here."""
     cfg = services.settings
     started = services.jobs.start(
         job_id, worker=worker, lease_ttl_ms=int(cfg.lease_ttl_s * 1000), max_attempts=cfg.max_attempts
     )
     if started.outcome not in (StartOutcome.STARTED, StartOutcome.TAKEOVER):
         log.info("job %s not started: %s (attempts %d)", job_id, started.outcome.value, started.attempts)
-        placement = services.jobs.placement(job_id)
-        if started.outcome is StartOutcome.EXHAUSTED and placement is not None:  # it held a running slot
-            services.scheduler.dispatch(placement[0])
         return started.outcome
     job = services.jobs.get(job_id)
-    services.scheduler.dispatch(job.pipeline_id)  # a window slot just freed
     log.info("job %s started (attempt %d, %s)", job_id, started.attempts, started.outcome.value)
     watch = Watch(services, job_id, started.lease_token, cfg)
     watch.start()
@@ -154,7 +152,6 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
         )
     finally:
         watch.stop()
-    services.scheduler.dispatch(job.pipeline_id)  # a running slot freed (concurrency caps)
     return started.outcome
 
 

@@ -189,9 +189,8 @@ class SnapshotService:
         """A queued job is canceled at once; a running one is asked to stop (its worker ends it)."""
         job = self.get(tenant, job_id)
         if job.state is JobState.SUBMITTED:
-            if self.jobs.cancel_queued(job_id):
-                # It may have held a dispatch-window slot: refill now rather than at the next reconcile.
-                self.scheduler.dispatch(job.pipeline_id)
+            # A dispatch-window slot it held is refilled by the repository as part of the cancel.
+            self.jobs.cancel_queued(job_id)
             job = self.get(tenant, job_id)  # canceled now, or it started a moment ago
         if job.state is JobState.RUNNING:
             self.jobs.request_cancel(job_id)
@@ -284,6 +283,25 @@ class SnapshotService:
 
     def queue_depth(self, tenant: str, pipeline_id: str) -> QueueDepth:
         return self.scheduler.depth(self.get_pipeline(tenant, pipeline_id).id)
+
+    # --- operators (the CLI: no tenant, every pipeline) -----------------------------------------
+
+    def set_pipeline_state_as_operator(self, pipeline_id: str, state: PipelineState) -> Pipeline:
+        """Pause or resume any pipeline, the shared default included (the API refuses that one).
+
+        Writes only the ``state`` field, so a tenant's concurrent rename or cap change is not undone
+        by this read-modify-write. Setting ``active`` dispatches even when the pipeline already was:
+        jobs that queued up while it was paused go out now, and an operator can refill a window
+        without waiting for the reconciler.
+        """
+        pipeline = self.pipelines.find(pipeline_id)
+        if pipeline is None:
+            raise PipelineNotFound(f"pipeline {pipeline_id!r} does not exist")
+        pipeline.state = state
+        self.pipelines.save(pipeline, frozenset({"state"}))
+        if state is PipelineState.ACTIVE:
+            self.scheduler.dispatch(pipeline.id)
+        return pipeline
 
     def _owned_pipeline(self, tenant: str, pipeline_id: str) -> Pipeline:
         pipeline = self.get_pipeline(tenant, pipeline_id)

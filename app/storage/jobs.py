@@ -1,32 +1,48 @@
 """The Redis job repository: one hash per job, indexes for listing, atomic transitions.
 
-Every write of a job's ``state`` happens here, inside a Lua script that checks the current state
-against ``app.core.states.TRANSITIONS`` and moves the job between the scheduling sets in the same
-step, so a crash between two writes cannot leave a job half-moved. A refused transition is how a
-task recognises a duplicate delivery. Terminal transitions append the job to the outbox stream in
-the same script (persist before publish: the notifier only ever sees stored outcomes).
+Every write of a job's ``state`` happens here, inside a Lua script that checks the move against
+``app.core.states.TRANSITIONS`` (rendered into the script itself, see ``app.storage.lua``) and
+moves the job between the scheduling sets in the same step, so a crash between two writes cannot
+leave a job half-moved. A refused transition is how a task recognises a duplicate delivery.
+Terminal transitions append the job to the outbox stream in the same script (persist before
+publish: the notifier only ever sees stored outcomes).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 import redis
 
-from app.core.errors import FailureCode, IdempotencyConflict, InvalidParameter, JobNotFound, PipelineNotFound
+from app.core.errors import (
+    FailureCode,
+    IdempotencyConflict,
+    InvalidJobState,
+    InvalidParameter,
+    JobNotFound,
+    PipelineNotFound,
+)
 from app.core.jobs import DEFAULT_ORIGIN, DEFAULT_PRIORITY, MAX_PRIORITY, Manifest, NotificationResult, SnapshotJob
 from app.core.ports import JobPage, JobQuery
 from app.core.specs import spec_from_dict, spec_to_dict
-from app.core.states import JobState, sources_of
+from app.core.states import INITIAL_STATE, JobState
 from app.storage import keys
 from app.storage.lua import CANCEL_QUEUED, CREATE, FINISH, HEARTBEAT, START
 
 RANK_PRIORITY_FACTOR = 10**12  # rank = (MAX_PRIORITY - priority) * factor + submission seq: lowest first
+
+log = logging.getLogger(__name__)
+
+# pipeline_id -> anything; told after a transition freed one of that pipeline's slots. In
+# production it is ``RedisScheduler.dispatch`` (see ``app/wiring.py``).
+SlotFreed = Callable[[str], object]
 
 
 def to_ms(dt: datetime | None) -> str:
@@ -49,6 +65,7 @@ class StartOutcome(StrEnum):
     DUPLICATE = "duplicate"  # another live attempt holds the job, or it is already finished
     EXHAUSTED = "exhausted"  # too many attempts: the job was failed with WorkerLost
     MISSING = "missing"
+    REFUSED = "refused"  # the transition table allows no start from here (never with today's table)
 
 
 @dataclass(frozen=True)
@@ -117,20 +134,36 @@ def _index_keys(tenant: str, pipeline_id: str, state: str) -> list[str]:
     ]
 
 
-def _states(states: frozenset[JobState]) -> str:
-    return ",".join(sorted(s.value for s in states))
-
-
 class RedisJobRepository:
-    """Jobs in Redis. ``client`` must be created with ``decode_responses=True``."""
+    """Jobs in Redis. ``client`` must be created with ``decode_responses=True``.
 
-    def __init__(self, client: redis.Redis) -> None:
+    ``on_slot_freed`` is called with the pipeline id right after a stored transition that freed one
+    of the pipeline's slots: start and takeover (the job left the dispatch window), cancel of a
+    queued job (it may have been in the window), finish and exhausted attempts (a running slot,
+    which is what a concurrency cap counts). Refilling here, in the one place that performs those
+    transitions, means no caller (task, use case) can forget to. It is a callback rather than the
+    scheduler itself because the scheduler imports from this module, and because readers such as
+    the notifier need a repository that never dispatches (they pass none). The transition is stored
+    before the callback runs, so a refill that fails is logged, never raised into the transition's
+    caller: the scheduler's reconcile pass refills every window anyway.
+    """
+
+    def __init__(self, client: redis.Redis, *, on_slot_freed: SlotFreed | None = None) -> None:
         self.r = client
+        self.on_slot_freed = on_slot_freed
         self._create = client.register_script(CREATE)
         self._start = client.register_script(START)
         self._finish = client.register_script(FINISH)
         self._cancel_queued = client.register_script(CANCEL_QUEUED)
         self._heartbeat = client.register_script(HEARTBEAT)
+
+    def _slot_freed(self, pipeline_id: str) -> None:
+        if self.on_slot_freed is None:
+            return
+        try:
+            self.on_slot_freed(pipeline_id)
+        except Exception:  # stored already; reconcile refills the window
+            log.warning("refilling pipeline %s after a freed slot failed", pipeline_id, exc_info=True)
 
     # --- creation and reads -------------------------------------------------------------
 
@@ -138,7 +171,9 @@ class RedisJobRepository:
         """Store a new job and queue it as pending in its pipeline, atomically.
 
         With a client token: the same token and fingerprint return the job stored first; the same
-        token with another fingerprint raises ``IdempotencyConflict``.
+        token with another fingerprint raises ``IdempotencyConflict``. The script refuses a job not
+        in the initial state, or an id already in use, with ``InvalidJobState``: both are bugs of
+        the caller, never a client's doing.
         """
         idem_key = keys.idempotency(job.tenant, job.client_token) if job.client_token else ""
         fields = job_to_hash(job)
@@ -164,9 +199,15 @@ class RedisJobRepository:
                 *flat,
             ],
         )
-        status, existing_id, existing_fp = result[0], result[1], result[2]
+        status = result[0]
         if status == "no_pipeline":
             raise PipelineNotFound(f"pipeline {job.pipeline_id!r} does not exist")
+        if status == "refused":
+            stored_state = result[1]  # of the job already stored under this id, "" if none
+            if stored_state:
+                raise InvalidJobState(f"job id {job.id!r} is already in use (a {stored_state} job)")
+            raise InvalidJobState(f"a job is created {INITIAL_STATE.value}, not {job.state.value}")
+        existing_id, existing_fp = result[1], result[2]
         if status == "exists":
             if existing_fp != fingerprint:
                 raise IdempotencyConflict(
@@ -270,7 +311,10 @@ class RedisJobRepository:
             ],
             args=[job_id, now_ms(), lease_ttl_ms, token, max_attempts, worker, FailureCode.WORKER_LOST.value],
         )
-        return StartResult(StartOutcome(res[0]), token, int(res[1]))
+        result = StartResult(StartOutcome(res[0]), token, int(res[1]))
+        if result.outcome in (StartOutcome.STARTED, StartOutcome.TAKEOVER, StartOutcome.EXHAUSTED):
+            self._slot_freed(pipeline_id)
+        return result
 
     def heartbeat(self, job_id: str, lease_token: str, lease_ttl_ms: int) -> bool:
         """Extend the lease if this attempt still holds it. False = the job was taken over or ended."""
@@ -286,7 +330,11 @@ class RedisJobRepository:
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> bool:
-        """Move a running job to a terminal state. False when refused (lost lease, already ended)."""
+        """Move a job to a terminal state. False when refused (lost lease, already ended, or a move
+        the transition table forbids). Non-terminal targets are not this script's business: the
+        lease, the outbox and the indexes it touches assume the job ends here."""
+        if not target.is_terminal:
+            raise ValueError(f"finish moves a job to a terminal state, not {target.value}")
         placement = self.placement(job_id)
         if placement is None:
             return False
@@ -313,12 +361,18 @@ class RedisJobRepository:
                 keys.tenant_state_jobs(tenant, JobState.RUNNING.value),
                 keys.tenant_state_jobs(tenant, target.value),
             ],
-            args=[job_id, target.value, _states(sources_of(target)), lease_token or "", *flat],
+            args=[job_id, target.value, lease_token or "", *flat],
         )
-        return res == "ok"
+        if res != "ok":
+            return False
+        self._slot_freed(pipeline_id)
+        return True
 
     def cancel_queued(self, job_id: str) -> bool:
-        """submitted -> canceled, removing it from its pipeline's queue. False if not submitted."""
+        """submitted -> canceled, removing it from its pipeline's queue. False if not submitted.
+
+        A canceled job that was dispatched held a window slot: it is refilled now, not at the next
+        reconcile (``on_slot_freed``)."""
         placement = self.placement(job_id)
         if placement is None:
             return False
@@ -334,7 +388,10 @@ class RedisJobRepository:
             ],
             args=[job_id, str(now_ms())],
         )
-        return res == "ok"
+        if res != "ok":
+            return False
+        self._slot_freed(pipeline_id)
+        return True
 
     # --- side fields that never change state ---------------------------------------------
 

@@ -5,12 +5,67 @@ listing indexes and the outbox, so no crash can leave them disagreeing. Scores a
 with ``%d`` because Lua numbers are doubles and Redis would otherwise receive ``1e+12`` text.
 KEYS/ARGV layouts are documented above each script and built in ``app/storage/jobs.py`` and
 ``app/storage/scheduler.py``.
+
+Every script that writes a job's ``state`` starts with ``STATE_TABLE``, the transition table of
+``app.core.states`` rendered into Lua, and calls ``may(from, to)`` before each such write (CREATE
+checks the initial state instead), so the Python table is the one authority over the stored
+states: the scripts pick *which* move a call means (start, takeover, finish...), the table says
+whether that move is allowed. ``tests/integration/test_state_contract.py`` holds them to it.
 """
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from app.core.states import INITIAL_STATE, TRANSITIONS, JobState
+
+_LUA_NAME = re.compile(r"[a-z_]+")  # state values are quoted into Lua verbatim: keep them plain
+
+
+def _quoted(state: JobState) -> str:
+    if not _LUA_NAME.fullmatch(state.value):
+        raise ValueError(f"state {state.value!r} cannot be rendered into Lua as is")
+    return f'"{state.value}"'
+
+
+def render_state_table(transitions: Mapping[JobState, frozenset[JobState]], initial: JobState) -> str:
+    """The transition table as a Lua prelude: ``INITIAL``, ``ALLOWED[from][to]`` and ``may``.
+
+    Rendered in ``JobState`` declaration order, never set order (which varies with the hash seed),
+    so every process registers byte-identical scripts and shares their cached SHA.
+    """
+    rows = []
+    for source in JobState:
+        exits = ", ".join(f"[{_quoted(t)}] = true" for t in JobState if t in transitions.get(source, frozenset()))
+        rows.append(f"  [{_quoted(source)}] = {{{exits}}},")
+    return "\n".join(
+        [
+            "-- Rendered from app.core.states by app.storage.lua.render_state_table; do not edit here.",
+            f"local INITIAL = {_quoted(initial)}",
+            "local ALLOWED = {",
+            *rows,
+            "}",
+            "local function may(from, to)",
+            "  local exits = ALLOWED[from]",
+            "  return exits ~= nil and exits[to] == true",
+            "end",
+            "",
+        ]
+    )
+
+
+STATE_TABLE = render_state_table(TRANSITIONS, INITIAL_STATE)
 
 # KEYS: job, idem (or job when unused), idx tenant, idx tenant+state, idx tenant+pipeline, pending, seq, pipeline
 # ARGV: job_id, fingerprint, use_idem, created_ms, inverted_priority, rank_factor, field, value, ...
 # The pipeline must still exist: checked here, atomically, so a concurrent delete cannot orphan the job.
-CREATE = """
+# A job is stored only in the initial state and only under an id not in use: nothing in the table
+# leads back into the initial state, so "creating" over a stored job would be a forbidden write.
+# Refusals answer {"refused", state already stored under the id or "", ""}.
+CREATE = (
+    STATE_TABLE
+    + """
 if redis.call("EXISTS", KEYS[8]) == 0 then return {"no_pipeline", "", ""} end
 if ARGV[3] == "1" then
   local existing = redis.call("GET", KEYS[2])
@@ -19,8 +74,16 @@ if ARGV[3] == "1" then
     return {"exists", string.sub(existing, 1, sp - 1), string.sub(existing, sp + 1)}
   end
 end
-local fields = {}
-for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  return {"refused", redis.call("HGET", KEYS[1], "state") or "", ""}
+end
+local fields, state = {}, nil
+for i = 7, #ARGV, 2 do
+  fields[#fields + 1] = ARGV[i]
+  fields[#fields + 1] = ARGV[i + 1]
+  if ARGV[i] == "state" then state = ARGV[i + 1] end
+end
+if state ~= INITIAL then return {"refused", "", ""} end
 redis.call("HSET", KEYS[1], unpack(fields))
 local seq = redis.call("INCR", KEYS[7])
 local rank = string.format("%d", tonumber(ARGV[5]) * tonumber(ARGV[6]) + seq)
@@ -32,10 +95,16 @@ if ARGV[3] == "1" then
 end
 return {"created", ARGV[1], ARGV[2]}
 """
+)
 
 # KEYS: job, pipeline, pending, dispatched, running, lease, outbox, idx submitted, idx running, idx failed
 # ARGV: job_id, now_ms, lease_ttl_ms, lease_token, max_attempts, worker, failure code for exhausted attempts
-START = """
+# The state decides which move a delivery means (start a waiting job; take over or fail a running
+# one whose lease expired); ``may`` decides whether that move is allowed ("refused" if not: the
+# job's hash is left as it was).
+START = (
+    STATE_TABLE
+    + """
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then return {"missing", "0"} end
 local attempts = tonumber(redis.call("HGET", KEYS[1], "attempts") or "0")
@@ -47,6 +116,7 @@ if state == "submitted" then
     redis.call("ZADD", KEYS[3], rank, ARGV[1])
     return {outcome, tostring(attempts)}
   end
+  if not may(state, "running") then return {"refused", tostring(attempts)} end
   if redis.call("HGET", KEYS[2], "state") == "paused" then return park("paused") end
   local cap = tonumber(redis.call("HGET", KEYS[2], "max_concurrency") or "")
   if cap and cap > 0 and redis.call("ZCARD", KEYS[5]) >= cap then return park("busy") end
@@ -65,6 +135,7 @@ elseif state == "running" then
   redis.call("ZREM", KEYS[4], ARGV[1])
   if redis.call("EXISTS", KEYS[6]) == 1 then return {"duplicate", tostring(attempts)} end
   if attempts >= tonumber(ARGV[5]) then
+    if not may(state, "failed") then return {"refused", tostring(attempts)} end
     redis.call("HSET", KEYS[1], "state", "failed", "finished_ms", ARGV[2], "error_code", ARGV[7],
       "error_message", "the job ended its worker process " .. attempts .. " times (crash, kill or out of memory); not retried again")
     redis.call("ZREM", KEYS[5], ARGV[1])
@@ -73,8 +144,10 @@ elseif state == "running" then
     redis.call("XADD", KEYS[7], "*", "job_id", ARGV[1])
     return {"exhausted", tostring(attempts)}
   end
+  -- A takeover rewrites "state" (running -> running) so that it, too, is a checked write.
+  if not may(state, "running") then return {"refused", tostring(attempts)} end
   attempts = attempts + 1
-  redis.call("HSET", KEYS[1], "attempts", attempts, "started_ms", ARGV[2], "worker", ARGV[6])
+  redis.call("HSET", KEYS[1], "state", "running", "attempts", attempts, "started_ms", ARGV[2], "worker", ARGV[6])
   redis.call("ZADD", KEYS[5], ARGV[2], ARGV[1])
   redis.call("ZREM", KEYS[4], ARGV[1])
   redis.call("SET", KEYS[6], ARGV[4], "PX", ARGV[3])
@@ -84,6 +157,7 @@ redis.call("ZREM", KEYS[3], ARGV[1])
 redis.call("ZREM", KEYS[4], ARGV[1])
 return {"duplicate", tostring(attempts)}
 """
+)
 
 # KEYS: lease   ARGV: token, ttl_ms
 HEARTBEAT = """
@@ -95,19 +169,21 @@ return 0
 """
 
 # KEYS: job, lease, running, pending, dispatched, outbox, idx submitted, idx running, idx target
-# ARGV: job_id, target_state, allowed_sources_csv, lease_token ("" = no lease check), field, value, ...
+# ARGV: job_id, target_state (terminal), lease_token ("" = no lease check), field, value, ...
 # A lease held by *another* token means this attempt was taken over: refuse. An expired lease
 # with nobody else holding it means the job really completed here: accept.
-FINISH = """
+FINISH = (
+    STATE_TABLE
+    + """
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then return "missing" end
-if not string.find("," .. ARGV[3] .. ",", "," .. state .. ",", 1, true) then return "refused" end
-if state == "running" and ARGV[4] ~= "" then
+if not may(state, ARGV[2]) then return "refused" end
+if state == "running" and ARGV[3] ~= "" then
   local holder = redis.call("GET", KEYS[2])
-  if holder and holder ~= ARGV[4] then return "refused" end
+  if holder and holder ~= ARGV[3] then return "refused" end
 end
 local fields = {"state", ARGV[2]}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call("HSET", KEYS[1], unpack(fields))
 redis.call("DEL", KEYS[2])
 redis.call("ZREM", KEYS[3], ARGV[1])
@@ -120,10 +196,16 @@ redis.call("ZADD", KEYS[9], created, ARGV[1])
 redis.call("XADD", KEYS[6], "*", "job_id", ARGV[1])
 return "ok"
 """
+)
 
 # KEYS: job, pending, dispatched, outbox, idx submitted, idx canceled   ARGV: job_id, now_ms
-CANCEL_QUEUED = """
-if redis.call("HGET", KEYS[1], "state") ~= "submitted" then return "refused" end
+# Only a queued job is canceled here (it leaves the queue); a running one is asked to stop and
+# its worker ends it through FINISH.
+CANCEL_QUEUED = (
+    STATE_TABLE
+    + """
+local state = redis.call("HGET", KEYS[1], "state")
+if state ~= "submitted" or not may(state, "canceled") then return "refused" end
 redis.call("HSET", KEYS[1], "state", "canceled", "finished_ms", ARGV[2])
 redis.call("ZREM", KEYS[2], ARGV[1])
 redis.call("ZREM", KEYS[3], ARGV[1])
@@ -133,6 +215,7 @@ redis.call("ZADD", KEYS[6], created, ARGV[1])
 redis.call("XADD", KEYS[4], "*", "job_id", ARGV[1])
 return "ok"
 """
+)
 
 # KEYS: pipeline, pending, dispatched, running   ARGV: window, now_ms
 # Moves up to ``window - in flight`` of the best-ranked pending jobs to dispatched (never past

@@ -5,7 +5,10 @@ set ranked by priority, then submission order. ``dispatch`` moves at most ``wind
 time into that pipeline's Celery queue (never past its concurrency cap, never while paused), so
 the Celery queues stay short and equal in priority: kombu's round-robin over queues then gives
 every pipeline its turn, and ranking inside a pipeline is exact rather than kombu's approximate
-priority lists. Whenever a job starts or finishes, its pipeline is dispatched again.
+priority lists. Whenever a transition frees a slot (a job starts, is taken over, finishes, runs
+out of attempts, or is canceled while queued), the job repository dispatches its pipeline again
+in the same call (``RedisJobRepository(on_slot_freed=scheduler.dispatch)``, wired in
+``app/wiring.py``), so no caller has to remember to.
 
 ``reconcile`` is the safety net that makes "no accepted job is lost" hold: it re-sends task
 messages that went missing (a send that failed, a broker restart) and jobs whose worker died

@@ -248,3 +248,58 @@ def test_reconcile_does_not_put_a_started_job_back_in_flight(repo: RedisJobRepos
     sched._missing_messages = start_in_between  # type: ignore[method-assign]
     assert sched.reconcile(["p1"]).resent_dispatched == 0
     assert redis_client.zscore(keys.dispatched("p1"), "a") is None and sent == ["a"]
+
+
+def test_every_transition_that_frees_a_slot_refills_its_pipeline(redis_client) -> None:  # type: ignore[no-untyped-def]
+    """The repository, not its callers, dispatches after start, takeover, finish, exhausted
+    attempts and cancel of a queued job; moves that free nothing (duplicates, refusals) do not."""
+    RedisPipelineRepository(redis_client).create(Pipeline(id="p1", name="one"))
+    freed: list[str] = []
+    repo = RedisJobRepository(redis_client, on_slot_freed=freed.append)
+    repo.create(make_job("a"), "a")
+    assert freed == []  # a new job frees nothing (submit dispatches it itself)
+    first = repo.start("a", worker="w", lease_ttl_ms=5000, max_attempts=3)
+    assert freed == ["p1"]
+    repo.start("a", worker="w2", lease_ttl_ms=5000, max_attempts=3)  # duplicate: lease is live
+    assert freed == ["p1"]
+    redis_client.delete(keys.lease("a"))
+    second = repo.start("a", worker="w2", lease_ttl_ms=5000, max_attempts=3)
+    assert second.outcome is StartOutcome.TAKEOVER and freed == ["p1"] * 2
+    assert not repo.finish("a", JobState.SUCCEEDED, lease_token=first.lease_token)  # fenced off
+    assert freed == ["p1"] * 2
+    assert repo.finish("a", JobState.SUCCEEDED, lease_token=second.lease_token)
+    assert freed == ["p1"] * 3
+    repo.create(make_job("b"), "b")
+    assert repo.cancel_queued("b") and freed == ["p1"] * 4
+    assert not repo.cancel_queued("b") and freed == ["p1"] * 4
+    repo.create(make_job("c"), "c")
+    repo.start("c", worker="w", lease_ttl_ms=5000, max_attempts=1)
+    redis_client.delete(keys.lease("c"))
+    assert repo.start("c", worker="w", lease_ttl_ms=5000, max_attempts=1).outcome is StartOutcome.EXHAUSTED
+    assert freed == ["p1"] * 6
+
+
+def test_a_finished_job_hands_its_running_slot_on_under_a_cap(redis_client) -> None:  # type: ignore[no-untyped-def]
+    pipes = RedisPipelineRepository(redis_client)
+    pipes.create(Pipeline(id="p1", name="one", max_concurrency=1))
+    sent: list[str] = []
+    sched = RedisScheduler(redis_client, lambda job_id, pipeline: sent.append(job_id), window=5)
+    repo = RedisJobRepository(redis_client, on_slot_freed=sched.dispatch)
+    for job_id in ["a", "b"]:
+        repo.create(make_job(job_id), job_id)
+    sched.dispatch("p1")
+    started = repo.start("a", worker="w", lease_ttl_ms=5000, max_attempts=3)
+    assert sent == ["a"]  # the start refilled the window, but the cap holds b back
+    assert repo.finish("a", JobState.SUCCEEDED, lease_token=started.lease_token)
+    assert sent == ["a", "b"]  # the finish freed the running slot and dispatched at once
+
+
+def test_a_failing_refill_does_not_fail_the_stored_transition(redis_client) -> None:  # type: ignore[no-untyped-def]
+    def broken(pipeline_id: str) -> None:
+        raise ConnectionError("redis blip while dispatching")
+
+    RedisPipelineRepository(redis_client).create(Pipeline(id="p1", name="one"))
+    repo = RedisJobRepository(redis_client, on_slot_freed=broken)
+    repo.create(make_job("a"), "a")
+    assert repo.start("a", worker="w", lease_ttl_ms=5000, max_attempts=3).outcome is StartOutcome.STARTED
+    assert repo.get("a").state is JobState.RUNNING
