@@ -22,9 +22,12 @@ demo: install
 up: install
 	$(PY) -m app.devstack up
 
-# House rules that a machine can check: ruff everywhere, mypy --strict on the core and the frame engine.
+# House rules that a machine can check: ruff lint and format everywhere, the import contracts in
+# pyproject.toml ([tool.importlinter]), mypy --strict on the core and the frame engine.
 lint: install
 	$(PY) -m ruff check app workers tests bench
+	$(PY) -m ruff format --check app workers tests bench
+	.venv/bin/lint-imports
 	$(PY) -m mypy app/core workers/frames
 
 clean:

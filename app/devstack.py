@@ -61,9 +61,11 @@ class Stack:
         self.data_dir = Path(self.env.get("OPENMPS_DATA_DIR", "var/dev")).resolve()
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def _spawn(self, name: str, cmd: list[str]) -> None:
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
-        proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs.append((name, proc))
 
     def start(self) -> None:
@@ -117,6 +119,14 @@ class Stack:
                 "app.web:create_app()",
             ],
         )
+        # A dialect that also has a port of its own gets an API process that mounts only it.
+        for dialect, dialect_port in self.settings().dialect_ports:
+            self._spawn(
+                f"api-{dialect}",
+                [py, "-m", "gunicorn", "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{dialect_port}"]
+                + ["app.web:create_app()"],
+                env={"OPENMPS_DIALECTS": dialect},
+            )
         self._spawn(
             "worker-cpu",
             [

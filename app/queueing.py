@@ -1,6 +1,6 @@
 """Celery: one factory, every setting in one place, and how a snapshot task is sent.
 
-The settings follow ``shared/queue-semantics.md`` §4.3; the reasons are inline. The web side
+The settings follow ``docs/queue-semantics.md`` §4.3; the reasons are inline. The web side
 imports this module to *send* tasks by name; only ``workers`` registers them, so the API never
 imports OpenCV.
 """
@@ -45,7 +45,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": settings.job_soft_time_limit_s,
         "task_time_limit": settings.job_time_limit_s,
         "broker_transport_options": {
-            # Celery reads the transport option; queue-semantics.md §4.2(l) found setups where only
+            # Celery reads the transport option; docs/queue-semantics.md §4.2(l) found setups where only
             # the top-level key took effect, so both say the same.
             "visibility_timeout": vt,
             # Every pipeline queue holds only a short window of equal-priority messages (see
@@ -57,7 +57,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "retry_on_timeout": True,
             "health_check_interval": 25,
         },
-        # Celery reads the transport option; queue-semantics.md §4.2(l) found setups where only
+        # Celery reads the transport option; docs/queue-semantics.md §4.2(l) found setups where only
         # the top-level key took effect, so both say the same.
         "visibility_timeout": vt,
         "broker_connection_retry_on_startup": True,

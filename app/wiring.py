@@ -13,17 +13,14 @@ from celery import Celery
 
 from app.core.pipelines import DEFAULT_PIPELINE_ID, Pipeline
 from app.core.service import SnapshotService
-from app.gateway.gate import KeyRecord, RequestGate
 from app.notify.signing import RedisWebhookSecrets
 from app.queueing import make_celery, queue_length_probe, snapshot_task_sender
 from app.settings import Settings
 from app.storage.credentials import RedisCredentialStore
 from app.storage.jobs import RedisJobRepository
-from app.storage.nonces import RedisNonceBook
 from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore, StoreCatalog
 from app.storage.pipelines import RedisPipelineRepository
 from app.storage.scheduler import RedisScheduler
-from app.storage.throttle import RedisTokenBucket
 
 
 @dataclass
@@ -37,7 +34,6 @@ class Services:
     scheduler: RedisScheduler
     objects: ObjectStore
     snapshots: SnapshotService
-    gate: RequestGate
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -62,17 +58,6 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
     jobs = RedisJobRepository(client, on_slot_freed=scheduler.dispatch)
     objects = object_store(settings)
     credentials = RedisCredentialStore(client)
-
-    def key_record(access_key_id: str) -> KeyRecord | None:
-        found = credentials.find(access_key_id)
-        return None if found is None else KeyRecord(secret=found.secret, tenant=found.tenant)
-
-    gate = RequestGate(
-        key_record,
-        RedisNonceBook(client),
-        RedisTokenBucket(client, rate=settings.throttle_rate, burst=settings.throttle_burst),
-        clock_skew_s=settings.request_clock_skew_s,
-    )
     return Services(
         settings=settings,
         redis=client,
@@ -85,7 +70,6 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         snapshots=SnapshotService(
             jobs, pipelines, scheduler, StoreCatalog(objects), webhook_secrets=RedisWebhookSecrets(client)
         ),
-        gate=gate,
     )
 
 

@@ -2,7 +2,7 @@
 
 Why a sorted set and not Celery countdowns: EXPONENTIAL_DECAY_RETRY spans ~24 h with gaps up to
 512 s, and Celery holds ETA tasks unacked in worker memory, redelivering them in a loop once they
-outlive the broker's visibility timeout (queue-semantics.md §4.1). Here each pending delivery is
+outlive the broker's visibility timeout (``docs/queue-semantics.md`` §4.1). Here each pending delivery is
 one member of ``openmps:push:due`` scored by the epoch ms it is next due. A claim re-scores it to
 ``now + lease`` before the attempt, so a notifier killed mid-request leaves it to be retried when
 the lease runs out; nothing is ever removed from the set until its outcome is written.

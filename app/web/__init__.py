@@ -21,7 +21,10 @@ from werkzeug.exceptions import HTTPException
 from app.core.errors import DomainError, Unavailable
 from app.gateway import registry
 from app.gateway.dialect import Dialect, DialectServices
+from app.gateway.gate import KeyRecord, RequestGate
 from app.settings import Settings
+from app.storage.nonces import RedisNonceBook
+from app.storage.throttle import RedisTokenBucket
 from app.web.objects import create_objects_blueprint
 from app.wiring import Services, build_services, ensure_default_pipeline
 
@@ -46,13 +49,14 @@ def create_app(
     flask_app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     ensure_default_pipeline(services)
 
-    handed = DialectServices(settings=settings, snapshots=services.snapshots, gate=services.gate, redis=services.redis)
+    gate = build_gate(services)
+    handed = DialectServices(settings=settings, snapshots=services.snapshots, gate=gate, redis=services.redis)
     by_blueprint: dict[str, Dialect] = {}
     for dialect in mounted:
         blueprint = dialect.create_blueprint(handed)
         flask_app.register_blueprint(blueprint)
         by_blueprint[blueprint.name] = dialect
-    flask_app.register_blueprint(create_objects_blueprint(services))
+    flask_app.register_blueprint(create_objects_blueprint(services, gate))
     fallback = next((d for d in mounted if d.name == DEFAULT_DIALECT), mounted[0] if mounted else None)
 
     def owner() -> Dialect | None:
@@ -88,3 +92,19 @@ def create_app(
         return dialect.render_error(exc)
 
     return flask_app
+
+
+def build_gate(services: Services) -> RequestGate:
+    """The request gate over the access keys, nonces and token buckets in the job store's Redis."""
+    settings = services.settings
+
+    def key_record(access_key_id: str) -> KeyRecord | None:
+        found = services.credentials.find(access_key_id)
+        return None if found is None else KeyRecord(secret=found.secret, tenant=found.tenant)
+
+    return RequestGate(
+        key_record,
+        RedisNonceBook(services.redis),
+        RedisTokenBucket(services.redis, rate=settings.throttle_rate, burst=settings.throttle_burst),
+        clock_skew_s=settings.request_clock_skew_s,
+    )

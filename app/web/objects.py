@@ -13,17 +13,17 @@ import mimetypes
 from flask import Blueprint, Response, request
 
 from app.core.errors import JobFailure, NotFound
-from app.gateway.gate import http_basic
+from app.gateway.gate import RequestGate, http_basic
 from app.gateway.raw import RawRequest
 from app.wiring import Services
 
 
-def create_objects_blueprint(services: Services) -> Blueprint:
+def create_objects_blueprint(services: Services, gate: RequestGate) -> Blueprint:
     bp = Blueprint("objects", __name__)
 
     @bp.get("/objects/<bucket>/<path:key>")
     def get_object(bucket: str, key: str) -> Response:
-        services.gate.admit(RawRequest.from_flask(request), http_basic)
+        gate.admit(RawRequest.from_flask(request), http_basic)
         if services.settings.storage != "local":
             raise NotFound("objects are served by the S3 server, not by the API")
         try:

@@ -1,7 +1,7 @@
 """Optional NVDEC decode through PyNvVideoCodec, behind the same ``FrameDecoder`` Protocol.
 
 PyNvVideoCodec is imported lazily, here and only here: without an NVIDIA driver its import raises
-``RuntimeError`` ("Failed to load NVENC library"), not ``ImportError`` (dependency-notes §5), and
+``RuntimeError`` ("Failed to load NVENC library"), not ``ImportError`` (docs/dependency-notes.md §5), and
 the CPU image must not pay for it. ``open_gpu_decoder`` returns None plus the reason when the GPU
 path is unavailable; the pipeline then decodes on the CPU and records the reason in the manifest.
 

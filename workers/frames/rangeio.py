@@ -2,7 +2,7 @@
 
 Why not let FFmpeg's http protocol read the URL: it asks for open-ended ranges (``bytes=N-``), so
 the server keeps streaming until the socket closes, and FFmpeg 8.1 has a soft-seek bug on
-``Connection: close`` servers (frame-extraction-notes §8). This reader only ever asks for
+``Connection: close`` servers (docs/frame-extraction-notes.md §8). This reader only ever asks for
 ``bytes=a-b`` of ``block_size``-aligned blocks (1 MiB), keeps a few recent blocks (LRU), and
 counts requests and bytes received so tests and the benchmark can assert what a job read.
 PyAV reads it through ``av.open(reader)``; the MP4 index parser reads it directly.

@@ -1,4 +1,4 @@
-"""MNS retry strategies as pure arithmetic (queue-semantics.md §2.3)."""
+"""MNS retry strategies as pure arithmetic (docs/queue-semantics.md §2.3)."""
 
 from __future__ import annotations
 
