@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
+import defusedxml.ElementTree as SafeElementTree
+from defusedxml import DefusedXmlException
+
 from app.dialects.mns.errors import MnsError, invalid_argument, malformed_xml
 from app.notify.queues import OutgoingMessage, QueueAttributes
 from app.notify.topics import SubscriptionSpec, TopicAttributes
@@ -26,9 +29,12 @@ def _root(body: bytes, expected: tuple[str, ...]) -> ElementTree.Element:
     if not body.strip():
         raise malformed_xml("the request body is empty")
     try:
-        root = ElementTree.fromstring(body)
+        # defusedxml refuses entity expansion (billion laughs) and external entities.
+        root = SafeElementTree.fromstring(body)
     except ElementTree.ParseError as exc:
         raise malformed_xml(str(exc)) from None
+    except DefusedXmlException as exc:
+        raise malformed_xml(f"entities and DTDs are not allowed ({type(exc).__name__})") from None
     if _local(root.tag) not in expected:
         raise malformed_xml(f"root element must be one of {', '.join(expected)}, got {_local(root.tag)}")
     return root

@@ -174,3 +174,12 @@ def test_malformed_requests_get_mns_errors(mns_server: MnsServer) -> None:
         if got != (status, code):
             mismatches.append(f"{label}: expected {(status, code)}, got {got}")
     assert mismatches == []
+
+
+def test_xml_entities_are_refused_not_expanded(mns_server: MnsServer) -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b"<Message><MessageBody>&b;</MessageBody></Message>"
+    )
+    resp = _request(mns_server, "POST", "/queues/q1/messages", body=bomb)
+    assert resp.status_code == 400 and b"<Code>MalformedXML</Code>" in resp.content
