@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from app.core import outputs
 from app.core.errors import (
+    AccessDenied,
     InputNotFound,
     InvalidJobState,
     InvalidParameter,
@@ -24,14 +26,19 @@ from app.core.errors import (
     PipelineNotFound,
     Unavailable,
 )
+from app.core.grants import Access, permits
 from app.core.jobs import DEFAULT_ORIGIN, DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, SnapshotJob
+from app.core.names import bucket_problem, key_problem
 from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, Pipeline, PipelineState, ResourceClass
 from app.core.ports import (
     MAX_PAGE_SIZE,
+    BucketGrants,
+    EndpointPolicy,
     JobPage,
     JobQuery,
     JobRepository,
     ObjectCatalog,
+    ObjectUrls,
     PipelinePage,
     PipelineRepository,
     QueueDepth,
@@ -90,6 +97,9 @@ class SnapshotService:
         scheduler: Scheduler,
         objects: ObjectCatalog,
         *,
+        grants: BucketGrants,
+        object_urls: ObjectUrls | None = None,
+        endpoints: EndpointPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
         sleep: Callable[[float], None] = time.sleep,
         ids: Callable[[], str] = new_id,
@@ -99,6 +109,9 @@ class SnapshotService:
         self.pipelines = pipelines
         self.scheduler = scheduler
         self.objects = objects
+        self.grants = grants
+        self.object_urls = object_urls
+        self.endpoints = endpoints
         self.clock = clock
         self.sleep = sleep
         self.ids = ids
@@ -107,7 +120,11 @@ class SnapshotService:
     # --- jobs -------------------------------------------------------------------------------
 
     def submit(self, tenant: str, req: SubmitRequest) -> SnapshotJob:
-        """Validate, store, then dispatch. The job is stored before any task message is sent."""
+        """Validate, check the tenant's grants, check the objects exist, store, then dispatch.
+
+        Grants come before existence, so another tenant's buckets and objects cannot be probed.
+        The job is stored before any task message is sent.
+        """
         spec = validate_spec(req.spec)
         validate_user_data(req.user_data)
         if not MIN_PRIORITY <= req.priority <= MAX_PRIORITY:
@@ -116,7 +133,12 @@ class SnapshotService:
             raise InvalidParameter("client_token", "must be 1-64 characters")
         if req.webhook_url is not None:
             _check_webhook_url(req.webhook_url)
+            refusal = self.endpoints.refusal(req.webhook_url) if self.endpoints is not None else None
+            if refusal:
+                raise InvalidParameter("webhook_url", refusal)
         pipeline = self.get_pipeline(tenant, req.pipeline_id)
+        job_id = self.ids()
+        self._check_access(tenant, spec, job_id)
         if not self.objects.bucket_exists(spec.input.bucket):
             raise InputNotFound(f"input bucket {spec.input.bucket!r} does not exist")
         if not self.objects.object_exists(spec.input.bucket, spec.input.key):
@@ -128,7 +150,7 @@ class SnapshotService:
                 raise InvalidParameter(f"{field}.bucket", f"{target.bucket!r} does not exist")
         req = replace(req, spec=spec)
         job = SnapshotJob(
-            id=self.ids(),
+            id=job_id,
             tenant=tenant,
             pipeline_id=pipeline.id,
             spec=spec,
@@ -144,6 +166,52 @@ class SnapshotService:
         if stored.id == job.id:
             self.scheduler.dispatch(pipeline.id)
         return stored
+
+    def _check_access(self, tenant: str, spec: SnapshotSpec, job_id: str) -> None:
+        """Read on the input; write on every key the job can produce; none of them its input."""
+        grants = self.grants.grants_for(tenant)
+        source = spec.input
+        if not permits(grants, Access.READ, source.bucket, source.key):
+            raise AccessDenied(f"you may not read {source.bucket}/{source.key}", field="input", access="read")
+        for family in outputs.families(spec, job_id):
+            if not permits(grants, Access.WRITE, family.bucket, family.head):
+                raise AccessDenied(
+                    f"you may not write to {family.bucket}/{family.head}", field=family.field, access="write"
+                )
+            if family.bucket == source.bucket and family.pattern.fullmatch(source.key):
+                raise InvalidParameter(
+                    f"{family.field}.key", "can name the job's own input; a job never overwrites its input"
+                )
+
+    def authorize_read(self, tenant: str, bucket: str, key: str) -> None:
+        """An object read with an access key (``GET /objects/...`` without a signature)."""
+        if bucket_problem(bucket) or key_problem(key):
+            raise InvalidParameter("", f"{bucket}/{key} is not a valid object name")
+        if not permits(self.grants.grants_for(tenant), Access.READ, bucket, key):
+            raise AccessDenied(f"you may not read {bucket}/{key}", access="read")
+
+    def object_url(self, bucket: str, key: str) -> str:
+        """A URL that fetches the object without credentials until it expires (``OPENMPS_URL_TTL_S``)."""
+        if self.object_urls is None:
+            raise Unavailable("object URLs are not configured in this process")
+        return self.object_urls.url(bucket, key)
+
+    def delete_job(self, tenant: str, job_id: str, *, outputs: bool = False) -> None:
+        """Forget a finished job; with ``outputs``, first delete every object it wrote (needs write
+        on each, checked before anything is deleted). Queued and running jobs are refused."""
+        job = self.get(tenant, job_id)
+        if not job.is_terminal:
+            raise InvalidJobState(f"job {job_id} is {job.state.value}; cancel it before deleting it")
+        if outputs:
+            written = self.jobs.written(job_id)
+            grants = self.grants.grants_for(tenant)
+            for bucket, key in written:
+                if not permits(grants, Access.WRITE, bucket, key):
+                    raise AccessDenied(f"you may not delete {bucket}/{key}", field="output", access="write")
+            for bucket, key in written:
+                self.objects.delete_object(bucket, key)
+        if not self.jobs.delete(job_id):
+            raise JobNotFound(f"job {job_id!r} does not exist")
 
     def get(self, tenant: str, job_id: str) -> SnapshotJob:
         job = self.jobs.find(job_id)
@@ -312,10 +380,18 @@ class SnapshotService:
 
 
 def _check_webhook_url(url: str) -> None:
-    """Shape only; whether the address may be reached is decided at connect time (SSRF guard)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
-        raise InvalidParameter("webhook_url", "must be an http(s) URL of at most 2048 characters")
+    """Shape only here; a literal address is checked by the ``EndpointPolicy``, and every resolved
+    address again at connect time (the SSRF guard)."""
+    reason = "must be an http(s) URL with a host, of at most 2048 characters"
+    if len(url) > 2048:
+        raise InvalidParameter("webhook_url", reason)
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # both parse lazily and raise on "http://[::1" or ":99999"
+    except ValueError:
+        raise InvalidParameter("webhook_url", f"{reason}; it does not parse") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidParameter("webhook_url", reason)
 
 
 def _check_pipeline_name(name: str) -> None:

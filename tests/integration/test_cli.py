@@ -26,6 +26,7 @@ def cli_env(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENMPS_REDIS_URL", services.settings.redis_url)
     monkeypatch.setenv("OPENMPS_STORAGE", "local")
     monkeypatch.setenv("OPENMPS_DATA_DIR", str(services.settings.data_dir))
+    monkeypatch.setenv("OPENMPS_SECRET_KEY", ",".join(services.settings.secret_keys))
     services.objects.put("media", "in/v.mp4", b"\x00" * 64, "video/mp4")
 
 

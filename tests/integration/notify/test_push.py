@@ -21,6 +21,7 @@ from app.notify.ssrf import EndpointGuard
 from app.notify.topics import TopicStore
 from tests.integration.notify.conftest import AK, SK, MnsServer
 from tests.integration.notify.receiver import Receiver
+from tests.stack import shared_sealer
 
 SCALE = 0.05  # 1 s of MNS schedule = 50 ms here
 
@@ -35,8 +36,9 @@ def receiver(mns_server: MnsServer) -> Iterator[Receiver]:
 def _pusher(server: MnsServer, *, allow_private: bool = True, lease_s: float = 30.0) -> Pusher:
     return Pusher(
         DeliveryStore(server.redis),
-        load_signing_key(server.redis),
+        load_signing_key(server.redis, shared_sealer()),
         EndpointGuard(allow_private=allow_private),
+        sealer=shared_sealer(),
         public_url=server.url,
         time_scale=SCALE,
         lease_s=lease_s,
@@ -49,7 +51,9 @@ def _subscribe(server: MnsServer, receiver: Receiver, strategy: str, fmt: str = 
     topic.get_subscription("hook").subscribe(
         SubscriptionMeta(receiver.url + "/hook?src=mns", notify_strategy=strategy, notify_content_format=fmt)
     )
-    store = TopicStore(server.redis, server.account, DeliveryStore(server.redis), EndpointGuard(allow_private=True))
+    store = TopicStore(
+        server.redis, server.account, DeliveryStore(server.redis), EndpointGuard(allow_private=True), shared_sealer()
+    )
     receiver.webhook_secret = store.subscription("push-topic", "hook").webhook_secret
     receiver.fetch_cert(server.url + CERT_PATH)
     return topic.publish_message(TopicMessage('{"JobId":"j1"}', "snapshot")).message_id
@@ -145,7 +149,13 @@ def test_a_store_error_inside_an_attempt_is_logged_with_the_delivery_id(
 
     store = BrokenStore(redis_client)
     store.enqueue(Delivery("d1", "m1", "acme", "job/j1", "http://127.0.0.1:9/hook", "BACKOFF_RETRY", "text/plain", "x"))
-    pusher = Pusher(store, load_signing_key(redis_client), EndpointGuard(allow_private=True), public_url="http://api")
+    pusher = Pusher(
+        store,
+        load_signing_key(redis_client, shared_sealer()),
+        EndpointGuard(allow_private=True),
+        sealer=shared_sealer(),
+        public_url="http://api",
+    )
     with caplog.at_level(logging.ERROR, logger="app.notify.push"):
         _run_until(pusher, None, lambda: any(r.exc_info for r in caplog.records), 5)
     (record, *_) = [r for r in caplog.records if r.exc_info]
