@@ -130,14 +130,33 @@ def test_backoff_exhausted_leaves_a_dead_letter_then_redelivery_succeeds(
     assert {r.headers["webhook-id"] for r in receiver.got} == {message_id}
 
 
-def test_ssrf_guard_refuses_loopback_at_connect_time(mns_server: MnsServer, receiver: Receiver) -> None:
-    message_id = _subscribe(mns_server, receiver, "BACKOFF_RETRY")
+@pytest.mark.parametrize("strategy", ["BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY"])
+def test_a_guard_refusal_is_dead_lettered_on_the_first_attempt(
+    mns_server: MnsServer, receiver: Receiver, strategy: str
+) -> None:
+    """The address is refused at connect time; refusing it 176 more times over a day would change
+    nothing, so the delivery dies at once, with the guard's reason recorded."""
+    message_id = _subscribe(mns_server, receiver, strategy)
     store = DeliveryStore(mns_server.redis)
     (d,) = store.for_message(message_id)
     attempt = _pusher(mns_server, allow_private=False).deliver(d.id)
-    assert attempt is not None and not attempt.ok and attempt.status == 0
-    assert "loopback" in attempt.error
+    assert attempt is not None and not attempt.ok and attempt.status == 0 and attempt.attempt == 1
+    assert attempt.next_due_ms == 0 and "loopback" in attempt.error and "permanent" in attempt.error
+    dead = store.get(d.id)
+    assert dead.state == DeliveryState.DEAD and dead.attempts == 1 and "loopback" in dead.last_error
+    assert [x.id for x in store.dead_letters()] == [d.id]
+    assert mns_server.redis.zscore("openmps:push:due", d.id) is None
     assert receiver.got == []
+
+
+def test_an_unresolvable_name_is_retried_not_dead_lettered(mns_server: MnsServer) -> None:
+    store = DeliveryStore(mns_server.redis)
+    store.enqueue(
+        Delivery("d-dns", "m-dns", "acme", "job/j", "http://no-such-host.invalid/h", "BACKOFF_RETRY", "text/plain", "x")
+    )
+    attempt = _pusher(mns_server, allow_private=False).deliver("d-dns")
+    assert attempt is not None and not attempt.ok and attempt.next_due_ms > 0
+    assert store.get("d-dns").state == DeliveryState.PENDING
 
 
 def test_a_store_error_inside_an_attempt_is_logged_with_the_delivery_id(
