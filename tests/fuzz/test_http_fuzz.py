@@ -27,6 +27,7 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
+import redis
 from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
@@ -53,9 +54,7 @@ class Target:
 
 @pytest.fixture(scope="module")
 def target(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    import redis as redis_lib  # noqa: PLC0415 - only to empty the database this module starts from
-
-    redis_lib.Redis.from_url(redis_server.url).flushall()
+    redis.Redis.from_url(redis_server.url).flushall()  # the module starts from an empty database
     settings: Settings = fast_settings(redis_server.url, tmp_path_factory.mktemp("fuzz") / "data")
     services = make_services(settings)
     services.objects.put("media", "in/video.mp4", b"\x00" * 64, "video/mp4")
