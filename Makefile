@@ -25,10 +25,10 @@ up: install
 # House rules that a machine can check: ruff lint and format everywhere, the import contracts in
 # pyproject.toml ([tool.importlinter]), mypy --strict on the core, the gateway and the frame engine.
 lint: install
-	$(PY) -m ruff check app workers tests bench
-	$(PY) -m ruff format --check app workers tests bench
+	$(PY) -m ruff check app workers openmps tests bench
+	$(PY) -m ruff format --check app workers openmps tests bench
 	.venv/bin/lint-imports
-	$(PY) -m mypy app/core app/gateway workers/frames
+	$(PY) -m mypy app/core app/gateway workers/frames openmps
 
 clean:
 	rm -rf var .pytest_cache
