@@ -14,7 +14,7 @@ import sys
 
 from app.core.errors import DomainError, PipelineNotFound
 from app.core.pipelines import PipelineState
-from app.settings import Settings
+from app.settings import Settings, SettingsError
 from app.wiring import Services, build_services, ensure_default_pipeline
 
 
@@ -72,7 +72,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    services = build_services(Settings.from_env())
+    try:
+        services = build_services(Settings.from_env())
+    except SettingsError as exc:
+        print(f"openmps: {exc}", file=sys.stderr)
+        return 2
     try:
         return _keys(services, args) if args.noun == "keys" else _pipelines(services, args)
     except DomainError as exc:

@@ -36,7 +36,7 @@ from app.notify.queues import OutgoingMessage, QueueStore
 from app.notify.signing import load_signing_key, tenant_webhook_secret
 from app.notify.ssrf import EndpointGuard
 from app.notify.topics import TopicStore, delivery_id
-from app.settings import Settings
+from app.settings import Settings, SettingsError
 from app.storage import keys
 from app.storage.jobs import RedisJobRepository
 from app.storage.pipelines import RedisPipelineRepository
@@ -207,7 +207,11 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    run(Settings.from_env(), stop)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise SystemExit(f"openmps notifier: {exc}") from None
+    run(settings, stop)
 
 
 if __name__ == "__main__":
