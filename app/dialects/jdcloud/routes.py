@@ -48,7 +48,7 @@ def _body() -> Any:
         raise InvalidParameter("", "the request body must be a JSON object")
     try:
         return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         raise InvalidParameter("", "the request body is not valid JSON") from None
 
 

@@ -9,6 +9,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+import redis
 import requests
 from jdcloud_sdk.core.credential import Credential
 from jdcloud_sdk.core.logger import ERROR, Logger
@@ -226,6 +228,8 @@ def test_every_failure_is_a_jd_envelope(served: Served) -> None:
     _envelope(_signed(served.url, "POST", f"{base}/thumbnail", ""), 400, "INVALID_ARGUMENT")
     _envelope(_signed(served.url, "POST", f"{base}/thumbnail", '{"source": NaN}'), 400, "INVALID_ARGUMENT")
     _envelope(_signed(served.url, "POST", f"{base}/thumbnail", "[]"), 400, "INVALID_ARGUMENT")
+    _envelope(_signed(served.url, "POST", f"{base}/thumbnail", "[" * 100_000), 400, "INVALID_ARGUMENT")
+    _envelope(_signed(served.url, "POST", f"{base}/thumbnail", '{"source": 1e400}'), 400, "INVALID_ARGUMENT")
     _envelope(_signed(served.url, "PUT", f"{base}/notification", '"on"'), 400, "INVALID_ARGUMENT")
     _envelope(_signed(served.url, "GET", f"{base}/transcode"), 404, "NOT_FOUND")
     _envelope(_signed(served.url, "GET", "/v1/regions"), 404, "NOT_FOUND")
@@ -235,6 +239,19 @@ def test_every_failure_is_a_jd_envelope(served: Served) -> None:
     assert "Authorization" in _envelope(unsigned, 401, "UNAUTHENTICATED")
     tampered = _signed(served.url, "GET", f"{base}/thumbnail", headers={"x-jdcloud-content-sha256": "0" * 64})
     _envelope(tampered, 401, "UNAUTHENTICATED")
+
+
+def test_a_crash_and_an_unreachable_store_are_jd_envelopes(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    def unreachable(*args: object) -> None:
+        raise redis.exceptions.ConnectionError("no route")
+
+    monkeypatch.setattr(served.services.snapshots, "list_jobs", crash)
+    assert _error(_list(served)) == (500, "INTERNAL", "the server failed to process the request; it was logged")
+    monkeypatch.setattr(served.services.snapshots, "list_jobs", unreachable)
+    assert _error(_list(served))[:2] == (503, "UNAVAILABLE")
 
 
 def test_throttling_is_rate_limit(served: Served, redis_server: RedisServer) -> None:
