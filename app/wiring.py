@@ -17,6 +17,7 @@ from app.notify.signing import RedisWebhookSecrets
 from app.queueing import make_celery, queue_length_probe, snapshot_task_sender
 from app.settings import Settings
 from app.storage.credentials import RedisCredentialStore
+from app.storage.endpoints import RedisPushEndpoints
 from app.storage.jobs import RedisJobRepository
 from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore, StoreCatalog
 from app.storage.pipelines import RedisPipelineRepository
@@ -68,7 +69,12 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         scheduler=scheduler,
         objects=objects,
         snapshots=SnapshotService(
-            jobs, pipelines, scheduler, StoreCatalog(objects), webhook_secrets=RedisWebhookSecrets(client)
+            jobs,
+            pipelines,
+            scheduler,
+            StoreCatalog(objects),
+            webhook_secrets=RedisWebhookSecrets(client),
+            push_endpoints=RedisPushEndpoints(client),
         ),
     )
 

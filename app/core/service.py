@@ -34,6 +34,8 @@ from app.core.ports import (
     ObjectCatalog,
     PipelinePage,
     PipelineRepository,
+    PushEndpoint,
+    PushEndpoints,
     QueueDepth,
     Scheduler,
     WebhookSecrets,
@@ -94,6 +96,7 @@ class SnapshotService:
         sleep: Callable[[float], None] = time.sleep,
         ids: Callable[[], str] = new_id,
         webhook_secrets: WebhookSecrets | None = None,
+        push_endpoints: PushEndpoints | None = None,
     ) -> None:
         self.jobs = jobs
         self.pipelines = pipelines
@@ -103,6 +106,7 @@ class SnapshotService:
         self.sleep = sleep
         self.ids = ids
         self.webhook_secrets = webhook_secrets
+        self.push_endpoints = push_endpoints
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -115,7 +119,7 @@ class SnapshotService:
         if req.client_token is not None and not 1 <= len(req.client_token) <= 64:
             raise InvalidParameter("client_token", "must be 1-64 characters")
         if req.webhook_url is not None:
-            _check_webhook_url(req.webhook_url)
+            _check_push_url(req.webhook_url, "webhook_url")
         pipeline = self.get_pipeline(tenant, req.pipeline_id)
         if not self.objects.bucket_exists(spec.input.bucket):
             raise InputNotFound(f"input bucket {spec.input.bucket!r} does not exist")
@@ -168,6 +172,26 @@ class SnapshotService:
         if self.webhook_secrets is None:
             raise Unavailable("webhook signing is not configured in this process")
         return self.webhook_secrets.for_tenant(tenant)
+
+    def set_push_endpoint(self, tenant: str, origin: str, endpoint: PushEndpoint) -> PushEndpoint:
+        """Store the tenant's push endpoint for the jobs ``origin`` submits (replacing any), to
+        which the notifier pushes their completion messages from now on. A disabled endpoint
+        may keep its URL (or have none); an enabled one needs an http(s) URL."""
+        if endpoint.url is not None:
+            _check_push_url(endpoint.url, "url")
+        elif endpoint.enabled:
+            raise InvalidParameter("url", "is required when the endpoint is enabled")
+        self._push_endpoints().put(tenant, origin, endpoint)
+        return endpoint
+
+    def get_push_endpoint(self, tenant: str, origin: str) -> PushEndpoint | None:
+        """The tenant's push endpoint for ``origin``'s jobs; None when none was ever set."""
+        return self._push_endpoints().get(tenant, origin)
+
+    def _push_endpoints(self) -> PushEndpoints:
+        if self.push_endpoints is None:
+            raise Unavailable("push endpoints are not configured in this process")
+        return self.push_endpoints
 
     def wait(self, tenant: str, job_id: str, timeout_s: float, poll_s: float = 0.05) -> SnapshotJob:
         """The job once it is terminal, or as it stands after ``timeout_s`` (at most 10 s)."""
@@ -311,11 +335,15 @@ class SnapshotService:
         return pipeline
 
 
-def _check_webhook_url(url: str) -> None:
+def _check_push_url(url: str, field: str) -> None:
     """Shape only; whether the address may be reached is decided at connect time (SSRF guard)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
-        raise InvalidParameter("webhook_url", "must be an http(s) URL of at most 2048 characters")
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        ok = False
+    if not ok or len(url) > 2048:
+        raise InvalidParameter(field, "must be an http(s) URL of at most 2048 characters")
 
 
 def _check_pipeline_name(name: str) -> None:

@@ -271,6 +271,8 @@ class RedisJobRepository:
                     continue
                 if query.pipeline_id and job.pipeline_id != query.pipeline_id:
                     continue
+                if query.origin and job.origin != query.origin:
+                    continue
                 found.append(job)
                 if len(found) > query.limit:
                     break
