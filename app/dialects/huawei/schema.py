@@ -344,7 +344,8 @@ def _count_arg(args: Mapping[str, str], name: str, lo: int, hi: int, default: in
 
 
 def parse_list(args: Mapping[str, str], task_ids: list[str]) -> ListTasks:
-    ids = [t for t in task_ids if t]
+    # Repeated (what the SDK sends) or comma-separated (what Huawei's service also binds).
+    ids = [t.strip() for value in task_ids for t in value.split(",") if t.strip()]
     if len(ids) > MAX_TASK_IDS:
         raise invalid("task_id", f"holds {len(ids)} task ids; at most {MAX_TASK_IDS} can be queried at a time")
     if ids:
