@@ -112,6 +112,8 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         wanted = parse_list(request.args, request.args.getlist("task_id"))
         if wanted.task_ids:
             jobs, _missing = snapshots.get_many(tenant, wanted.task_ids)  # unknown ids are simply not listed
+            # Newest first, as pages are: the SDK sorts the ids on the wire, so the caller's order is lost.
+            jobs.sort(key=lambda j: (j.created_at.timestamp() if j.created_at else 0.0, j.id), reverse=True)
             total, offset = len(jobs), 0
         else:
             page = snapshots.list_jobs_at(tenant, wanted.query, wanted.offset)

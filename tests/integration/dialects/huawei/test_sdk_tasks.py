@@ -132,11 +132,17 @@ def test_black_frame_knobs_skip_a_black_opening(live: Stack, client: MpcClient) 
 
 
 def test_listing_by_ids_status_window_and_pages(live: Stack, client: MpcClient) -> None:
-    ids = [create(client, ThumbnailPara(type="DOTS", dots=[1]), out=f"list/{i}").task_id for i in range(3)]
+    ids = []
+    for i in range(3):
+        ids.append(create(client, ThumbnailPara(type="DOTS", dots=[1]), out=f"list/{i}").task_id)
+        time.sleep(0.01)  # creation times are in ms: keep the newest-first order unambiguous
     done = [finished(client, task_id) for task_id in ids]
     assert {t.status for t in done} == {"SUCCEEDED"}
     by_ids = client.list_thumbnails_task(ListThumbnailsTaskRequest(task_id=[ids[2], "no-such-task", ids[0]]))
-    assert [t.task_id for t in by_ids.task_array] == [ids[2], ids[0]]  # unknown ids are not listed
+    # unknown ids are not listed; newest first (the SDK sorts the ids it sends)
+    assert [t.task_id for t in by_ids.task_array] == [ids[2], ids[0]]
+    reverse = client.list_thumbnails_task(ListThumbnailsTaskRequest(task_id=[ids[0], ids[2]]))
+    assert [t.task_id for t in reverse.task_array] == [ids[2], ids[0]]
     assert by_ids.total == 2 and by_ids.is_truncated == 0
     everything = client.list_thumbnails_task(ListThumbnailsTaskRequest(size=100))
     total = everything.total
