@@ -55,9 +55,10 @@ class Series:
     """``count`` frames: ``start_ms``, then every ``interval_s`` seconds (fractional allowed).
 
     ``end_ms`` (None = the duration) closes the window: times after it are dropped like times
-    past the end of the video, so ``count`` is then a cap. ``closing_frame`` adds one more image at
-    the window's end (``min(end_ms, duration)``) unless the series already landed on it, as
-    Huawei's interval snapshots end with the last frame (0, 11, 20 s for 20 s every 11 s).
+    past the end of the video, so ``count`` is then a cap. ``closing_frame``: when the window
+    reaches the end of the video, one more image of its last frame (at the duration) unless the
+    series already landed there, as Huawei's interval snapshots end (0, 11, 20 s for a 20 s video
+    every 11 s).
     """
 
     start_ms: float

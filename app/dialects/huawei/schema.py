@@ -12,9 +12,9 @@
 Semantics and units (seconds unless said):
 
 * ``TIME``: one picture every ``time`` s (1-100, default 12) from ``start_time`` (default 0) for
-  ``duration`` s (0 or ``"ToEND"``, the default: to the end), and one more at the window's last
-  frame, as Huawei documents (20 s every 11 s -> 0, 11, 20). A ``Series`` capped at the core's
-  10,000 images.
+  ``duration`` s (0 or ``"ToEND"``, the default: to the end), and, when that reaches the end of
+  the video, one more of its last frame, as Huawei documents (a 20 s video every 11 s -> 0, 11,
+  20). A ``Series`` capped at the core's 10,000 images.
 * ``DOTS``: up to 10 time points (``dots``); ``DOTS_MS``: one point in ms (``dots_ms``).
   ``sync: 1`` takes exactly one point (DOTS with one dot, or DOTS_MS).
 * Names: one picture -> ``<output_filename>.jpg``, else ``<dot>.jpg`` (DOTS_MS: ``<ms>.jpg``);

@@ -43,11 +43,13 @@ class TestRequestedTimes:
         assert requested_times(Series(0, 1, 100, end_ms=2500), 4000) == [0, 1000, 2000]
         assert requested_times(Series(0, 1, 2, end_ms=2500), 4000) == [0, 1000]  # count still caps
 
-    def test_series_closing_frame_ends_at_the_window_or_the_duration(self) -> None:
+    def test_series_closing_frame_is_the_videos_last(self) -> None:
         # Huawei's documented example: 20 s every 11 s -> 0, 11, 20.
         assert requested_times(Series(0, 11, 100, closing_frame=True), 20_000) == [0, 11_000, 20_000]
-        assert requested_times(Series(0, 1, 100, end_ms=2500, closing_frame=True), 4000) == [0, 1000, 2000, 2500]
-        assert requested_times(Series(0, 1, 100, end_ms=9000, closing_frame=True), 4000)[-1] == 4000
+        assert requested_times(Series(0, 1.5, 100, end_ms=9000, closing_frame=True), 4000) == [0, 1500, 3000, 4000]
+        # a window that ends inside the video has no closing frame (Huawei: start 100 s, 1 s, every 10 s)
+        assert requested_times(Series(0, 1, 100, end_ms=2500, closing_frame=True), 4000) == [0, 1000, 2000]
+        assert requested_times(Series(100_000, 10, 100, end_ms=101_000, closing_frame=True), 200_000) == [100_000]
         # already on the end: no second image there; an empty window adds nothing
         assert requested_times(Series(0, 2, 100, closing_frame=True), 4000) == [0, 2000, 4000]
         assert requested_times(Series(5000, 2, 100, closing_frame=True), 4000) == []  # plan_targets fails it
