@@ -72,7 +72,9 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    redis.Redis.from_url(redis_server.url).flushall()
+    flusher = redis.Redis.from_url(redis_server.url)
+    flusher.flushall()
+    flusher.close()
     tmp = tmp_path_factory.mktemp("huawei")
     settings = fast_settings(redis_server.url, tmp / "data")
     services = make_services(settings)
