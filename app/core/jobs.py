@@ -49,6 +49,7 @@ class Manifest:
     sheets: list[SpriteSheet] = field(default_factory=list)
     storyboard_key: str | None = None  # WebVTT beside the sheets
     index_key: str | None = None  # JSON index beside the sheets
+    archive_key: str | None = None  # the tar of every image (``SnapshotSpec.archive``)
     source_duration_ms: float | None = None
     source_width: int | None = None  # displayed size, after rotation
     source_height: int | None = None

@@ -40,6 +40,15 @@ class JobPage:
 
 
 @dataclass
+class CountedJobPage:
+    """One page of a listing by position, with how many jobs match in all (APIs that page by
+    number and report a total, such as Huawei's ``page``/``size``/``total``)."""
+
+    jobs: list[SnapshotJob] = field(default_factory=list)
+    total: int = 0
+
+
+@dataclass
 class PipelinePage:
     pipelines: list[Pipeline] = field(default_factory=list)
     total: int = 0  # matching pipelines on every page
@@ -58,6 +67,7 @@ class JobRepository(Protocol):
     def find(self, job_id: str) -> SnapshotJob | None: ...
     def get_many(self, job_ids: list[str]) -> list[SnapshotJob | None]: ...
     def list(self, tenant: str, query: JobQuery) -> JobPage: ...
+    def list_at(self, tenant: str, query: JobQuery, offset: int) -> CountedJobPage: ...
     def cancel_queued(self, job_id: str) -> bool: ...
     def request_cancel(self, job_id: str) -> None: ...
 

@@ -28,6 +28,7 @@ from app.core.jobs import DEFAULT_ORIGIN, DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PR
 from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, Pipeline, PipelineState, ResourceClass
 from app.core.ports import (
     MAX_PAGE_SIZE,
+    CountedJobPage,
     JobPage,
     JobQuery,
     JobRepository,
@@ -203,11 +204,19 @@ class SnapshotService:
         return job
 
     def list_jobs(self, tenant: str, query: JobQuery) -> JobPage:
-        if not 1 <= query.limit <= MAX_PAGE_SIZE:
-            raise InvalidParameter("limit", f"must be in [1, {MAX_PAGE_SIZE}], got {query.limit}")
-        if query.created_after and query.created_before and query.created_after > query.created_before:
-            raise InvalidParameter("created_after", "must not be later than created_before")
+        _check_query(query)
         return self.jobs.list(tenant, query)
+
+    def list_jobs_at(self, tenant: str, query: JobQuery, offset: int) -> CountedJobPage:
+        """``query.limit`` jobs starting at the ``offset``-th match (0-based, newest first, the
+        order of ``list_jobs``) and the number of matches in all: for APIs that page by number.
+        Positions shift when jobs are submitted between two calls, as with any offset paging."""
+        _check_query(query)
+        if query.page_token is not None:
+            raise InvalidParameter("page_token", "cannot be combined with an offset")
+        if offset < 0:
+            raise InvalidParameter("offset", f"must be >= 0, got {offset}")
+        return self.jobs.list_at(tenant, query, offset)
 
     def cancel(self, tenant: str, job_id: str) -> SnapshotJob:
         """A queued job is canceled at once; a running one is asked to stop (its worker ends it)."""
@@ -333,6 +342,13 @@ class SnapshotService:
             # The shared default pipeline may be paused/resumed by operators only.
             raise InvalidParameter("pipeline_id", "names the shared default pipeline, which only operators can change")
         return pipeline
+
+
+def _check_query(query: JobQuery) -> None:
+    if not 1 <= query.limit <= MAX_PAGE_SIZE:
+        raise InvalidParameter("limit", f"must be in [1, {MAX_PAGE_SIZE}], got {query.limit}")
+    if query.created_after and query.created_before and query.created_after > query.created_before:
+        raise InvalidParameter("created_after", "must not be later than created_before")
 
 
 def _check_push_url(url: str, field: str) -> None:

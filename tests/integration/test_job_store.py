@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app.core.errors import IdempotencyConflict, PipelineNotFound
+from app.core.errors import IdempotencyConflict, InvalidParameter, PipelineNotFound
 from app.core.jobs import Manifest, SnapshotJob
 from app.core.pipelines import Pipeline, PipelineState
 from app.core.ports import JobQuery
@@ -172,6 +172,44 @@ def test_listing_filters_and_pages_newest_first(repo: RedisJobRepository) -> Non
     window = repo.list("acme", JobQuery(created_after=from_ms(str(base + 20)), created_before=from_ms(str(base + 40))))
     assert [j.id for j in window.jobs] == ["j4", "j3", "j2"]
     assert repo.list("other", JobQuery()).jobs == []
+
+
+def test_listing_by_position_counts_every_match(repo: RedisJobRepository, redis_client) -> None:  # type: ignore[no-untyped-def]
+    RedisPipelineRepository(redis_client).create(Pipeline(id="p2", name="two"))
+    base = int(time.time() * 1000)
+    for i in range(7):
+        repo.create(make_job(f"j{i}", created_ms=base + i * 10, pipeline="p2" if i % 2 else "p1"), f"j{i}")
+    repo.start("j5", worker="w", lease_ttl_ms=5000, max_attempts=3)
+    repo.start("j2", worker="w", lease_ttl_ms=5000, max_attempts=3)
+    pages = [repo.list_at("acme", JobQuery(limit=3), offset) for offset in (0, 3, 6, 9)]
+    assert [[j.id for j in p.jobs] for p in pages] == [["j6", "j5", "j4"], ["j3", "j2", "j1"], ["j0"], []]
+    assert {p.total for p in pages} == {7}
+    # the same order as token paging
+    assert [j.id for j in repo.list("acme", JobQuery(limit=7)).jobs] == [f"j{i}" for i in range(6, -1, -1)]
+    running = repo.list_at("acme", JobQuery(state=JobState.RUNNING, limit=1), 1)
+    assert [j.id for j in running.jobs] == ["j2"] and running.total == 2
+    window = repo.list_at(
+        "acme", JobQuery(created_after=from_ms(str(base + 20)), created_before=from_ms(str(base + 40)), limit=2), 1
+    )
+    assert [j.id for j in window.jobs] == ["j3", "j2"] and window.total == 3
+    both = repo.list_at("acme", JobQuery(state=JobState.SUBMITTED, pipeline_id="p2", limit=5), 0)
+    assert [j.id for j in both.jobs] == ["j3", "j1"] and both.total == 2
+    assert repo.list_at("other", JobQuery(), 0).total == 0
+
+
+def test_listing_by_position_checks_its_arguments(services) -> None:  # type: ignore[no-untyped-def]
+    svc = services.snapshots
+    assert svc.list_jobs_at("acme", JobQuery(limit=100), 0).total == 0
+    for query, offset, field in [
+        (JobQuery(limit=0), 0, "limit"),
+        (JobQuery(limit=101), 0, "limit"),
+        (JobQuery(), -1, "offset"),
+        (JobQuery(page_token="x"), 0, "page_token"),
+        (JobQuery(created_after=from_ms("2000"), created_before=from_ms("1000")), 0, "created_after"),
+    ]:
+        with pytest.raises(InvalidParameter) as info:
+            svc.list_jobs_at("acme", query, offset)
+        assert info.value.field == field
 
 
 def test_concurrent_pipeline_updates_of_different_fields_both_stick(redis_client) -> None:  # type: ignore[no-untyped-def]
