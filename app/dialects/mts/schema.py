@@ -70,7 +70,7 @@ JOB_STATES = {
     "Fail": (JobState.FAILED, JobState.CANCELED),
 }
 PIPELINE_STATES = {"Active": PipelineState.ACTIVE, "Paused": PipelineState.PAUSED}
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
