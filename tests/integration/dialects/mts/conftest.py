@@ -54,16 +54,8 @@ class Stack:
         return client
 
     def tea(self, key: str = AK, secret: str = SK, **config: Any) -> TeaClient:
-        return TeaClient(
-            Config(
-                access_key_id=key,
-                access_key_secret=secret,
-                region_id=REGION,
-                endpoint=self.endpoint,
-                protocol="http",
-                **config,
-            )
-        )
+        options = {"region_id": REGION, "endpoint": self.endpoint, "protocol": "http", **config}
+        return TeaClient(Config(access_key_id=key, access_key_secret=secret, **options))
 
     def put(self, key: str, data: bytes, bucket: str = "media") -> None:
         self.services.objects.put(bucket, key, data, "video/mp4")

@@ -5,6 +5,7 @@ XML for clients that read it themselves."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -82,9 +83,19 @@ def test_a_wrong_secret_is_refused_and_the_classic_sdk_recognises_its_own_string
 
 
 def test_every_signature_mode_of_the_tea_sdk_is_accepted(stack: Stack) -> None:
-    for config in ({}, {"signature_algorithm": "v2"}, {"signature_algorithm": "ACS3-HMAC-SM3"}):
+    modes: list[dict[str, Any]] = [
+        {},
+        {"signature_algorithm": "v2"},
+        {"signature_algorithm": "ACS3-HMAC-SM3"},
+        {"endpoint": f"http://{stack.endpoint}"},  # the SDK then signs "host: http://127.0.0.1:PORT"
+    ]
+    for config in modes:
         got = tea_query(stack, **config)()
         assert got.status_code == 200 and [p.id for p in got.body.pipeline_list.pipeline] == ["default"], config
+    # The asyncio client (aiohttp) adds an unsigned Content-Type and asks for gzip.
+    request = tea.SearchPipelineRequest(state="All")
+    found = asyncio.run(stack.tea().search_pipeline_async(request))
+    assert found.status_code == 200 and "default" in [p.id for p in found.body.pipeline_list.pipeline]
 
 
 def test_an_unknown_access_key_is_refused(stack: Stack) -> None:
