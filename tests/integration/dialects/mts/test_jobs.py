@@ -154,6 +154,7 @@ def test_async_interval_even_and_time_point_jobs(stack: Stack, video: VideoFacts
     submitted = {name: submit_classic(stack, cfg, UserData=name) for name, cfg in configs.items()}
     assert all(j["State"] == "Submitted" for j in submitted.values()), submitted
     assert submitted["series"]["SnapshotConfig"]["Num"] == "3"
+    assert stack.services.snapshots.get(TENANT, submitted["series"]["Id"]).priority == 6  # MPS's default
     ids = {name: j["Id"] for name, j in submitted.items()}
     done = finished(stack, list(ids.values()))
     for name, job_id in ids.items():
