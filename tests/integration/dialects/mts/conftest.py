@@ -12,7 +12,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,26 @@ class Stack:
 
     def put(self, key: str, data: bytes, bucket: str = "media") -> None:
         self.services.objects.put(bucket, key, data, "video/mp4")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def http(method: str, url: str, *, data: bytes | None = None, headers: Mapping[str, str] | None = None) -> Reply:
+    """A plain HTTP request (for clients that read raw bodies), error statuses included."""
+    req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return Reply(resp.status, dict(resp.headers), resp.read())
+    except urllib.error.HTTPError as exc:
+        return Reply(exc.code, dict(exc.headers), exc.read())
 
 
 def call(client: AcsClient, request: RpcRequest) -> dict[str, Any]:

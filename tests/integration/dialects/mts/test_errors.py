@@ -10,10 +10,10 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 import pytest
-import requests
 from alibabacloud_mts20140618 import models as tea
 from alibabacloud_tea_openapi import utils_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ClientException, ThrottlingException
@@ -28,7 +28,7 @@ from darabonba.runtime import RuntimeOptions
 
 from app.web import create_app
 from app.wiring import build_services
-from tests.integration.dialects.mts.conftest import AK, SK, TENANT, Stack, call
+from tests.integration.dialects.mts.conftest import AK, SK, TENANT, Stack, call, http
 from tests.servers import serve_wsgi
 
 INPUT = '{"Bucket": "media", "Location": "oss-cn-hangzhou", "Object": "missing.mp4"}'
@@ -242,36 +242,38 @@ def signed_url(stack: Stack, action: str, fmt: str, **params: str) -> str:
 
 
 def test_raw_envelopes_in_json_and_xml(stack: Stack) -> None:
-    got = requests.get(signed_url(stack, "QueryPipelineList", "XML", PipelineIds="default,nope"), timeout=10)
-    assert got.status_code == 200 and got.headers["Content-Type"] == "text/xml;charset=utf-8"
+    got = http("GET", signed_url(stack, "QueryPipelineList", "XML", PipelineIds="default,nope"))
+    assert got.status == 200 and got.headers["Content-Type"] == "text/xml;charset=utf-8"
     root = ElementTree.fromstring(got.content)
     assert root.tag == "QueryPipelineListResponse" and root.findtext("RequestId")
     assert root.findtext("PipelineList/Pipeline/Id") == "default"
     assert root.findtext("NonExistPids/String") == "nope"
 
-    bad = requests.get(signed_url(stack, "NoSuchThing", "XML"), timeout=10)
-    assert bad.status_code == 404 and bad.headers["Content-Type"] == "text/xml;charset=utf-8"
+    bad = http("GET", signed_url(stack, "NoSuchThing", "XML"))
+    assert bad.status == 404 and bad.headers["Content-Type"] == "text/xml;charset=utf-8"
     err = ElementTree.fromstring(bad.content)
     assert err.tag == "Error" and err.findtext("Code") == "InvalidAction.NotFound"
     assert all(err.findtext(f) for f in ("RequestId", "HostId", "Message", "Recommend"))
 
-    unsigned = requests.post(f"http://{stack.endpoint}/?Action=SearchPipeline&Version=2014-06-18", timeout=10)
+    unsigned = http("POST", f"http://{stack.endpoint}/?Action=SearchPipeline&Version=2014-06-18")
     body = unsigned.json()
-    assert unsigned.status_code == 400 and body["Code"] == "MissingAccessKeyId"
+    assert unsigned.status == 400 and body["Code"] == "MissingAccessKeyId"
     assert set(body) == {"RequestId", "HostId", "Code", "Message", "Recommend"}
-    wrong_method = requests.put(f"http://{stack.endpoint}/?Action=SearchPipeline&Format=XML", timeout=10)
-    assert wrong_method.status_code == 405
+    wrong_method = http("PUT", f"http://{stack.endpoint}/?Action=SearchPipeline&Format=XML")
+    assert wrong_method.status == 405
     assert ElementTree.fromstring(wrong_method.content).findtext("Code") == "UnsupportedHTTPMethod"
-    form = requests.post(
+    fields = {
+        "Action": "SearchPipeline",
+        "Version": "2014-06-18",
+        "AccessKeyId": AK,
+        "Signature": "x",
+        "Timestamp": "yesterday",
+        "SignatureNonce": "n1",
+    }
+    form = http(
+        "POST",
         f"http://{stack.endpoint}/",
-        data={
-            "Action": "SearchPipeline",
-            "Version": "2014-06-18",
-            "AccessKeyId": AK,
-            "Signature": "x",
-            "Timestamp": "yesterday",
-            "SignatureNonce": "n1",
-        },
-        timeout=10,
+        data=urlencode(fields).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert form.status_code == 400 and form.json()["Code"] == "InvalidTimeStamp.Format"
+    assert form.status == 400 and form.json()["Code"] == "InvalidTimeStamp.Format"

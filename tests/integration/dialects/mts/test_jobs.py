@@ -19,7 +19,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-import requests
 from alibabacloud_mts20140618 import models as tea
 from alibabacloud_tea_openapi.exceptions import ClientException
 from aliyunsdkcore.acs_exception.exceptions import ServerException
@@ -35,7 +34,7 @@ from app.core.ports import JobQuery
 from app.core.states import JobState
 from app.web import create_app
 from app.wiring import build_services
-from tests.integration.dialects.mts.conftest import AK, SK, TENANT, Stack, call
+from tests.integration.dialects.mts.conftest import AK, SK, TENANT, Stack, call, http
 from tests.media import VideoFacts, make_bulky_video, make_not_a_video, make_video, read_frame_index
 from tests.servers import serve_wsgi
 from tests.workerproc import WorkerProcess
@@ -312,16 +311,16 @@ def test_query_pages_newest_first_by_pipeline_and_state(stack: Stack, video: Vid
 def test_native_and_mps_requests_produce_the_same_frames(stack: Stack, video: VideoFacts) -> None:
     points = [40, 1020, 1999, 3960]
     auth = "Basic " + base64.b64encode(f"{AK}:{SK}".encode()).decode()
-    native = requests.post(
-        f"http://{stack.endpoint}/api/v1/jobs",
-        params={"wait": 10},
-        headers={"Authorization": auth},
-        json={
-            "input": {"bucket": "media", "key": "v.mp4"},
-            "output": {"bucket": "out", "key": "parity/native-{Count}.jpg"},
-            "snapshot": {"mode": "points", "points_ms": points, "width": 160},
-        },
-        timeout=15,
+    body = {
+        "input": {"bucket": "media", "key": "v.mp4"},
+        "output": {"bucket": "out", "key": "parity/native-{Count}.jpg"},
+        "snapshot": {"mode": "points", "points_ms": points, "width": 160},
+    }
+    native = http(
+        "POST",
+        f"http://{stack.endpoint}/api/v1/jobs?wait=10",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": auth, "Content-Type": "application/json"},
     ).json()
     mps = submit_classic(
         stack, {"OutputFile": oss("parity/mps-{Count}.jpg"), "TimeArray": {"TimePointList": points}, "Width": "160"}
