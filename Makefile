@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install test test-slow bench demo up lint clean
+.PHONY: install test test-slow bench bench-sync demo up lint clean
 
 install:
 	@bash scripts/bootstrap.sh
@@ -15,6 +15,10 @@ test-slow: install
 
 bench: install
 	$(PY) -m bench.run
+
+# One 1080p frame by synchronous MPS SubmitSnapshotJob (official SDK, S3 input) vs the ffmpeg CLI.
+bench-sync: install
+	$(PY) -m bench.sync
 
 demo: install
 	$(PY) -m app.devstack demo
