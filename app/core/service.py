@@ -10,8 +10,8 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -24,7 +24,15 @@ from app.core.errors import (
     PipelineNotFound,
     Unavailable,
 )
-from app.core.jobs import DEFAULT_ORIGIN, DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, SnapshotJob
+from app.core.jobs import (
+    DEFAULT_ORIGIN,
+    DEFAULT_PRIORITY,
+    MAX_DIALECT_DATA_CHARS,
+    MAX_DIALECT_DATA_ITEMS,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    SnapshotJob,
+)
 from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, Pipeline, PipelineState, ResourceClass
 from app.core.ports import (
     MAX_PAGE_SIZE,
@@ -56,6 +64,7 @@ class SubmitRequest:
     client_token: str | None = None
     webhook_url: str | None = None
     origin: str = DEFAULT_ORIGIN  # which dialect submits it (not part of the idempotency fingerprint)
+    dialect_data: Mapping[str, str] = field(default_factory=dict)  # see SnapshotJob.dialect_data
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ def request_fingerprint(tenant: str, req: SubmitRequest) -> str:
         "priority": req.priority,
         "user_data": req.user_data,
         "webhook": req.webhook_url,
+        "dialect_data": dict(req.dialect_data),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -115,6 +125,7 @@ class SnapshotService:
         """Validate, store, then dispatch. The job is stored before any task message is sent."""
         spec = validate_spec(req.spec)
         validate_user_data(req.user_data)
+        _check_dialect_data(req.dialect_data)
         if not MIN_PRIORITY <= req.priority <= MAX_PRIORITY:
             raise InvalidParameter("priority", f"must be in [{MIN_PRIORITY}, {MAX_PRIORITY}], got {req.priority}")
         if req.client_token is not None and not 1 <= len(req.client_token) <= 64:
@@ -126,11 +137,11 @@ class SnapshotService:
             raise InputNotFound(f"input bucket {spec.input.bucket!r} does not exist")
         if not self.objects.object_exists(spec.input.bucket, spec.input.key):
             raise InputNotFound(f"input object {spec.input.bucket}/{spec.input.key} does not exist")
-        for field, target in [("output", spec.output)] + (
+        for name, target in [("output", spec.output)] + (
             [("sprite.output", spec.sprite.target)] if spec.sprite else []
         ):
             if not self.objects.bucket_exists(target.bucket):
-                raise InvalidParameter(f"{field}.bucket", f"{target.bucket!r} does not exist")
+                raise InvalidParameter(f"{name}.bucket", f"{target.bucket!r} does not exist")
         req = replace(req, spec=spec)
         job = SnapshotJob(
             id=self.ids(),
@@ -142,6 +153,7 @@ class SnapshotService:
             client_token=req.client_token,
             webhook_url=req.webhook_url,
             origin=req.origin,
+            dialect_data=dict(req.dialect_data),
             created_at=self.clock(),
             progress_total=spec.requested_count or 0,
         )
@@ -342,6 +354,17 @@ class SnapshotService:
             # The shared default pipeline may be paused/resumed by operators only.
             raise InvalidParameter("pipeline_id", "names the shared default pipeline, which only operators can change")
         return pipeline
+
+
+def _check_dialect_data(data: Mapping[str, str]) -> None:
+    size = sum(len(k) + len(v) for k, v in data.items())
+    if len(data) > MAX_DIALECT_DATA_ITEMS or size > MAX_DIALECT_DATA_CHARS:
+        raise InvalidParameter(
+            "dialect_data",
+            f"holds {len(data)} items of {size} characters; at most {MAX_DIALECT_DATA_ITEMS} and {MAX_DIALECT_DATA_CHARS}",
+        )
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise InvalidParameter("dialect_data", "must map strings to strings")
 
 
 def _check_query(query: JobQuery) -> None:

@@ -98,6 +98,7 @@ def job_to_hash(job: SnapshotJob) -> dict[str, str]:
         "error_message": job.error_message or "",
         "notification": json.dumps(asdict(job.notification)) if job.notification else "",
         "origin": job.origin,
+        "dialect_data": json.dumps(job.dialect_data, separators=(",", ":")) if job.dialect_data else "",
     }
 
 
@@ -123,6 +124,7 @@ def job_from_hash(h: dict[str, str]) -> SnapshotJob:
         error_message=h.get("error_message") or None,
         notification=NotificationResult(**json.loads(h["notification"])) if h.get("notification") else None,
         origin=h.get("origin") or DEFAULT_ORIGIN,
+        dialect_data=json.loads(h["dialect_data"]) if h.get("dialect_data") else {},
     )
 
 

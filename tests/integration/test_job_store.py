@@ -10,12 +10,14 @@ from app.core.errors import IdempotencyConflict, InvalidParameter, PipelineNotFo
 from app.core.jobs import Manifest, SnapshotJob
 from app.core.pipelines import Pipeline, PipelineState
 from app.core.ports import JobQuery
+from app.core.service import SubmitRequest
 from app.core.specs import ObjectRef, OutputTarget, SingleTime, SnapshotSpec
 from app.core.states import JobState
 from app.storage import keys
 from app.storage.jobs import RedisJobRepository, StartOutcome, from_ms
 from app.storage.pipelines import RedisPipelineRepository
 from app.storage.scheduler import RedisScheduler
+from app.wiring import Services
 
 SPEC = SnapshotSpec(input=ObjectRef("media", "a.mp4"), timing=SingleTime(1000), output=OutputTarget("out", "x.jpg"))
 
@@ -341,3 +343,16 @@ def test_a_failing_refill_does_not_fail_the_stored_transition(redis_client) -> N
     repo.create(make_job("a"), "a")
     assert repo.start("a", worker="w", lease_ttl_ms=5000, max_attempts=3).outcome is StartOutcome.STARTED
     assert repo.get("a").state is JobState.RUNNING
+
+
+def test_dialect_data_is_stored_with_the_job_and_bounded(services: Services) -> None:
+    """What a dialect must echo back (a vendor's Location as sent) rides with the job, opaque to the core."""
+    services.objects.put("media", "v.mp4", b"not looked at before a worker runs", "video/mp4")
+    spec = SnapshotSpec(ObjectRef("media", "v.mp4"), SingleTime(0), OutputTarget("out", "d/{job_id}.jpg"))
+    data = {"echo": '{"Input":{"Location":"oss-cn-hangzhou"}}', "mode": "multi"}
+    job = services.snapshots.submit("acme", SubmitRequest(spec, dialect_data=data))
+    assert services.snapshots.get("acme", job.id).dialect_data == data
+    plain = services.snapshots.submit("acme", SubmitRequest(spec))
+    assert services.snapshots.get("acme", plain.id).dialect_data == {}
+    with pytest.raises(InvalidParameter, match="dialect_data"):
+        services.snapshots.submit("acme", SubmitRequest(spec, dialect_data={"k": "x" * 9000}))

@@ -6,12 +6,13 @@ its credentials carry none), then admits the request through the shared gate wit
 ``SDK-HMAC-SHA256`` scheme. The project id names no tenant: the access key does. Tasks queue on
 the shared default pipeline (Huawei has no pipelines); synchronous ones at the highest priority.
 
-The OBS ``location`` strings a client sent are kept beside the job in this dialect's own Redis
-hash (``openmps:huawei:task:<id>``), only to echo them back: the core has no use for them.
+The OBS ``location`` strings a client sent ride along in ``SnapshotJob.dialect_data``, only to be
+echoed back: the core has no use for them.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -36,24 +37,11 @@ PATH = "/v1/<project_id>/thumbnails"
 # The SDK's read timeout is 120 s by default, and users often set 10 s (``HttpConfig(timeout=
 # (5, 10))``): a sync capture answers within 8 s or is canceled and refused.
 SYNC_BUDGET_S = 8.0
-LOCATION_KEY = "openmps:huawei:task:{}"
 
 
-class Locations:
-    """The ``location`` fields of each task's input and output, for echoing them back."""
-
-    def __init__(self, services: DialectServices) -> None:
-        self.r = services.redis
-
-    def save(self, job_id: str, input_location: str, output_location: str) -> None:
-        if input_location or output_location:
-            self.r.hset(LOCATION_KEY.format(job_id), mapping={"in": input_location, "out": output_location})
-
-    def of(self, job_ids: list[str]) -> list[tuple[str, str]]:
-        pipe = self.r.pipeline(transaction=False)
-        for job_id in job_ids:
-            pipe.hmget(LOCATION_KEY.format(job_id), ["in", "out"])
-        return [(found[0] or "", found[1] or "") for found in pipe.execute()]
+def _locations(job: SnapshotJob) -> tuple[str, str]:
+    """The ``location`` fields of the task's input and output, as the client sent them."""
+    return job.dialect_data.get("input_location", ""), job.dialect_data.get("output_location", "")
 
 
 def _json_body() -> Any:
@@ -71,7 +59,6 @@ def _json_body() -> Any:
 def create_blueprint(services: DialectServices) -> Blueprint:
     bp = Blueprint("huawei", __name__)
     snapshots = services.snapshots
-    locations = Locations(services)
 
     def admit(project_id: str) -> str:
         check_project_id(project_id)
@@ -99,9 +86,9 @@ def create_blueprint(services: DialectServices) -> Blueprint:
     def create_task(project_id: str) -> Response:
         tenant = admit(project_id)
         task = parse_create(_json_body())
-        job = snapshots.submit(tenant, task.request)
-        where = (task.input_location, task.output_location)
-        locations.save(job.id, *where)
+        sent = {"input_location": task.input_location, "output_location": task.output_location}
+        job = snapshots.submit(tenant, replace(task.request, dialect_data={k: v for k, v in sent.items() if v}))
+        where = _locations(job)
         if not task.sync:
             return jsonify({"task_id": job.id})
         return jsonify(render.sync_answer(finish_sync(tenant, job), task.kind, where))
@@ -118,8 +105,7 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         else:
             page = snapshots.list_jobs_at(tenant, wanted.query, wanted.offset)
             jobs, total, offset = page.jobs, page.total, wanted.offset
-        where = locations.of([j.id for j in jobs])
-        tasks = [render.thumb_task(job, loc) for job, loc in zip(jobs, where, strict=True)]
+        tasks = [render.thumb_task(job, _locations(job)) for job in jobs]
         return jsonify(render.list_answer(tasks, total, offset))
 
     @bp.delete(PATH)

@@ -12,9 +12,8 @@
 Every view admits its request through the shared gate with the JDCLOUD2/3 scheme. Tasks other
 dialects submitted for the same tenant are not JD tasks: get answers 404, list leaves them out.
 
-The dialect keeps one key of its own (``DialectServices.redis``): ``openmps:jdcloud:multi:{id}``
-marks a ``multi`` task over the whole video, which plans exactly like ``average`` and would
-otherwise read back as one.
+The task's JD ``mode`` as submitted rides along in ``SnapshotJob.dialect_data``: a ``multi`` task
+over the whole video plans exactly like ``average`` and would otherwise read back as one.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from app.gateway.dialect import DialectServices
 from app.gateway.raw import RawRequest
 
 URL_PREFIX = "/v1/regions"
-MULTI_MARK = "openmps:jdcloud:multi:"
 
 
 def _reject_constant(name: str) -> Any:
@@ -55,7 +53,6 @@ def _body() -> Any:
 def create_blueprint(services: DialectServices) -> Blueprint:
     bp = Blueprint("jdcloud", __name__, url_prefix=URL_PREFIX)
     snapshots = services.snapshots
-    r = services.redis
 
     def tenant() -> str:
         return services.gate.admit(RawRequest.from_flask(request), jdcloud_scheme).tenant
@@ -67,19 +64,14 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         return job
 
     def modes(jobs: list[SnapshotJob]) -> list[str | None]:
-        """``multi`` for the tasks marked so, else None (the rule says what it is)."""
-        if not jobs:
-            return []
-        marks = r.mget([MULTI_MARK + j.id for j in jobs])
-        return ["multi" if m else None for m in marks]
+        """``multi`` for the tasks submitted so, else None (the rule says what it is)."""
+        return ["multi" if j.dialect_data.get("mode") == "multi" else None for j in jobs]
 
     @bp.post("/<region_id>/thumbnail")
     def create_thumbnail_task(region_id: str) -> Response:
         owner = tenant()
         parsed = parse_create(_body())
-        job = snapshots.submit(owner, parsed.submit)
-        if parsed.mode == "multi" and render.rule_json(job)["mode"] != "multi":
-            r.set(MULTI_MARK + job.id, "1")
+        job = snapshots.submit(owner, replace(parsed.submit, dialect_data={"mode": parsed.mode}))
         return render.ok({"taskID": job.id})
 
     @bp.get("/<region_id>/thumbnail/<task_id>")

@@ -136,6 +136,9 @@ def _xml(name: str, value: Any) -> str:
 # --- jobs ---------------------------------------------------------------------------------------
 
 
+ECHO_KEY = "echo"
+
+
 @dataclass(frozen=True)
 class Echo:
     """What a SubmitSnapshotJob named that the core does not keep: OSS ``Location`` and
@@ -143,6 +146,15 @@ class Echo:
     the submit response. Keys: ``Input``, ``OutputFile``, ``TileOutputFile``."""
 
     files: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def to_dialect_data(self) -> dict[str, str]:
+        """Kept with the job (``SnapshotJob.dialect_data``), so queries echo what was sent too."""
+        return {ECHO_KEY: json.dumps(self.files, separators=(",", ":"))} if self.files else {}
+
+    @classmethod
+    def of(cls, job: SnapshotJob) -> Echo:
+        raw = job.dialect_data.get(ECHO_KEY)
+        return cls(json.loads(raw)) if raw else cls()
 
 
 def iso(dt: datetime | None) -> str:
@@ -172,7 +184,7 @@ def _key(target: OutputTarget) -> str:
 
 def snapshot_config(job: SnapshotJob, echo: Echo | None = None) -> dict[str, Any]:
     spec = job.spec
-    files = echo.files if echo else {}
+    files = (echo or Echo.of(job)).files
     cfg: dict[str, Any] = {"OutputFile": _file(spec.output.bucket, _key(spec.output), files.get("OutputFile"))}
     t = spec.timing
     if isinstance(t, SingleTime):
@@ -220,7 +232,7 @@ def mns_result(job: SnapshotJob) -> dict[str, str]:
 def job_record(job: SnapshotJob, echo: Echo | None = None) -> dict[str, Any]:
     """A job as ``SnapshotJob`` in MPS responses: every value a string."""
     code, message = job_failure(job)
-    files = echo.files if echo else {}
+    files = (echo or Echo.of(job)).files
     record: dict[str, Any] = {
         "Id": job.id,
         "State": JOB_STATES[job.state],
@@ -232,7 +244,7 @@ def job_record(job: SnapshotJob, echo: Echo | None = None) -> dict[str, Any]:
         "PipelineId": job.pipeline_id,
         "UserData": job.user_data or "",
         "Input": _file(job.spec.input.bucket, job.spec.input.key, files.get("Input")),
-        "SnapshotConfig": snapshot_config(job, echo),
+        "SnapshotConfig": snapshot_config(job, echo or Echo.of(job)),
         "MNSMessageResult": mns_result(job),
     }
     if job.finished_at is not None:

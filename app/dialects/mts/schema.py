@@ -267,6 +267,7 @@ def parse_submit(params: Mapping[str, str]) -> Submission:
         priority=SYNC_PRIORITY if sync else MPS_PRIORITY,
         user_data=params.get("UserData") or None,
         origin=ORIGIN,
+        dialect_data=Echo(files).to_dialect_data(),
     )
     return Submission(request, sync, Echo(files))
 

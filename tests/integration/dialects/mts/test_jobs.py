@@ -112,6 +112,9 @@ def test_sync_snapshots_are_in_the_bucket_when_the_call_returns(stack: Stack, vi
     assert job["UserData"] == "ticket-1" and job["PipelineId"] == "default"
     assert frame(stack, "sync/exact one.jpg") == video.frame_at(1530)  # decoded names, the exact frame
     assert stack.services.snapshots.get(TENANT, job["Id"]).priority == 10  # sync jobs go first
+    queried = query_ids(stack, [job["Id"]])["SnapshotJobList"]["SnapshotJob"][0]  # what was sent, echoed again
+    assert queried["Input"] == job["Input"]
+    assert queried["SnapshotConfig"]["OutputFile"] == job["SnapshotConfig"]["OutputFile"]
 
     resp = stack.tea().submit_snapshot_job(
         tea.SubmitSnapshotJobRequest(
