@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install test test-slow fuzz bench bench-store demo up lint clean
+.PHONY: install test test-slow fuzz bench bench-sync bench-store demo up lint clean
 
 install:
 	@bash scripts/bootstrap.sh
@@ -25,6 +25,10 @@ bench: install
 bench-store: install
 	$(PY) -m bench.store
 
+# One 1080p frame by synchronous MPS SubmitSnapshotJob (official SDK, S3 input) vs the ffmpeg CLI.
+bench-sync: install
+	$(PY) -m bench.sync
+
 demo: install
 	$(PY) -m app.devstack demo
 
@@ -32,12 +36,12 @@ up: install
 	$(PY) -m app.devstack up
 
 # House rules that a machine can check: ruff lint and format everywhere, the import contracts in
-# pyproject.toml ([tool.importlinter]), mypy --strict on the core and the frame engine.
+# pyproject.toml ([tool.importlinter]), mypy --strict on the core, the gateway and the frame engine.
 lint: install
-	$(PY) -m ruff check app workers tests bench
-	$(PY) -m ruff format --check app workers tests bench
+	$(PY) -m ruff check app workers openmps tests bench
+	$(PY) -m ruff format --check app workers openmps tests bench
 	.venv/bin/lint-imports
-	$(PY) -m mypy app/core workers/frames
+	$(PY) -m mypy app/core app/gateway workers/frames openmps
 
 clean:
 	rm -rf var .pytest_cache

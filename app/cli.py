@@ -23,7 +23,7 @@ from app.core.pipelines import PipelineState
 from app.notify.delivery import DeliveryStore
 from app.notify.signing import reseal_stored
 from app.notify.topics import reseal_subscriptions
-from app.settings import Settings
+from app.settings import Settings, SettingsError
 from app.storage.secretbox import generate_key
 from app.wiring import Services, build_services, ensure_default_pipeline
 
@@ -140,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.noun == "secrets" and args.action == "generate-key":
         print(generate_key())  # needs no key, no Redis
         return 0
-    services = build_services(Settings.from_env())
+    try:
+        services = build_services(Settings.from_env())
+    except SettingsError as exc:
+        print(f"openmps: {exc}", file=sys.stderr)
+        return 2
     try:
         return COMMANDS[args.noun](services, args)
     except DomainError as exc:

@@ -6,11 +6,16 @@ variable is listed, with its default, in the README's configuration table.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+
+class SettingsError(ValueError):
+    """A variable holds a value no process could run with; the message names the variable."""
 
 
 def _bool(value: str) -> bool:
@@ -25,18 +30,21 @@ def _dialect_ports(raw: str) -> tuple[tuple[str, int], ...]:
             continue
         name, sep, port = item.partition("=")
         if not sep or not port.strip().isdigit():
-            raise ValueError(f"OPENMPS_DIALECT_PORTS must look like 'mts=8101,jdcloud=8102', got {raw!r}")
+            raise SettingsError(f"OPENMPS_DIALECT_PORTS must look like 'mts=8101,jdcloud=8102', got {raw!r}")
         pairs.append((name.strip(), int(port)))
     return tuple(pairs)
 
 
 def _retention_s(raw: str) -> float:
-    """``OPENMPS_JOB_RETENTION_DAYS`` (fractions allowed) -> seconds; must be > 0."""
+    """``OPENMPS_JOB_RETENTION_DAYS`` (fractions allowed) -> seconds; must be a finite number > 0."""
     if not raw.strip():
         return Settings.job_retention_s
-    days = float(raw)
-    if not days > 0:
-        raise ValueError(f"OPENMPS_JOB_RETENTION_DAYS must be a number of days > 0, got {raw!r}")
+    try:
+        days = float(raw)
+    except ValueError:
+        days = math.nan
+    if not (math.isfinite(days) and days > 0):
+        raise SettingsError(f"OPENMPS_JOB_RETENTION_DAYS must be a number of days > 0, got {raw!r}")
     return days * 86400.0
 
 
@@ -83,6 +91,7 @@ class Settings:
     secret_keys: tuple[str, ...] = ()  # OPENMPS_SECRET_KEY: the first seals secrets at rest and signs URLs, all open
     url_ttl_s: int = 3600  # lifetime of signed/presigned object URLs
     job_retention_s: float = 30 * 86400.0  # finished jobs are forgotten this long after they end
+    mts_sync_budget_s: float = 5.0  # MPS sync SubmitSnapshotJob: longer -> SnapshotTimeOut (SDKs time out at 10 s)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,10 +101,19 @@ class Settings:
 
         def num(name: str, default: Any, kind: type) -> Any:
             raw = get(name)
-            return default if raw in (None, "") else kind(raw)
+            if raw in (None, ""):
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                noun = "an integer" if kind is int else "a number"
+                raise SettingsError(f"{name} must be {noun}, got {raw!r}") from None
+            if kind is float and not math.isfinite(value):
+                raise SettingsError(f"{name} must be a finite number, got {raw!r}")
+            return value
 
         redis_url = get("OPENMPS_REDIS_URL", d.redis_url)
-        return cls(
+        settings = cls(
             redis_url=redis_url,
             broker_url=get("OPENMPS_BROKER_URL") or None,
             data_dir=Path(get("OPENMPS_DATA_DIR", str(d.data_dir))),
@@ -133,7 +151,50 @@ class Settings:
             secret_keys=tuple(k.strip() for k in get("OPENMPS_SECRET_KEY", "").split(",") if k.strip()),
             url_ttl_s=num("OPENMPS_URL_TTL_S", d.url_ttl_s, int),
             job_retention_s=_retention_s(get("OPENMPS_JOB_RETENTION_DAYS", "")),
+            mts_sync_budget_s=num("OPENMPS_MTS_SYNC_BUDGET_S", d.mts_sync_budget_s, float),
         )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse values no process could run with, naming the variable (checked once at start)."""
+        choices = {
+            "OPENMPS_STORAGE": (self.storage, ("local", "s3")),
+            "OPENMPS_WORKER_CLASS": (self.worker_class, ("cpu", "gpu")),
+        }
+        for name, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        positive = {
+            "OPENMPS_PORT": self.port,
+            "OPENMPS_JOB_TIMEOUT_S": self.job_soft_time_limit_s,
+            "OPENMPS_JOB_HARD_TIMEOUT_S": self.job_time_limit_s,
+            "OPENMPS_VISIBILITY_TIMEOUT_S": self.visibility_timeout_s,
+            "OPENMPS_MAX_ATTEMPTS": self.max_attempts,
+            "OPENMPS_LEASE_TTL_S": self.lease_ttl_s,
+            "OPENMPS_HEARTBEAT_S": self.heartbeat_interval_s,
+            "OPENMPS_DISPATCH_WINDOW": self.dispatch_window,
+            "OPENMPS_WORKER_CONCURRENCY": self.worker_concurrency,
+            "OPENMPS_QUEUE_SYNC_S": self.queue_sync_interval_s,
+            "OPENMPS_NOTIFY_TIME_SCALE": self.notify_time_scale,
+            "OPENMPS_CLOCK_SKEW_S": self.request_clock_skew_s,
+            "OPENMPS_NOTIFY_CONCURRENCY": self.notify_concurrency,
+            "OPENMPS_THROTTLE_BURST": self.throttle_burst,
+        }
+        for name, number in positive.items():
+            if number <= 0:
+                raise SettingsError(f"{name} must be greater than 0, got {number}")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"OPENMPS_PORT must be a TCP port (1-65535), got {self.port}")
+        if not 1 <= self.url_ttl_s <= 7 * 86400:
+            raise SettingsError(f"OPENMPS_URL_TTL_S must be 1 s to 7 days (S3's limit), got {self.url_ttl_s}")
+        if self.throttle_rate < 0:
+            raise SettingsError(f"OPENMPS_THROTTLE_RATE must be >= 0 (0 = off), got {self.throttle_rate}")
+        if self.job_time_limit_s >= self.visibility_timeout_s:
+            raise SettingsError(
+                "OPENMPS_JOB_HARD_TIMEOUT_S must be less than OPENMPS_VISIBILITY_TIMEOUT_S, or the broker re-delivers "
+                f"running jobs ({self.job_time_limit_s} >= {self.visibility_timeout_s})"
+            )
 
     @property
     def effective_broker_url(self) -> str:

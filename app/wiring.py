@@ -19,6 +19,7 @@ from app.notify.ssrf import EndpointGuard
 from app.queueing import make_celery, queue_length_probe, snapshot_task_sender
 from app.settings import Settings
 from app.storage.credentials import RedisCredentialStore
+from app.storage.endpoints import RedisPushEndpoints
 from app.storage.grants import RedisGrantRepository
 from app.storage.jobs import RedisJobRepository
 from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore, StoreCatalog
@@ -89,6 +90,7 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
             object_urls=urls,
             endpoints=EndpointGuard(allow_private=settings.allow_private_endpoints),
             webhook_secrets=RedisWebhookSecrets(client, sealer),
+            push_endpoints=RedisPushEndpoints(client),
         ),
         grants=grants,
         sealer=sealer,

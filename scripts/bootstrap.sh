@@ -32,3 +32,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
   touch "$stamp"
 fi
+
+# jdcloud-sdk 1.6.50, a release from before JD's SDK moved from JDCLOUD2-HMAC-SHA256 to JDCLOUD3
+# (1.6.99 and later): the JD dialect's tests drive it, unmodified, in a subprocess from its own
+# directory, since it is the same package as the current SDK above (whose requests it uses).
+jd_old=.venv/jdcloud-1.6.50
+if [ ! -d "$jd_old/jdcloud_sdk" ]; then
+  .venv/bin/python -m pip install -q --no-deps --target "$jd_old" jdcloud-sdk==1.6.50
+fi

@@ -16,12 +16,15 @@ from celery import Celery, bootsteps
 
 from app.core.pipelines import DEFAULT_PIPELINE_ID, QUEUE_PREFIX, Pipeline, queue_name
 from app.queueing import make_celery
-from app.settings import Settings
+from app.settings import Settings, SettingsError
 from app.wiring import Services, build_services, ensure_default_pipeline
 
 log = logging.getLogger(__name__)
 
-settings = Settings.from_env()
+try:
+    settings = Settings.from_env()
+except SettingsError as exc:  # one readable line instead of an import traceback
+    raise SystemExit(f"openmps worker: {exc}") from None
 celery_app: Celery = make_celery(settings, main="openmps-worker")
 celery_app.conf.imports = ("workers.tasks",)
 celery_app.conf.task_default_queue = (

@@ -2,9 +2,9 @@
 
 Order of work: locate the input -> open it and read its frame table (no decoding) -> plan the
 targets (pure) -> check the decode plan against the frame limit *before* decoding -> capture,
-encode and upload each image in time order -> sprites, storyboard and index. Output keys are
-deterministic (``spec.output.key_for(job.id, n)``), so a re-run overwrites rather than
-duplicates.
+encode and upload each image in time order -> the tar archive -> sprites, storyboard and index.
+Output keys are deterministic (``spec.output.key_for(job.id, n, requested_ms)``), so a re-run
+overwrites rather than duplicates.
 
 Every object written is recorded in the job's ``OutputLog`` right after it is stored (the job
 store's written set, shared by all attempts). On cancellation exactly those are deleted, this
@@ -18,8 +18,10 @@ other absolute path.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
+import tarfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,7 +33,7 @@ import av.error
 import cv2
 import numpy as np
 
-from app.core import outputs
+from app.core import outputs, templates
 from app.core.errors import FailureCode, JobCanceled, JobFailure
 from app.core.jobs import Manifest, OutputImage, SnapshotJob, SpriteSheet
 from app.core.specs import FrameType, SnapshotSpec
@@ -152,6 +154,7 @@ def _run_snapshot(
             raise
         try:
             run.capture_all(dec, limits)
+            run.put_archive()
         finally:
             dec.close()
             if opened.reader is not None:
@@ -228,6 +231,14 @@ class _Run:
         self.cell_numbers: list[int] = []
         self.cell_times: list[float] = []
         self.cell_step = self.spec.sprite.cell_sel_step if self.spec.sprite else 1
+        sprite, archive = self.spec.sprite, self.spec.archive
+        # Images go up one by one unless sprites-only (IsKeepCellPic false) or archive-only (tar).
+        self.upload_images = not (sprite is not None and not sprite.keep_cells) and not (
+            archive is not None and not archive.keep_images
+        )
+        self.encode_images = self.upload_images or archive is not None
+        self.tar_buffer = io.BytesIO() if archive is not None else None
+        self.tar = tarfile.open(fileobj=self.tar_buffer, mode="w") if self.tar_buffer is not None else None
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         """Store, then record: a crash between the two leaves an object no cleanup deletes,
@@ -267,7 +278,7 @@ class _Run:
                 for target in targets:
                     if self.should_cancel():
                         raise JobCanceled("canceled between frames")
-                    key = spec.output.key_for(self.job.id, target.number)
+                    key = spec.output.key_for(self.job.id, target.number, target.requested_ms)
                     if previous is not None and previous[0] == target.frame:
                         # A duplicate time: same frame, same bytes, its own key.
                         captured, substituted = previous[1], previous[2]
@@ -288,28 +299,57 @@ class _Run:
                 raise
 
     def _submit(self, pool: ThreadPoolExecutor, fn: Callable[..., bytes], *args: object) -> Future[bytes] | None:
-        """None when cells are not kept (sprites only): nothing is encoded or uploaded."""
-        spec = self.spec
-        if spec.sprite is not None and not spec.sprite.keep_cells:
+        """None when no image file is wanted (sprites only, no archive): nothing is encoded."""
+        if not self.encode_images:
             return None
         return pool.submit(fn, *args)
 
     def _encode_put(self, image: np.ndarray, key: str) -> bytes:
         data = encode_image(image, self.spec.format, self.spec.quality)
-        self.put(self.spec.output.bucket, key, data, self.spec.format.content_type)
+        if self.upload_images:
+            self.put(self.spec.output.bucket, key, data, self.spec.format.content_type)
         return data
 
     def _put_copy(self, original: Future[bytes] | None, key: str) -> bytes:
-        assert original is not None  # same keep-cells setting as the original
+        assert original is not None  # same settings as the original
         data = original.result()
-        self.put(self.spec.output.bucket, key, data, self.spec.format.content_type)
+        if self.upload_images:
+            self.put(self.spec.output.bucket, key, data, self.spec.format.content_type)
         return data
+
+    def archive_key(self) -> str:
+        assert self.spec.archive is not None
+        return templates.render(self.spec.archive.target.key_template, job_id=self.job.id)
+
+    def _add_to_archive(self, key: str, data: bytes) -> None:
+        """One tar member per image, named by its key's last segment, dated by the job's creation
+        (a re-run writes the same bytes)."""
+        if self.tar is None:
+            return
+        member = tarfile.TarInfo(key.rsplit("/", 1)[-1])
+        member.size = len(data)
+        member.mtime = int(self.job.created_at.timestamp()) if self.job.created_at else 0
+        member.mode = 0o644
+        self.tar.addfile(member, io.BytesIO(data))
+
+    def put_archive(self) -> None:
+        if self.tar is None or self.tar_buffer is None or self.spec.archive is None:
+            return
+        if self.should_cancel():
+            raise JobCanceled("canceled before uploading the archive")
+        self.tar.close()
+        key = self.archive_key()
+        self.put(self.spec.archive.target.bucket, key, self.tar_buffer.getvalue(), "application/x-tar")
+        self.manifest.archive_key = key
+        self.tar, self.tar_buffer = None, None
 
     def _finish(
         self, target: Target, captured: Captured, substituted: float | None, encoded: Future[bytes] | None, total: int
     ) -> None:
         data = encoded.result() if encoded is not None else None
         self._emit(target, captured, substituted, data)
+        if data is not None:
+            self._add_to_archive(self.manifest.images[-1].key, data)
         self.on_progress(len(self.manifest.images), total)
 
     def _capture(self, dec: FrameDecoder, target: Target) -> tuple[Captured, float | None]:
@@ -344,7 +384,7 @@ class _Run:
 
     def _emit(self, target: Target, captured: Captured, substituted: float | None, data: bytes | None) -> None:
         spec = self.spec
-        key = spec.output.key_for(self.job.id, target.number)
+        key = spec.output.key_for(self.job.id, target.number, target.requested_ms)
         is_cell = spec.sprite is not None and (target.number - 1) % self.cell_step == 0
         h, w = captured.image.shape[:2]
         if is_cell:
@@ -361,7 +401,7 @@ class _Run:
                 height=h,
                 bytes=len(data) if data is not None else 0,
                 substituted_ms=substituted,
-                uploaded=data is not None,
+                uploaded=data is not None and self.upload_images,
             )
         )
 

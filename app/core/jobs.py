@@ -16,6 +16,8 @@ from app.core.states import JobState
 
 DEFAULT_PRIORITY = 5  # the middle of the range when a request names none; 10 is the highest
 DEFAULT_ORIGIN = "native"
+MAX_DIALECT_DATA_ITEMS = 16
+MAX_DIALECT_DATA_CHARS = 8192  # all keys and values together (three object names of up to 1 KB, echoed)
 MIN_PRIORITY = 1
 MAX_PRIORITY = 10
 
@@ -49,6 +51,7 @@ class Manifest:
     sheets: list[SpriteSheet] = field(default_factory=list)
     storyboard_key: str | None = None  # WebVTT beside the sheets
     index_key: str | None = None  # JSON index beside the sheets
+    archive_key: str | None = None  # the tar of every image (``SnapshotSpec.archive``)
     source_duration_ms: float | None = None
     source_width: int | None = None  # displayed size, after rotation
     source_height: int | None = None
@@ -97,6 +100,9 @@ class SnapshotJob:
     error_message: str | None = None
     notification: NotificationResult | None = None
     origin: str = DEFAULT_ORIGIN  # the dialect that submitted it: renders its completion message
+    # Opaque to the core: what the origin dialect must echo back in its own answers (a vendor's
+    # Location or mode as submitted). Stored with the job, so it expires with it.
+    dialect_data: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_terminal(self) -> bool:

@@ -55,16 +55,22 @@ class KeyFamily:
 
 
 def families(spec: SnapshotSpec, job_id: str) -> list[KeyFamily]:
-    """Images (``output``), then, with sprites, the sheets and the storyboard (``sprite.output``)."""
+    """Images (``output``), the tar archive (``archive.output``), then, with sprites, the sheets
+    and the storyboard (``sprite.output``)."""
     out = spec.output
     found = [
         KeyFamily(
             "output",
             out.bucket,
             templates.literal_head(out.key_template, job_id=job_id),
-            templates.matcher(out.key_template, job_id=job_id, given=(templates.INDEX,)),
+            templates.matcher(out.key_template, job_id=job_id, given=templates.IMAGE_TOKENS),
         )
     ]
+    if spec.archive is not None:
+        key = templates.render(spec.archive.target.key_template, job_id=job_id)
+        found.append(
+            KeyFamily("archive.output", spec.archive.target.bucket, key, re.compile(re.escape(key), re.DOTALL))
+        )
     if spec.sprite is not None:
         target = spec.sprite.target
         template = target.key_template

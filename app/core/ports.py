@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from app.core.grants import Grant
@@ -30,12 +31,22 @@ class JobQuery:
     created_before: datetime | None = None  # inclusive
     page_token: str | None = None
     limit: int = 20
+    origin: str | None = None  # only the jobs this dialect submitted (SnapshotJob.origin)
 
 
 @dataclass
 class JobPage:
     jobs: list[SnapshotJob] = field(default_factory=list)
     next_page_token: str | None = None
+
+
+@dataclass
+class CountedJobPage:
+    """One page of a listing by position, with how many jobs match in all (APIs that page by
+    number and report a total, such as Huawei's ``page``/``size``/``total``)."""
+
+    jobs: list[SnapshotJob] = field(default_factory=list)
+    total: int = 0
 
 
 @dataclass
@@ -57,6 +68,7 @@ class JobRepository(Protocol):
     def find(self, job_id: str) -> SnapshotJob | None: ...
     def get_many(self, job_ids: list[str]) -> list[SnapshotJob | None]: ...
     def list(self, tenant: str, query: JobQuery) -> JobPage: ...
+    def list_at(self, tenant: str, query: JobQuery, offset: int) -> CountedJobPage: ...
     def cancel_queued(self, job_id: str) -> bool: ...
     def request_cancel(self, job_id: str) -> None: ...
     def written(self, job_id: str) -> Sequence[tuple[str, str]]:
@@ -127,3 +139,41 @@ class WebhookSecrets(Protocol):
     """The per-tenant secret that signs pushes to a job's ``webhook_url`` (Standard Webhooks)."""
 
     def for_tenant(self, tenant: str) -> str: ...
+
+
+class RetryStrategy(StrEnum):
+    """How a push that is not answered with a 2xx is retried (MNS's two strategies, which JD
+    Cloud's notifications copy word for word): 3 retries 10-20 s apart, or 176 over a day."""
+
+    BACKOFF_RETRY = "BACKOFF_RETRY"
+    EXPONENTIAL_DECAY_RETRY = "EXPONENTIAL_DECAY_RETRY"
+
+
+@dataclass(frozen=True)
+class PushEndpoint:
+    """A tenant's own HTTP endpoint for the completion messages of the jobs one dialect (the
+    job's ``origin``) submitted: an account-level notification setting such as JD Cloud's
+    ``setNotification``, as opposed to a pipeline's topic or a job's own ``webhook_url``.
+
+    The notifier reads ``enabled``, ``url`` and ``retry``. ``content_format`` and ``events`` are
+    the dialect's own words, kept for it: its ``PushRenderer`` reads them (which format, whether
+    this endpoint wants this job's event at all) and its API reads them back to the client.
+    """
+
+    enabled: bool
+    url: str | None = None
+    retry: RetryStrategy = RetryStrategy.BACKOFF_RETRY
+    content_format: str = ""
+    events: tuple[str, ...] = ()
+
+
+# A dialect's message for its tenants' push endpoints: the body to POST, or None when the
+# endpoint does not subscribe to this job's event.
+PushRenderer = Callable[[SnapshotJob, ObjectUrl, PushEndpoint], str | None]
+
+
+class PushEndpoints(Protocol):
+    """The per-(tenant, origin) push endpoint, one at most; ``put`` replaces it whole."""
+
+    def get(self, tenant: str, origin: str) -> PushEndpoint | None: ...
+    def put(self, tenant: str, origin: str, endpoint: PushEndpoint) -> None: ...

@@ -10,8 +10,8 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -27,12 +27,21 @@ from app.core.errors import (
     Unavailable,
 )
 from app.core.grants import Access, permits
-from app.core.jobs import DEFAULT_ORIGIN, DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, SnapshotJob
+from app.core.jobs import (
+    DEFAULT_ORIGIN,
+    DEFAULT_PRIORITY,
+    MAX_DIALECT_DATA_CHARS,
+    MAX_DIALECT_DATA_ITEMS,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    SnapshotJob,
+)
 from app.core.names import bucket_problem, key_problem
 from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, Pipeline, PipelineState, ResourceClass
 from app.core.ports import (
     MAX_PAGE_SIZE,
     BucketGrants,
+    CountedJobPage,
     EndpointPolicy,
     JobPage,
     JobQuery,
@@ -41,6 +50,8 @@ from app.core.ports import (
     ObjectUrls,
     PipelinePage,
     PipelineRepository,
+    PushEndpoint,
+    PushEndpoints,
     QueueDepth,
     Scheduler,
     WebhookSecrets,
@@ -60,6 +71,7 @@ class SubmitRequest:
     client_token: str | None = None
     webhook_url: str | None = None
     origin: str = DEFAULT_ORIGIN  # which dialect submits it (not part of the idempotency fingerprint)
+    dialect_data: Mapping[str, str] = field(default_factory=dict)  # see SnapshotJob.dialect_data
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,7 @@ def request_fingerprint(tenant: str, req: SubmitRequest) -> str:
         "priority": req.priority,
         "user_data": req.user_data,
         "webhook": req.webhook_url,
+        "dialect_data": dict(req.dialect_data),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -104,6 +117,7 @@ class SnapshotService:
         sleep: Callable[[float], None] = time.sleep,
         ids: Callable[[], str] = new_id,
         webhook_secrets: WebhookSecrets | None = None,
+        push_endpoints: PushEndpoints | None = None,
     ) -> None:
         self.jobs = jobs
         self.pipelines = pipelines
@@ -116,6 +130,7 @@ class SnapshotService:
         self.sleep = sleep
         self.ids = ids
         self.webhook_secrets = webhook_secrets
+        self.push_endpoints = push_endpoints
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -127,15 +142,13 @@ class SnapshotService:
         """
         spec = validate_spec(req.spec)
         validate_user_data(req.user_data)
+        _check_dialect_data(req.dialect_data)
         if not MIN_PRIORITY <= req.priority <= MAX_PRIORITY:
             raise InvalidParameter("priority", f"must be in [{MIN_PRIORITY}, {MAX_PRIORITY}], got {req.priority}")
         if req.client_token is not None and not 1 <= len(req.client_token) <= 64:
             raise InvalidParameter("client_token", "must be 1-64 characters")
         if req.webhook_url is not None:
-            _check_webhook_url(req.webhook_url)
-            refusal = self.endpoints.refusal(req.webhook_url) if self.endpoints is not None else None
-            if refusal:
-                raise InvalidParameter("webhook_url", refusal)
+            self._check_endpoint(req.webhook_url, "webhook_url")
         pipeline = self.get_pipeline(tenant, req.pipeline_id)
         job_id = self.ids()
         self._check_access(tenant, spec, job_id)
@@ -143,11 +156,12 @@ class SnapshotService:
             raise InputNotFound(f"input bucket {spec.input.bucket!r} does not exist")
         if not self.objects.object_exists(spec.input.bucket, spec.input.key):
             raise InputNotFound(f"input object {spec.input.bucket}/{spec.input.key} does not exist")
-        for field, target in [("output", spec.output)] + (
-            [("sprite.output", spec.sprite.target)] if spec.sprite else []
-        ):
+        targets = [("output", spec.output)]
+        targets += [("sprite.output", spec.sprite.target)] if spec.sprite else []
+        targets += [("archive.output", spec.archive.target)] if spec.archive else []
+        for name, target in targets:
             if not self.objects.bucket_exists(target.bucket):
-                raise InvalidParameter(f"{field}.bucket", f"{target.bucket!r} does not exist")
+                raise InvalidParameter(f"{name}.bucket", f"{target.bucket!r} does not exist")
         req = replace(req, spec=spec)
         job = SnapshotJob(
             id=job_id,
@@ -159,6 +173,7 @@ class SnapshotService:
             client_token=req.client_token,
             webhook_url=req.webhook_url,
             origin=req.origin,
+            dialect_data=dict(req.dialect_data),
             created_at=self.clock(),
             progress_total=spec.requested_count or 0,
         )
@@ -237,6 +252,34 @@ class SnapshotService:
             raise Unavailable("webhook signing is not configured in this process")
         return self.webhook_secrets.for_tenant(tenant)
 
+    def set_push_endpoint(self, tenant: str, origin: str, endpoint: PushEndpoint) -> PushEndpoint:
+        """Store the tenant's push endpoint for the jobs ``origin`` submits (replacing any), to
+        which the notifier pushes their completion messages from now on. A disabled endpoint
+        may keep its URL (or have none); an enabled one needs an http(s) URL."""
+        if endpoint.url is not None:
+            self._check_endpoint(endpoint.url, "url")
+        elif endpoint.enabled:
+            raise InvalidParameter("url", "is required when the endpoint is enabled")
+        self._push_endpoints().put(tenant, origin, endpoint)
+        return endpoint
+
+    def get_push_endpoint(self, tenant: str, origin: str) -> PushEndpoint | None:
+        """The tenant's push endpoint for ``origin``'s jobs; None when none was ever set."""
+        return self._push_endpoints().get(tenant, origin)
+
+    def _check_endpoint(self, url: str, field: str) -> None:
+        """A caller-chosen push URL: its shape, and (``EndpointPolicy``) a literal private address,
+        refused now as subscriptions' are; every resolved address is checked again at connect time."""
+        _check_push_url(url, field)
+        refusal = self.endpoints.refusal(url) if self.endpoints is not None else None
+        if refusal:
+            raise InvalidParameter(field, refusal)
+
+    def _push_endpoints(self) -> PushEndpoints:
+        if self.push_endpoints is None:
+            raise Unavailable("push endpoints are not configured in this process")
+        return self.push_endpoints
+
     def wait(self, tenant: str, job_id: str, timeout_s: float, poll_s: float = 0.05) -> SnapshotJob:
         """The job once it is terminal, or as it stands after ``timeout_s`` (at most 10 s)."""
         deadline = time.monotonic() + min(max(timeout_s, 0.0), MAX_WAIT_S)
@@ -247,11 +290,19 @@ class SnapshotService:
         return job
 
     def list_jobs(self, tenant: str, query: JobQuery) -> JobPage:
-        if not 1 <= query.limit <= MAX_PAGE_SIZE:
-            raise InvalidParameter("limit", f"must be in [1, {MAX_PAGE_SIZE}], got {query.limit}")
-        if query.created_after and query.created_before and query.created_after > query.created_before:
-            raise InvalidParameter("created_after", "must not be later than created_before")
+        _check_query(query)
         return self.jobs.list(tenant, query)
+
+    def list_jobs_at(self, tenant: str, query: JobQuery, offset: int) -> CountedJobPage:
+        """``query.limit`` jobs starting at the ``offset``-th match (0-based, newest first, the
+        order of ``list_jobs``) and the number of matches in all: for APIs that page by number.
+        Positions shift when jobs are submitted between two calls, as with any offset paging."""
+        _check_query(query)
+        if query.page_token is not None:
+            raise InvalidParameter("page_token", "cannot be combined with an offset")
+        if offset < 0:
+            raise InvalidParameter("offset", f"must be >= 0, got {offset}")
+        return self.jobs.list_at(tenant, query, offset)
 
     def cancel(self, tenant: str, job_id: str) -> SnapshotJob:
         """A queued job is canceled at once; a running one is asked to stop (its worker ends it)."""
@@ -379,19 +430,35 @@ class SnapshotService:
         return pipeline
 
 
-def _check_webhook_url(url: str) -> None:
+def _check_dialect_data(data: Mapping[str, str]) -> None:
+    size = sum(len(k) + len(v) for k, v in data.items())
+    if len(data) > MAX_DIALECT_DATA_ITEMS or size > MAX_DIALECT_DATA_CHARS:
+        raise InvalidParameter(
+            "dialect_data",
+            f"holds {len(data)} items of {size} characters; at most {MAX_DIALECT_DATA_ITEMS} and {MAX_DIALECT_DATA_CHARS}",
+        )
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise InvalidParameter("dialect_data", "must map strings to strings")
+
+
+def _check_query(query: JobQuery) -> None:
+    if not 1 <= query.limit <= MAX_PAGE_SIZE:
+        raise InvalidParameter("limit", f"must be in [1, {MAX_PAGE_SIZE}], got {query.limit}")
+    if query.created_after and query.created_before and query.created_after > query.created_before:
+        raise InvalidParameter("created_after", "must not be later than created_before")
+
+
+def _check_push_url(url: str, field: str) -> None:
     """Shape only here; a literal address is checked by the ``EndpointPolicy``, and every resolved
     address again at connect time (the SSRF guard)."""
-    reason = "must be an http(s) URL with a host, of at most 2048 characters"
-    if len(url) > 2048:
-        raise InvalidParameter("webhook_url", reason)
     try:
         parts = urlsplit(url)
-        host, _ = parts.hostname, parts.port  # both parse lazily and raise on "http://[::1" or ":99999"
-    except ValueError:
-        raise InvalidParameter("webhook_url", f"{reason}; it does not parse") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise InvalidParameter("webhook_url", reason)
+        _ = parts.port  # parsed lazily: raises on ":99999" or ":x"
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        ok = False
+    if not ok or len(url) > 2048:
+        raise InvalidParameter(field, "must be an http(s) URL of at most 2048 characters")
 
 
 def _check_pipeline_name(name: str) -> None:

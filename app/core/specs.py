@@ -55,11 +55,20 @@ class SingleTime:
 
 @dataclass(frozen=True)
 class Series:
-    """``count`` frames: ``start_ms``, then every ``interval_s`` seconds (fractional allowed)."""
+    """``count`` frames: ``start_ms``, then every ``interval_s`` seconds (fractional allowed).
+
+    ``end_ms`` (None = the duration) closes the window: times after it are dropped like times
+    past the end of the video, so ``count`` is then a cap. ``closing_frame``: when the window
+    reaches the end of the video, one more image of its last frame (at the duration) unless the
+    series already landed there, as Huawei's interval snapshots end (0, 11, 20 s for a 20 s video
+    every 11 s).
+    """
 
     start_ms: float
     interval_s: float
     count: int
+    end_ms: float | None = None
+    closing_frame: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,16 +103,22 @@ class OutputTarget:
     bucket: str
     key_template: str
 
-    def key_for(self, job_id: str, index: int) -> str:
-        return templates.render(self.key_template, job_id=job_id, index=index)
+    def key_for(self, job_id: str, index: int, time_ms: float | None = None) -> str:
+        """The key of image ``index``; ``time_ms`` (its requested time) fills ``{time_s}``."""
+        return templates.render(self.key_template, job_id=job_id, index=index, time_ms=time_ms)
 
 
 @dataclass(frozen=True)
 class OutputSize:
-    """Requested size. One side given keeps the aspect ratio; none = source size; never upscales."""
+    """Requested size. One side given keeps the aspect ratio; none = source size; never upscales.
+
+    ``long_side`` (only without ``width``/``height``) fits the longer side of the source to it,
+    keeping the aspect ratio (Huawei ``max_length``, Qiniu's long-side sizing).
+    """
 
     width: int | None = None
     height: int | None = None
+    long_side: int | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +159,18 @@ class BlackFrameSpec:
 
 
 @dataclass(frozen=True)
+class ArchiveSpec:
+    """Pack the job's images into one uncompressed tar object (Huawei ``tar=0``).
+
+    Each image is a member named by the last segment of its key (``12.jpg``), in image order.
+    ``keep_images`` False = only the archive is uploaded, not the images one by one.
+    """
+
+    target: OutputTarget
+    keep_images: bool = False
+
+
+@dataclass(frozen=True)
 class SnapshotSpec:
     input: ObjectRef
     timing: Timing
@@ -154,6 +181,7 @@ class SnapshotSpec:
     quality: int = 90
     sprite: SpriteSpec | None = None
     black_frames: BlackFrameSpec | None = None
+    archive: ArchiveSpec | None = None
 
     @property
     def requested_count(self) -> int | None:
@@ -163,6 +191,8 @@ class SnapshotSpec:
             return 1
         if isinstance(t, TimePoints):
             return len(t.points_ms)
+        if isinstance(t, Series) and (t.end_ms is not None or t.closing_frame):
+            return None  # the window and the closing frame depend on the duration
         return t.count
 
 
@@ -206,7 +236,7 @@ def _validate_target(target: OutputTarget, name: str, sample_keys: list[str]) ->
 
 
 def _image_samples(target: OutputTarget) -> list[str]:
-    return [target.key_for(SAMPLE_JOB_ID, MAX_SERIES_COUNT)]
+    return [target.key_for(SAMPLE_JOB_ID, MAX_SERIES_COUNT, float(MAX_TIME_MS))]
 
 
 def _sheet_samples(target: OutputTarget) -> list[str]:
@@ -231,6 +261,9 @@ def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
         _finite_non_negative(timing.interval_s, "snapshot.interval_s", MAX_INTERVAL_S)
         _require(timing.interval_s > 0, "snapshot.interval_s", "must be greater than 0")
         _check_count(timing.count)
+        if timing.end_ms is not None:
+            _finite_non_negative(timing.end_ms, "snapshot.end_ms")
+            _require(timing.end_ms >= timing.start_ms, "snapshot.end_ms", "must not be less than start_ms")
     elif isinstance(timing, Average):
         _finite_non_negative(timing.start_ms, "snapshot.start_ms")
         _check_count(timing.count)
@@ -249,7 +282,13 @@ def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
         spec = replace(spec, timing=TimePoints(tuple(sorted(timing.points_ms))))
     else:  # pragma: no cover - the union is closed
         raise InvalidParameter("snapshot.mode", "is not a known snapshot mode")
-    for side, value in (("width", spec.size.width), ("height", spec.size.height)):
+    if spec.size.long_side is not None:
+        _require(
+            spec.size.width is None and spec.size.height is None,
+            "snapshot.long_side",
+            "cannot be combined with width or height",
+        )
+    for side, value in (("width", spec.size.width), ("height", spec.size.height), ("long_side", spec.size.long_side)):
         if value is not None:
             _require(
                 isinstance(value, int) and not isinstance(value, bool) and MIN_SIDE <= value <= MAX_SIDE,
@@ -258,10 +297,24 @@ def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
             )
     _require(1 <= spec.quality <= 100, "snapshot.quality", f"must be in [1, 100], got {shown(spec.quality)}")
     count = spec.requested_count
-    if (count is None or count > 1) and not templates.uses(spec.output.key_template, templates.INDEX):
+    if (count is None or count > 1) and not any(
+        templates.uses(spec.output.key_template, token) for token in templates.IMAGE_TOKENS
+    ):
+        # ({time_s} also tells images apart; the message names the token every dialect spells.)
         raise InvalidParameter("output.key", "must contain {index} when a job can produce more than one image")
     if spec.sprite is not None:
         _validate_sprite(spec.sprite)
+    if spec.archive is not None:
+        target = spec.archive.target
+        _validate_target(target, "archive.output", [templates.render(target.key_template, job_id=SAMPLE_JOB_ID)])
+        _require(
+            not any(
+                templates.uses(spec.archive.target.key_template, t)
+                for t in (templates.INDEX, templates.SHEET, templates.TIME_S)
+            ),
+            "archive.output.key",
+            "names one object per job: it may hold {job_id} only",
+        )
     if spec.black_frames is not None:
         b = spec.black_frames
         _require(0 <= b.black_level <= 255, "snapshot.black_frames.black_level", "must be in [0, 255]")
@@ -353,6 +406,10 @@ def spec_from_dict(data: dict[str, Any]) -> SnapshotSpec:
     if kind == "points":
         timing_data["points_ms"] = tuple(timing_data["points_ms"])
     timing = _TIMING_KINDS[kind](**timing_data)
+    archive = None
+    if data.get("archive"):
+        ad = dict(data["archive"])
+        archive = ArchiveSpec(target=OutputTarget(**ad["target"]), keep_images=bool(ad.get("keep_images", False)))
     sprite = None
     if data.get("sprite"):
         sd = dict(data["sprite"])
@@ -368,4 +425,5 @@ def spec_from_dict(data: dict[str, Any]) -> SnapshotSpec:
         quality=int(data.get("quality", 90)),
         sprite=sprite,
         black_frames=BlackFrameSpec(**data["black_frames"]) if data.get("black_frames") else None,
+        archive=archive,
     )

@@ -1,7 +1,9 @@
 """Output key templates in openmps's own, vendor-neutral syntax.
 
-A template is object-key text with holes: ``{job_id}``, ``{index}`` (the 1-based image number)
-and ``{sheet}`` (the 1-based sprite-sheet number); ``{index:5}`` zero-pads to 5 digits. Literal
+A template is object-key text with holes: ``{job_id}``, ``{index}`` (the 1-based image number),
+``{sheet}`` (the 1-based sprite-sheet number) and ``{time_s}`` (the media time the image was asked
+for, in whole seconds rounded down: names such as Huawei's ``<name>_<time>.jpg``); ``{index:5}``
+zero-pads to 5 digits. Literal
 braces are doubled (``{{`` / ``}}``), as in ``str.format``, so any key text a vendor allows can be
 carried through. Each dialect translates its own syntax (MPS ``{Count}``, JD's ``%04d``, …) with
 ``from_vendor`` and spells a template back with ``to_vendor`` (MPS's ``UrlPattern``), so the
@@ -10,6 +12,7 @@ core never knows a vendor's token names.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -18,15 +21,28 @@ from app.core.errors import InvalidParameter
 JOB_ID = "job_id"
 INDEX = "index"
 SHEET = "sheet"
-TOKENS = frozenset({JOB_ID, INDEX, SHEET})
+TIME_S = "time_s"
+TOKENS = frozenset({JOB_ID, INDEX, SHEET, TIME_S})
+# Tokens that tell a job's images apart (a template for several images must hold one of them).
+IMAGE_TOKENS = (INDEX, TIME_S)
 MAX_PAD = 9
 
 _PIECE = re.compile(r"\{\{|\}\}|\{([a-z_]+)(?::([0-9]))?\}|[{}]")
 
 
-def render(template: str, *, job_id: str, index: int | None = None, sheet: int | None = None) -> str:
-    """The key for one image (or sheet). A token whose value is not given renders as ``""``."""
-    values: dict[str, str | int | None] = {JOB_ID: job_id, INDEX: index, SHEET: sheet}
+def render(
+    template: str,
+    *,
+    job_id: str,
+    index: int | None = None,
+    sheet: int | None = None,
+    time_ms: float | None = None,
+) -> str:
+    """The key for one image (or sheet). A token whose value is not given renders as ``""``.
+    ``time_ms`` is the image's requested media time; ``{time_s}`` renders it in whole seconds."""
+    # The epsilon absorbs float noise: a planned 0.1 s * 30 must name second 3, not 2.
+    seconds = None if time_ms is None else math.floor(time_ms / 1000.0 + 1e-9)
+    values: dict[str, str | int | None] = {JOB_ID: job_id, INDEX: index, SHEET: sheet, TIME_S: seconds}
 
     def piece(m: re.Match[str]) -> str:
         text = m.group(0)
@@ -57,9 +73,11 @@ def check(template: str, field: str) -> None:
         if m.group(1) is None:
             raise InvalidParameter(field, "has an unmatched brace (write literal braces as {{ and }})")
         if m.group(1) not in TOKENS:
-            raise InvalidParameter(field, f"holds an unknown token {text!r}; known: {{job_id}}, {{index}}, {{sheet}}")
+            raise InvalidParameter(
+                field, f"holds an unknown token {text!r}; known: {{job_id}}, {{index}}, {{sheet}}, {{time_s}}"
+            )
         if m.group(1) == JOB_ID and m.group(2):
-            raise InvalidParameter(field, "pads {job_id}; only {index} and {sheet} take a width")
+            raise InvalidParameter(field, "pads {job_id}; only {index}, {sheet} and {time_s} take a width")
 
 
 def escape(text: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import redis
 from flask import Blueprint, Request, Response
 
-from app.core.ports import CompletionRenderer, Sealer
+from app.core.ports import CompletionRenderer, PushRenderer, Sealer
 from app.core.service import SnapshotService
 from app.gateway.gate import RequestGate
 from app.settings import Settings
@@ -46,7 +46,10 @@ class Dialect:
     core ``DomainError`` (``Unauthenticated``, ``Throttled``, ``Unavailable``, ...), a werkzeug
     ``HTTPException`` (404, 405, 413, ...), one of ``expected_errors`` (its own error types), or
     anything else (an unexpected crash, already logged by the shell). ``render_completion``
-    renders the completion message of the jobs it submitted (``SnapshotJob.origin == name``).
+    renders the completion message of the jobs it submitted (``SnapshotJob.origin == name``);
+    ``render_push`` the one pushed to a tenant's own endpoint for them (``PushEndpoint``, set
+    through ``SnapshotService.set_push_endpoint``), in the format that endpoint asked for (None:
+    ``render_completion``'s message is pushed).
     """
 
     name: str
@@ -55,6 +58,7 @@ class Dialect:
     owns: Callable[[Request], bool]
     expected_errors: tuple[type[Exception], ...] = ()
     render_completion: CompletionRenderer | None = None
+    render_push: PushRenderer | None = None
 
 
 def path_prefix(prefix: str) -> Callable[[Request], bool]:

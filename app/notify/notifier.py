@@ -3,8 +3,10 @@
 Two loops in one process:
 
 * the outbox consumer (main thread): reads ``openmps:outbox`` with a consumer group, renders the
-  job's MPS completion message, publishes it to the pipeline's topic or sends it to its queue,
-  schedules a push to the job's own webhook URL, records the result on the job, then XACKs.
+  job's completion message (in its origin dialect's format), publishes it to the pipeline's topic
+  or sends it to its queue, schedules a push to the job's own webhook URL and one to the tenant's
+  push endpoint for that dialect (``PushEndpoint``, with the endpoint's retry strategy), records
+  the result on the job, then XACKs.
   Entries left pending by a notifier that died are taken over with XAUTOCLAIM once they have
   been idle for ``notify_lease_s``. Every step is idempotent (the message id is derived from the
   job id), so a take-over repeats nothing twice.
@@ -28,17 +30,18 @@ import redis
 
 from app.core.errors import DomainError, JobNotFound
 from app.core.jobs import NotificationResult, SnapshotJob
-from app.core.ports import Sealer
+from app.core.ports import PushEndpoint, Sealer
 from app.gateway import registry
 from app.notify.delivery import Delivery, DeliveryStore, Strategy
-from app.notify.messages import CompletionRenderers, completion_message_id
+from app.notify.messages import CompletionRenderers, completion_message_id, message_urls
 from app.notify.push import Pusher
 from app.notify.queues import OutgoingMessage, QueueStore
 from app.notify.signing import load_signing_key, tenant_webhook_secret
 from app.notify.ssrf import EndpointGuard
 from app.notify.topics import TopicStore, delivery_id
-from app.settings import Settings
+from app.settings import Settings, SettingsError
 from app.storage import keys
+from app.storage.endpoints import RedisPushEndpoints
 from app.storage.jobs import RedisJobRepository
 from app.storage.pipelines import RedisPipelineRepository
 from app.storage.secretbox import SecretBox
@@ -71,6 +74,7 @@ class OutboxConsumer:
         self.sealer = sealer
         self.jobs = RedisJobRepository(client)
         self.pipelines = RedisPipelineRepository(client)
+        self.endpoints = RedisPushEndpoints(client)
         self.deliveries = DeliveryStore(client)
         self.guard = guard
         self.renderers = renderers
@@ -117,21 +121,29 @@ class OutboxConsumer:
         pipe.execute()
 
     def notify(self, job: SnapshotJob) -> NotificationResult | None:
-        """Send the job's completion message to its pipeline's target and its webhook.
+        """Send the job's completion message to its pipeline's target, its webhook and the
+        tenant's push endpoint for the job's origin.
 
-        None when the job has neither (MPS stays silent then). Errors in the message itself
+        None when the job has none of them (MPS stays silent then). Errors in the message itself
         (missing queue, too large, a rejected endpoint) become the recorded result.
         """
         pipeline = self.pipelines.find(job.pipeline_id)
         target = pipeline.notify if pipeline is not None else None
-        if (target is None or not (target.topic or target.queue)) and not job.webhook_url:
+        has_target = target is not None and bool(target.topic or target.queue)
+        endpoint = self.endpoints.get(job.tenant, job.origin)
+        if endpoint is not None and not (endpoint.enabled and endpoint.url):
+            endpoint = None
+        if not has_target and not job.webhook_url and endpoint is None:
             return None
         message_id = completion_message_id(job.id)
         try:
-            body = self.renderers.render(job)
+            body = self.renderers.render(job) if has_target or job.webhook_url else ""
+            pushed = self.renderers.render_push(job, endpoint) if endpoint is not None else None
         except Exception as exc:  # noqa: BLE001 - a broken message must not block the outbox
             log.exception("cannot render the completion message of job %s", job.id)
             return NotificationResult(error_code="InternalError", error_message=f"render failed: {type(exc).__name__}")
+        if not has_target and not job.webhook_url and pushed is None:
+            return None  # the endpoint does not subscribe to this event
         result = NotificationResult(message_id=message_id)
         try:
             if target is not None and target.topic:
@@ -142,21 +154,32 @@ class OutboxConsumer:
         except DomainError as exc:
             result = NotificationResult(error_code=exc.code, error_message=exc.message)
         if job.webhook_url:
-            self.deliveries.enqueue(
-                Delivery(
-                    id=delivery_id(job.tenant, "job", job.id, message_id),
-                    message_id=message_id,
-                    account=job.tenant,
-                    source=f"job/{job.id}",
-                    endpoint=job.webhook_url,
-                    strategy=Strategy.EXPONENTIAL_DECAY_RETRY.value,
-                    content_type="application/json;charset=utf-8",
-                    body=body,
-                    tag=COMPLETION_TAG,
-                    webhook_secret=self.sealer.seal(tenant_webhook_secret(self.r, self.sealer, job.tenant)),
-                )
-            )
+            self._push(job, job.webhook_url, body, Strategy.EXPONENTIAL_DECAY_RETRY, ("job", job.id), message_id)
+        if endpoint is not None and endpoint.url and pushed is not None:
+            self._push(job, endpoint.url, pushed, _strategy(endpoint), ("endpoint", job.origin, job.id), message_id)
         return result
+
+    def _push(
+        self, job: SnapshotJob, url: str, body: str, strategy: Strategy, source: tuple[str, ...], message_id: str
+    ) -> None:
+        self.deliveries.enqueue(
+            Delivery(
+                id=delivery_id(job.tenant, *source, message_id),
+                message_id=message_id,
+                account=job.tenant,
+                source="/".join(source),
+                endpoint=url,
+                strategy=strategy.value,
+                content_type="application/json;charset=utf-8",
+                body=body,
+                tag=COMPLETION_TAG,
+                webhook_secret=self.sealer.seal(tenant_webhook_secret(self.r, self.sealer, job.tenant)),
+            )
+        )
+
+
+def _strategy(endpoint: PushEndpoint) -> Strategy:
+    return Strategy(endpoint.retry.value)
 
 
 def _entries(items: list[tuple[str, dict[str, str]]]) -> list[OutboxEntry]:
@@ -167,8 +190,11 @@ def completion_renderers(settings: Settings) -> CompletionRenderers:
     """Every installed dialect's renderer, mounted or not: a job keeps its origin's format even
     if this process's ``OPENMPS_DIALECTS`` leaves that dialect out. Object URLs in the messages
     are signed (local) or presigned (S3), valid for ``OPENMPS_URL_TTL_S``."""
-    found = {d.name: d.render_completion for d in registry.load() if d.render_completion is not None}
-    return CompletionRenderers(found, object_urls(settings, object_store(settings)).url)
+    dialects = registry.load()
+    found = {d.name: d.render_completion for d in dialects if d.render_completion is not None}
+    push = {d.name: d.render_push for d in dialects if d.render_push is not None}
+    urls = message_urls(object_urls(settings, object_store(settings)), settings.effective_object_url_base)
+    return CompletionRenderers(found, urls, push)
 
 
 def run(settings: Settings, stop: threading.Event) -> None:
@@ -216,7 +242,11 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    run(Settings.from_env(), stop)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise SystemExit(f"openmps notifier: {exc}") from None
+    run(settings, stop)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from app.core.errors import (
     PipelineNotFound,
 )
 from app.core.jobs import DEFAULT_ORIGIN, DEFAULT_PRIORITY, MAX_PRIORITY, Manifest, NotificationResult, SnapshotJob
-from app.core.ports import JobPage, JobQuery
+from app.core.ports import CountedJobPage, JobPage, JobQuery
 from app.core.specs import spec_from_dict, spec_to_dict
 from app.core.states import INITIAL_STATE, JobState
 from app.storage import keys
@@ -118,6 +118,7 @@ def job_to_hash(job: SnapshotJob) -> dict[str, str]:
         "error_message": job.error_message or "",
         "notification": json.dumps(asdict(job.notification)) if job.notification else "",
         "origin": job.origin,
+        "dialect_data": json.dumps(job.dialect_data, separators=(",", ":")) if job.dialect_data else "",
     }
 
 
@@ -143,6 +144,7 @@ def job_from_hash(h: dict[str, str]) -> SnapshotJob:
         error_message=h.get("error_message") or None,
         notification=NotificationResult(**json.loads(h["notification"])) if h.get("notification") else None,
         origin=h.get("origin") or DEFAULT_ORIGIN,
+        dialect_data=json.loads(h["dialect_data"]) if h.get("dialect_data") else {},
     )
 
 
@@ -297,6 +299,8 @@ class RedisJobRepository:
                     continue
                 if query.pipeline_id and job.pipeline_id != query.pipeline_id:
                     continue
+                if query.origin and job.origin != query.origin:
+                    continue
                 found.append(job)
                 if len(found) > query.limit:
                     break
@@ -306,6 +310,38 @@ class RedisJobRepository:
             last = found[-1]
             next_token = encode_page_token(int(to_ms(last.created_at)), last.id)
         return JobPage(jobs=found, next_page_token=next_token)
+
+    def list_at(self, tenant: str, query: JobQuery, offset: int) -> CountedJobPage:
+        """Offset paging with a total, in ``list``'s order (score = created ms, then id, both
+        descending). One index answers a filter on state or pipeline alone: ZCOUNT for the total
+        and a LIMIT range for the page, without loading any other job. Both filters at once
+        intersect the two indexes' ids in the time range (ids only, no hashes)."""
+        max_score = str(int(to_ms(query.created_before))) if query.created_before is not None else "+inf"
+        min_score = to_ms(query.created_after) if query.created_after is not None else "-inf"
+        if query.pipeline_id and query.state:
+            in_state = set(
+                self.r.zrangebyscore(keys.tenant_state_jobs(tenant, query.state.value), min_score, max_score)
+            )
+            ids = [
+                jid
+                for jid in self.r.zrevrangebyscore(
+                    keys.tenant_pipeline_jobs(tenant, query.pipeline_id), max_score, min_score
+                )
+                if jid in in_state
+            ]
+            total, page_ids = len(ids), ids[offset : offset + query.limit]
+        else:
+            if query.pipeline_id:
+                index = keys.tenant_pipeline_jobs(tenant, query.pipeline_id)
+            elif query.state:
+                index = keys.tenant_state_jobs(tenant, query.state.value)
+            else:
+                index = keys.tenant_jobs(tenant)
+            pipe = self.r.pipeline(transaction=True)  # the count and the page from one snapshot
+            pipe.zcount(index, min_score, max_score)
+            pipe.zrevrangebyscore(index, max_score, min_score, start=offset, num=query.limit)
+            total, page_ids = pipe.execute()
+        return CountedJobPage(jobs=[j for j in self.get_many(list(page_ids)) if j is not None], total=int(total))
 
     # --- transitions (the only writers of ``state``) --------------------------------------
 

@@ -34,6 +34,7 @@ Pipelines and access keys
     ``openmps:accesskey:{id}``                hash {secret (sealed), tenant, created_ms}
     ``openmps:grants:{tenant}``               hash "bucket[/prefix]" -> "r" | "w" | "rw" (bucket grants)
     ``openmps:grants:tenants``                set of tenants that hold grants
+    ``openmps:push-endpoint:{tenant}:{origin}`` string: JSON of the tenant's push endpoint for a dialect's jobs
 
 Request gate (``app/gateway/gate.py``)
     ``openmps:nonce:{key id}:{nonce}``        string with TTL (twice the clock window): a nonce seen
@@ -103,6 +104,10 @@ def pipeline(pipeline_id: str) -> str:
 
 def access_key(key_id: str) -> str:
     return f"{PREFIX}accesskey:{key_id}"
+
+
+def push_endpoint(tenant: str, origin: str) -> str:
+    return f"{PREFIX}push-endpoint:{tenant}:{origin}"
 
 
 def nonce(access_key_id: str, value: str) -> str:

@@ -46,8 +46,10 @@ def create_app(
     settings: Settings | None = None,
     services: Services | None = None,
     dialects: Sequence[Dialect] | None = None,
+    gate: RequestGate | None = None,
 ) -> Flask:
-    """``dialects`` None: the ones ``OPENMPS_DIALECTS`` names (default: all installed)."""
+    """``dialects`` None: the ones ``OPENMPS_DIALECTS`` names (default: all installed); ``gate``
+    None: one over the services' access keys (tests hand in their own, e.g. with a skewed clock)."""
     settings = settings or Settings.from_env()
     services = services or build_services(settings)
     mounted = list(dialects) if dialects is not None else registry.load(settings.dialects)
@@ -58,7 +60,7 @@ def create_app(
     flask_app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     ensure_default_pipeline(services)
 
-    gate = build_gate(services)
+    gate = gate or build_gate(services)
     handed = DialectServices(
         settings=settings, snapshots=services.snapshots, gate=gate, redis=services.redis, sealer=services.sealer
     )

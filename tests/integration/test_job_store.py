@@ -6,16 +6,18 @@ import time
 
 import pytest
 
-from app.core.errors import IdempotencyConflict, PipelineNotFound
+from app.core.errors import IdempotencyConflict, InvalidParameter, PipelineNotFound
 from app.core.jobs import Manifest, SnapshotJob
 from app.core.pipelines import Pipeline, PipelineState
 from app.core.ports import JobQuery
+from app.core.service import SubmitRequest
 from app.core.specs import ObjectRef, OutputTarget, SingleTime, SnapshotSpec
 from app.core.states import JobState
 from app.storage import keys
 from app.storage.jobs import RedisJobRepository, StartOutcome, from_ms
 from app.storage.pipelines import RedisPipelineRepository
 from app.storage.scheduler import RedisScheduler
+from app.wiring import Services
 
 SPEC = SnapshotSpec(input=ObjectRef("media", "a.mp4"), timing=SingleTime(1000), output=OutputTarget("out", "x.jpg"))
 
@@ -174,6 +176,44 @@ def test_listing_filters_and_pages_newest_first(repo: RedisJobRepository) -> Non
     assert repo.list("other", JobQuery()).jobs == []
 
 
+def test_listing_by_position_counts_every_match(repo: RedisJobRepository, redis_client) -> None:  # type: ignore[no-untyped-def]
+    RedisPipelineRepository(redis_client).create(Pipeline(id="p2", name="two"))
+    base = int(time.time() * 1000)
+    for i in range(7):
+        repo.create(make_job(f"j{i}", created_ms=base + i * 10, pipeline="p2" if i % 2 else "p1"), f"j{i}")
+    repo.start("j5", worker="w", lease_ttl_ms=5000, max_attempts=3)
+    repo.start("j2", worker="w", lease_ttl_ms=5000, max_attempts=3)
+    pages = [repo.list_at("acme", JobQuery(limit=3), offset) for offset in (0, 3, 6, 9)]
+    assert [[j.id for j in p.jobs] for p in pages] == [["j6", "j5", "j4"], ["j3", "j2", "j1"], ["j0"], []]
+    assert {p.total for p in pages} == {7}
+    # the same order as token paging
+    assert [j.id for j in repo.list("acme", JobQuery(limit=7)).jobs] == [f"j{i}" for i in range(6, -1, -1)]
+    running = repo.list_at("acme", JobQuery(state=JobState.RUNNING, limit=1), 1)
+    assert [j.id for j in running.jobs] == ["j2"] and running.total == 2
+    window = repo.list_at(
+        "acme", JobQuery(created_after=from_ms(str(base + 20)), created_before=from_ms(str(base + 40)), limit=2), 1
+    )
+    assert [j.id for j in window.jobs] == ["j3", "j2"] and window.total == 3
+    both = repo.list_at("acme", JobQuery(state=JobState.SUBMITTED, pipeline_id="p2", limit=5), 0)
+    assert [j.id for j in both.jobs] == ["j3", "j1"] and both.total == 2
+    assert repo.list_at("other", JobQuery(), 0).total == 0
+
+
+def test_listing_by_position_checks_its_arguments(services) -> None:  # type: ignore[no-untyped-def]
+    svc = services.snapshots
+    assert svc.list_jobs_at("acme", JobQuery(limit=100), 0).total == 0
+    for query, offset, field in [
+        (JobQuery(limit=0), 0, "limit"),
+        (JobQuery(limit=101), 0, "limit"),
+        (JobQuery(), -1, "offset"),
+        (JobQuery(page_token="x"), 0, "page_token"),
+        (JobQuery(created_after=from_ms("2000"), created_before=from_ms("1000")), 0, "created_after"),
+    ]:
+        with pytest.raises(InvalidParameter) as info:
+            svc.list_jobs_at("acme", query, offset)
+        assert info.value.field == field
+
+
 def test_concurrent_pipeline_updates_of_different_fields_both_stick(redis_client) -> None:  # type: ignore[no-untyped-def]
     pipes = RedisPipelineRepository(redis_client)
     pipes.create(Pipeline(id="p2", name="old"))
@@ -303,3 +343,16 @@ def test_a_failing_refill_does_not_fail_the_stored_transition(redis_client) -> N
     repo.create(make_job("a"), "a")
     assert repo.start("a", worker="w", lease_ttl_ms=5000, max_attempts=3).outcome is StartOutcome.STARTED
     assert repo.get("a").state is JobState.RUNNING
+
+
+def test_dialect_data_is_stored_with_the_job_and_bounded(services: Services) -> None:
+    """What a dialect must echo back (a vendor's Location as sent) rides with the job, opaque to the core."""
+    services.objects.put("media", "v.mp4", b"not looked at before a worker runs", "video/mp4")
+    spec = SnapshotSpec(ObjectRef("media", "v.mp4"), SingleTime(0), OutputTarget("out", "d/{job_id}.jpg"))
+    data = {"echo": '{"Input":{"Location":"oss-cn-hangzhou"}}', "mode": "multi"}
+    job = services.snapshots.submit("acme", SubmitRequest(spec, dialect_data=data))
+    assert services.snapshots.get("acme", job.id).dialect_data == data
+    plain = services.snapshots.submit("acme", SubmitRequest(spec))
+    assert services.snapshots.get("acme", plain.id).dialect_data == {}
+    with pytest.raises(InvalidParameter, match="dialect_data"):
+        services.snapshots.submit("acme", SubmitRequest(spec, dialect_data={"k": "x" * 9000}))

@@ -5,6 +5,7 @@ Size rules (all vendors agree on the shape of these; [8, 4096] is the JD/Alibaba
 * neither side given: the source's displayed size;
 * one side given: the other follows the source aspect ratio (rounded, at least 1 px);
 * both given: exactly that box (aspect not kept, like Alibaba Width+Height);
+* long side given (Huawei ``max_length``): the source's longer side becomes it, aspect kept;
 * never upscale: a request larger than the source is scaled down by the same factor on both
   sides so the result fits within the source (the aspect of the *request* is kept).
 """
@@ -23,6 +24,11 @@ def output_size(source_w: int, source_h: int, size: OutputSize) -> tuple[int, in
     if source_w <= 0 or source_h <= 0:
         raise ValueError(f"bad source size {source_w}x{source_h}")
     w, h = size.width, size.height
+    if w is None and h is None and size.long_side is not None:
+        if source_w >= source_h:
+            w = size.long_side
+        else:
+            h = size.long_side
     if w is None and h is None:
         return source_w, source_h
     if w is not None and h is None:

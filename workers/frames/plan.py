@@ -75,7 +75,10 @@ def requested_times(timing: Timing, duration_ms: float) -> list[float]:
     """The times a timing asks for, sorted ascending, before any out-of-range policy.
 
     * single: [time_ms]
-    * series: start_ms + i * interval_s * 1000 for i in 0..count-1
+    * series: start_ms + i * interval_s * 1000 for i in 0..count-1, those after ``end_ms`` dropped;
+      with ``closing_frame``, when the window reaches the end of the video (``end_ms`` None or at or
+      past the duration), one more at the duration (the last frame), unless the last point is
+      already there (within ``EPS_MS``) or the window is empty (start past the end)
     * average: ``count`` points centred in ``count`` equal slices of [start_ms, end_ms]
       (end_ms None, or past the end, = the duration): start + (i + 0.5) * (end - start) / count.
       Centring keeps points off the very first frame (often black) and off the end boundary,
@@ -86,7 +89,15 @@ def requested_times(timing: Timing, duration_ms: float) -> list[float]:
         return [float(timing.time_ms)]
     if isinstance(timing, Series):
         step = timing.interval_s * 1000.0
-        return [timing.start_ms + i * step for i in range(timing.count)]
+        times = [timing.start_ms + i * step for i in range(timing.count)]
+        if timing.end_ms is not None:
+            times = [t for t in times if t <= timing.end_ms + EPS_MS]
+        if timing.closing_frame and (timing.end_ms is None or timing.end_ms >= duration_ms - EPS_MS):
+            # Times past the end would be dropped anyway; the closing frame must follow the last kept one.
+            times = [t for t in times if t <= duration_ms + EPS_MS]
+            if duration_ms >= timing.start_ms - EPS_MS and (not times or times[-1] < duration_ms - EPS_MS):
+                times.append(duration_ms)
+        return times
     if isinstance(timing, Average):
         end = duration_ms if timing.end_ms is None else min(timing.end_ms, duration_ms)
         span = max(0.0, end - timing.start_ms)

@@ -5,7 +5,8 @@ MPS publishes one flat JSON object per finished job with every key in two casing
 against MPS parse either. Successful jobs (of every mode: each is a set of time points once
 planned) also carry ``UrlPattern`` (``{Count}`` left in),
 ``LastUrl``, ``Count`` (a JSON number) and ``TimeArray`` (requested times, ms). Key templates are
-spelled back in MPS's own tokens (``{Count}``, ``{TileCount}``).
+spelled back in MPS's own tokens (``{Count}``, ``{TileCount}``). Failures carry the MPS code and
+message that ``QuerySnapshotJobList`` shows for the job (``render.job_failure``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from app.core import templates
 from app.core.jobs import SnapshotJob
 from app.core.ports import ObjectUrl
 from app.core.states import JobState
+from app.dialects.mts.render import MPS_SPELLING, job_failure
 
 JOB_TYPE = "Snapshot"
-CANCELED_CODE = "JobCanceled"
-# MPS's key tokens, by the neutral token they stand for.
-MPS_SPELLING = {templates.JOB_ID: "{JobId}", templates.INDEX: "{Count}", templates.SHEET: "{TileCount}"}
 
 
 def url_pattern(template: str, job_id: str) -> str:
@@ -41,8 +40,7 @@ def completion_fields(job: SnapshotJob, object_url: ObjectUrl) -> dict[str, obje
         "State": state,
     }
     if state == "Fail":
-        code = job.error_code or (CANCELED_CODE if job.state is JobState.CANCELED else "InternalError")
-        msg = job.error_message or ("The job was canceled." if job.state is JobState.CANCELED else "")
+        code, msg = job_failure(job)
         out.update({"code": code, "Code": code, "msg": msg, "Msg": msg})
     user_data = job.user_data or ""
     out.update({"userData": user_data, "UserData": user_data})

@@ -77,7 +77,7 @@ def test_completion_message_through_a_topic_subscribed_by_a_queue(mns_server: Mn
 
     got = q.receive_message(wait_seconds=2)
     body = json.loads(got.message_body)
-    assert body["State"] == "Fail" and body["Code"] == body["code"] == "InputNotFound"
+    assert body["State"] == "Fail" and body["Code"] == body["code"] == "InvalidParameter.ResourceNotFound"
     assert body["Msg"] == body["msg"] == "no such object"
     assert "UrlPattern" not in body
     q.delete_message(got.receipt_handle)

@@ -4,6 +4,7 @@ import pytest
 
 from app.core.errors import InvalidParameter
 from app.core.specs import (
+    ArchiveSpec,
     Average,
     BlackFrameSpec,
     FrameType,
@@ -31,6 +32,37 @@ BASE = SnapshotSpec(
 def test_key_template_placeholders() -> None:
     assert OutputTarget("b", "a/{job_id}/{index:5}.jpg").key_for("j1", 7) == "a/j1/00007.jpg"
     assert OutputTarget("b", "{index:5}-{index:5}").key_for("j", 12) == "00012-00012"
+    assert OutputTarget("b", "a/snap_{time_s}.jpg").key_for("j", 3, 11_999.0) == "a/snap_11.jpg"
+
+
+def test_time_seconds_tell_images_apart_like_the_index() -> None:
+    series = replace(BASE, timing=Series(0, 1, 5))
+    validate_spec(replace(series, output=OutputTarget("out", "a/{job_id}/{time_s}.jpg")))
+    with pytest.raises(InvalidParameter, match="must contain {index}"):
+        validate_spec(replace(series, output=OutputTarget("out", "a/{job_id}.jpg")))
+
+
+def test_a_series_window_makes_the_count_unknown_and_is_checked() -> None:
+    assert replace(BASE, timing=Series(0, 1, 5, end_ms=3000)).requested_count is None
+    assert replace(BASE, timing=Series(0, 1, 5, closing_frame=True)).requested_count is None
+    assert replace(BASE, timing=Series(0, 1, 5)).requested_count == 5
+    with pytest.raises(InvalidParameter, match="end_ms must not be less than start_ms"):
+        validate_spec(replace(BASE, timing=Series(2000, 1, 5, end_ms=1000)))
+
+
+def test_long_side_stands_alone_within_the_size_bounds() -> None:
+    validate_spec(replace(BASE, size=OutputSize(long_side=480)))
+    with pytest.raises(InvalidParameter, match="long_side cannot be combined"):
+        validate_spec(replace(BASE, size=OutputSize(width=320, long_side=480)))
+    with pytest.raises(InvalidParameter, match="long_side must be an integer in"):
+        validate_spec(replace(BASE, size=OutputSize(long_side=5000)))
+
+
+def test_an_archive_is_one_object_per_job() -> None:
+    validate_spec(replace(BASE, archive=ArchiveSpec(OutputTarget("out", "t/{job_id}.tar"))))
+    for key in ("t/{index}.tar", "t/{time_s}.tar", "../t.tar"):
+        with pytest.raises(InvalidParameter, match="archive.output"):
+            validate_spec(replace(BASE, archive=ArchiveSpec(OutputTarget("out", key))))
 
 
 @pytest.mark.parametrize("width", [8, 4096, None])
@@ -103,7 +135,19 @@ def test_spec_round_trips_through_its_dict_form() -> None:
         black_frames=BlackFrameSpec(black_level=30),
     )
     assert spec_from_dict(spec_to_dict(spec)) == spec
-    for timing in (SingleTime(5), Series(1, 0.5, 3), Average(4, 0, None), Average(4, 10, 20)):
+    packed = replace(
+        BASE,
+        size=OutputSize(long_side=480),
+        archive=ArchiveSpec(OutputTarget("out", "t/{job_id}.tar"), keep_images=True),
+    )
+    assert spec_from_dict(spec_to_dict(packed)) == packed
+    for timing in (
+        SingleTime(5),
+        Series(1, 0.5, 3),
+        Series(0, 2, 100, end_ms=9000, closing_frame=True),
+        Average(4, 0, None),
+        Average(4, 10, 20),
+    ):
         s = replace(BASE, timing=timing)
         assert spec_from_dict(spec_to_dict(s)) == s
 

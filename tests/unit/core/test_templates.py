@@ -17,6 +17,14 @@ def test_render_fills_tokens_and_pads_only_when_asked() -> None:
     assert templates.render("s/{job_id}-{sheet:5}.jpg", job_id="J") == "s/J-.jpg"  # no sheet given
 
 
+def test_time_seconds_round_down_and_pad() -> None:
+    t = "a/snap_{time_s}-{time_s:3}.jpg"
+    assert templates.render(t, job_id="J", time_ms=20_040.0) == "a/snap_20-020.jpg"
+    assert templates.render(t, job_id="J", time_ms=2999.9999999999995) == "a/snap_3-003.jpg"  # float noise
+    assert templates.render(t, job_id="J") == "a/snap_-.jpg"  # no time given
+    templates.check(t, "output.key")
+
+
 def test_literal_braces_survive_from_vendor_and_render() -> None:
     neutral = templates.from_vendor("x/{raw}/{Count}}.jpg", MPS)
     assert neutral == "x/{{raw}}/{index:5}}}.jpg"

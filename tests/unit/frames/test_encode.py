@@ -22,6 +22,9 @@ from workers.frames.encode import encode_image, output_size, resize
         ((320, 240), OutputSize(width=640, height=240), (320, 120)),  # scaled to fit, request aspect kept
         ((240, 320), OutputSize(width=8), (8, 11)),  # portrait, minimum side
         ((4096, 8), OutputSize(width=8), (8, 1)),  # extreme aspect still >= 1 px
+        ((1920, 1080), OutputSize(long_side=480), (480, 270)),  # long side: landscape fits its width
+        ((1080, 1920), OutputSize(long_side=480), (270, 480)),  # portrait fits its height
+        ((320, 240), OutputSize(long_side=480), (320, 240)),  # long side never upscales either
     ],
 )
 def test_output_size(src: tuple[int, int], size: OutputSize, expected: tuple[int, int]) -> None:

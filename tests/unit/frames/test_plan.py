@@ -39,6 +39,21 @@ class TestRequestedTimes:
     def test_series_start_plus_interval_seconds(self) -> None:
         assert requested_times(Series(100, 0.25, 4), 4000) == [100, 350, 600, 850]
 
+    def test_series_window_drops_times_after_end_ms(self) -> None:
+        assert requested_times(Series(0, 1, 100, end_ms=2500), 4000) == [0, 1000, 2000]
+        assert requested_times(Series(0, 1, 2, end_ms=2500), 4000) == [0, 1000]  # count still caps
+
+    def test_series_closing_frame_is_the_videos_last(self) -> None:
+        # Huawei's documented example: 20 s every 11 s -> 0, 11, 20.
+        assert requested_times(Series(0, 11, 100, closing_frame=True), 20_000) == [0, 11_000, 20_000]
+        assert requested_times(Series(0, 1.5, 100, end_ms=9000, closing_frame=True), 4000) == [0, 1500, 3000, 4000]
+        # a window that ends inside the video has no closing frame (Huawei: start 100 s, 1 s, every 10 s)
+        assert requested_times(Series(0, 1, 100, end_ms=2500, closing_frame=True), 4000) == [0, 1000, 2000]
+        assert requested_times(Series(100_000, 10, 100, end_ms=101_000, closing_frame=True), 200_000) == [100_000]
+        # already on the end: no second image there; an empty window adds nothing
+        assert requested_times(Series(0, 2, 100, closing_frame=True), 4000) == [0, 2000, 4000]
+        assert requested_times(Series(5000, 2, 100, closing_frame=True), 4000) == []  # plan_targets fails it
+
     def test_average_centred_in_equal_slices(self) -> None:
         assert requested_times(Average(4), 4000) == [500, 1500, 2500, 3500]
         assert requested_times(Average(2, start_ms=1000, end_ms=2000), 4000) == [1250, 1750]
@@ -96,6 +111,10 @@ class TestOutOfRange:
     def test_series_keeps_existing_frames_and_counts_them(self) -> None:
         got = targets(Series(3000, 0.5, 5))
         assert [(t.number, t.requested_ms, t.frame) for t in got] == [(1, 3000, 75), (2, 3500, 87), (3, 4000, 99)]
+
+    def test_closing_frame_is_the_last_frame(self) -> None:
+        got = targets(Series(0, 1.5, 10_000, closing_frame=True))  # CFR: 100 frames, 4000 ms
+        assert [(t.requested_ms, t.frame) for t in got] == [(0, 0), (1500, 37), (3000, 75), (4000, 99)]
 
     def test_points_drop_trailing(self) -> None:
         got = targets(TimePoints((5000, 10, 4001)))

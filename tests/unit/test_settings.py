@@ -1,0 +1,31 @@
+"""Settings are read once and refused at start, with the variable named, when no process could run."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.settings import Settings, SettingsError
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OPENMPS_PORT": "eighty"}, "OPENMPS_PORT must be an integer, got 'eighty'"),
+        ({"OPENMPS_PORT": "70000"}, "OPENMPS_PORT must be a TCP port"),
+        ({"OPENMPS_LEASE_TTL_S": "inf"}, "OPENMPS_LEASE_TTL_S must be a finite number"),
+        ({"OPENMPS_LEASE_TTL_S": "0"}, "OPENMPS_LEASE_TTL_S must be greater than 0"),
+        ({"OPENMPS_STORAGE": "ftp"}, "OPENMPS_STORAGE must be one of local, s3"),
+        ({"OPENMPS_WORKER_CLASS": "tpu"}, "OPENMPS_WORKER_CLASS must be one of cpu, gpu"),
+        ({"OPENMPS_THROTTLE_RATE": "-1"}, "OPENMPS_THROTTLE_RATE must be >= 0"),
+        ({"OPENMPS_JOB_HARD_TIMEOUT_S": "2000"}, "must be less than OPENMPS_VISIBILITY_TIMEOUT_S"),
+        ({"OPENMPS_DIALECT_PORTS": "mts:8101"}, "OPENMPS_DIALECT_PORTS must look like"),
+    ],
+)
+def test_bad_values_name_their_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_defaults_and_empty_values_are_valid() -> None:
+    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({"OPENMPS_PORT": "", "OPENMPS_THROTTLE_RATE": "0"}).throttle_rate == 0
