@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install test test-slow bench bench-sync demo up lint clean
+.PHONY: install test test-slow fuzz bench bench-sync bench-store demo up lint clean
 
 install:
 	@bash scripts/bootstrap.sh
@@ -13,12 +13,20 @@ test: install lint
 test-slow: install
 	$(PY) -m pytest -q -m slow -p no:cacheprovider
 
+# Property-based fuzzing of every native and MNS endpoint at full size (make test runs a few
+# dozen examples of the same tests): over 5 000 requests, none may answer >= 500.
+fuzz: install
+	OPENMPS_FUZZ_PROFILE=fuzz $(PY) -m pytest -q -s -p no:cacheprovider tests/fuzz
+
 bench: install
 	$(PY) -m bench.run
 
 # One 1080p frame by synchronous MPS SubmitSnapshotJob (official SDK, S3 input) vs the ffmpeg CLI.
 bench-sync: install
 	$(PY) -m bench.sync
+# Redis memory per finished job (MEMORY USAGE over its keys), and what retention holds.
+bench-store: install
+	$(PY) -m bench.store
 
 demo: install
 	$(PY) -m app.devstack demo

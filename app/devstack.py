@@ -4,6 +4,10 @@ Starts what a laptop lacks: a private ``redis-server`` on a free port (unless
 ``OPENMPS_REDIS_URL`` points at one), local object storage under ``OPENMPS_DATA_DIR``, the API on
 127.0.0.1, one CPU worker and the notifier, each a child process that stops with this one.
 Two stacks can run side by side with different ``OPENMPS_PORT`` and ``OPENMPS_DATA_DIR``.
+
+So that the quick start stays two commands: without ``OPENMPS_SECRET_KEY`` a key is generated
+into ``DATA_DIR/secret.key`` (mode 0600) and reused on the next start, and the local tenant is
+granted read and write on every bucket.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import redis
 from app.notify.errors import MessageNotFound
 from app.notify.queues import QueueAttributes, QueueStore
 from app.settings import Settings
-from app.wiring import build_services, ensure_default_pipeline
+from app.storage.secretbox import generate_key
+from app.wiring import Services, build_services, ensure_default_pipeline
 
 LOCAL_TENANT = "local"
 LOCAL_KEY_ID = "LOCALDEVKEY"
@@ -35,6 +40,22 @@ SAMPLE_BUCKET = "media"
 OUTPUT_BUCKET = "snapshots"
 SAMPLE_KEY = "samples/sample.mp4"
 NOTIFY_QUEUE = "demo-done"
+SECRET_KEY_FILE = "secret.key"
+
+
+def local_secret_key(data_dir: Path) -> str:
+    """The stack's OPENMPS_SECRET_KEY: read from the data dir, or generated there on first start."""
+    path = data_dir / SECRET_KEY_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(generate_key() + "\n")
+    return path.read_text().strip()
+
+
+def local_access(services: Services) -> None:
+    """The local tenant may read and write every bucket (a laptop has one tenant)."""
+    services.grants.grant(LOCAL_TENANT, "*", read=True, write=True)
 
 
 def free_port() -> int:
@@ -78,6 +99,8 @@ class Stack:
                 "PYTHONPATH": str(Path.cwd()),
             }
         )
+        if not self.env.get("OPENMPS_SECRET_KEY"):
+            self.env["OPENMPS_SECRET_KEY"] = local_secret_key(self.data_dir)
         self.env.setdefault("OPENMPS_STORAGE", "local")
         self.env.setdefault("OPENMPS_ALLOW_PRIVATE_ENDPOINTS", "true")  # local webhooks in development
         if not self.env.get("OPENMPS_REDIS_URL"):
@@ -110,6 +133,8 @@ class Stack:
                 py,
                 "-m",
                 "gunicorn",
+                "-c",
+                "python:app.web.gunicorn_config",
                 "--workers",
                 "2",
                 "--threads",
@@ -123,7 +148,8 @@ class Stack:
         for dialect, dialect_port in self.settings().dialect_ports:
             self._spawn(
                 f"api-{dialect}",
-                [py, "-m", "gunicorn", "--workers", "1", "--threads", "4", "--bind", f"127.0.0.1:{dialect_port}"]
+                [py, "-m", "gunicorn", "-c", "python:app.web.gunicorn_config", "--workers", "1", "--threads", "4"]
+                + ["--bind", f"127.0.0.1:{dialect_port}"]
                 + ["app.web:create_app()"],
                 env={"OPENMPS_DIALECTS": dialect},
             )
@@ -289,6 +315,7 @@ def run_demo(stack: Stack) -> int:
     services = build_services(settings)
     ensure_default_pipeline(services)
     key = services.credentials.ensure(LOCAL_TENANT, LOCAL_KEY_ID, os.urandom(12).hex())
+    local_access(services)
     print(f"local access key: id={key.id} secret={key.secret} (tenant {key.tenant})")
     for bucket in (SAMPLE_BUCKET, OUTPUT_BUCKET):
         services.objects.make_bucket(bucket)
@@ -329,6 +356,8 @@ def run_demo(stack: Stack) -> int:
             failed += 1
             print(f"  error: {job['error']}")
             continue
+        if manifest["images"] and manifest["images"][0].get("url"):
+            print(f"  first image in a browser (signed, no key needed): {manifest['images'][0]['url']}")
         for img in manifest["images"]:
             where = objects_root / OUTPUT_BUCKET / img["key"] if img.get("uploaded", True) else "(in sprite only)"
             print(
@@ -397,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"openmps is up: API {stack.base_url}  data {stack.data_dir}  redis {stack.env['OPENMPS_REDIS_URL']}")
         services = build_services(stack.settings())
         key = services.credentials.ensure(LOCAL_TENANT, LOCAL_KEY_ID, os.urandom(12).hex())
+        local_access(services)
         print(f"local access key: id={key.id} secret={key.secret}   (Ctrl-C stops everything)")
         signal.signal(signal.SIGTERM, _interrupt)
         while all(proc.poll() is None for _, proc in stack.procs):

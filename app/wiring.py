@@ -12,16 +12,21 @@ import redis
 from celery import Celery
 
 from app.core.pipelines import DEFAULT_PIPELINE_ID, Pipeline
+from app.core.ports import ObjectUrls
 from app.core.service import SnapshotService
 from app.notify.signing import RedisWebhookSecrets
+from app.notify.ssrf import EndpointGuard
 from app.queueing import make_celery, queue_length_probe, snapshot_task_sender
 from app.settings import Settings
 from app.storage.credentials import RedisCredentialStore
 from app.storage.endpoints import RedisPushEndpoints
+from app.storage.grants import RedisGrantRepository
 from app.storage.jobs import RedisJobRepository
 from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore, StoreCatalog
 from app.storage.pipelines import RedisPipelineRepository
 from app.storage.scheduler import RedisScheduler
+from app.storage.secretbox import SecretBox
+from app.storage.urls import object_urls
 
 
 @dataclass
@@ -35,6 +40,9 @@ class Services:
     scheduler: RedisScheduler
     objects: ObjectStore
     snapshots: SnapshotService
+    grants: RedisGrantRepository
+    sealer: SecretBox
+    object_urls: ObjectUrls
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -56,9 +64,14 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         queue_length=queue_length_probe(celery),
     )
     # A transition that frees a window or running slot refills its pipeline (see RedisJobRepository).
-    jobs = RedisJobRepository(client, on_slot_freed=scheduler.dispatch)
+    jobs = RedisJobRepository(
+        client, on_slot_freed=scheduler.dispatch, retention_ms=int(settings.job_retention_s * 1000)
+    )
     objects = object_store(settings)
-    credentials = RedisCredentialStore(client)
+    sealer = SecretBox(settings.secret_keys)
+    credentials = RedisCredentialStore(client, sealer)
+    grants = RedisGrantRepository(client)
+    urls = object_urls(settings, objects)
     return Services(
         settings=settings,
         redis=client,
@@ -73,9 +86,15 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
             pipelines,
             scheduler,
             StoreCatalog(objects),
-            webhook_secrets=RedisWebhookSecrets(client),
+            grants=grants,
+            object_urls=urls,
+            endpoints=EndpointGuard(allow_private=settings.allow_private_endpoints),
+            webhook_secrets=RedisWebhookSecrets(client, sealer),
             push_endpoints=RedisPushEndpoints(client),
         ),
+        grants=grants,
+        sealer=sealer,
+        object_urls=urls,
     )
 
 

@@ -37,6 +37,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "OPENMPS_NOTIFY_TIME_SCALE": str(settings.notify_time_scale),
         "OPENMPS_ALLOW_PRIVATE_ENDPOINTS": "true" if settings.allow_private_endpoints else "false",
         "OPENMPS_WORKER_CLASS": settings.worker_class,
+        "OPENMPS_SECRET_KEY": ",".join(settings.secret_keys),
+        "OPENMPS_URL_TTL_S": str(settings.url_ttl_s),
+        "OPENMPS_JOB_RETENTION_DAYS": repr(settings.job_retention_s / 86400),
     }
     if settings.public_url:
         env["OPENMPS_PUBLIC_URL"] = settings.public_url

@@ -3,7 +3,8 @@
 Celery's CLI needs a module-level app, so this is the one module that reads Settings at import.
 The ``PipelineQueues`` bootstep keeps the set of consumed queues equal to the pipelines of this
 worker's resource class (new pipelines are served within ``OPENMPS_QUEUE_SYNC_S`` seconds, no
-restart) and runs the scheduler's reconcile pass, one worker at a time, on the same timer.
+restart) and runs the scheduler's reconcile pass and the retention sweep (index entries of
+finished jobs whose retention ended), one worker at a time, on the same timer.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class PipelineQueues(bootsteps.StartStopStep):
                     c.cancel_task_queue(name)
             if self.services.scheduler.try_lock(settings.queue_sync_interval_s * 0.9):
                 self.services.scheduler.reconcile([p.id for p in pipelines])
+                self.services.jobs.sweep_expired()  # finished jobs past their retention leave the indexes
         except Exception:  # a Redis hiccup must not stop the consumer; the next tick retries
             log.warning("pipeline queue sync failed", exc_info=True)
 

@@ -4,26 +4,36 @@ Order of work: locate the input -> open it and read its frame table (no decoding
 targets (pure) -> check the decode plan against the frame limit *before* decoding -> capture,
 encode and upload each image in time order -> the tar archive -> sprites, storyboard and index.
 Output keys are deterministic (``spec.output.key_for(job.id, n, requested_ms)``), so a re-run
-overwrites rather than duplicates. On cancellation every key the job can write (this run's uploads and all planned image
-keys, which an earlier, crashed attempt may have written) is deleted before ``JobCanceled``.
+overwrites rather than duplicates.
+
+Every object written is recorded in the job's ``OutputLog`` right after it is stored (the job
+store's written set, shared by all attempts). On cancellation exactly those are deleted, this
+attempt's and an earlier crashed attempt's, before ``JobCanceled``: never an object that merely
+shares a planned key (another job's, or one that was there before).
+
+Failure messages are recorded on the job and shown to the client: ``public_message`` replaces
+the server-side locator (a file path, or a presigned URL) with ``bucket/key`` and hides any
+other absolute path.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import re
 import tarfile
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import av.error
 import cv2
 import numpy as np
 
-from app.core import templates
+from app.core import outputs, templates
 from app.core.errors import FailureCode, JobCanceled, JobFailure
 from app.core.jobs import Manifest, OutputImage, SnapshotJob, SpriteSheet
 from app.core.specs import FrameType, SnapshotSpec
@@ -42,6 +52,47 @@ DECODERS = ("auto", "pyav", "opencv", "gpu")
 MAX_IN_FLIGHT = 3  # encoded-but-not-recorded images (memory bound: 3 frames at output size)
 
 
+class OutputLog(Protocol):
+    """The objects a job wrote, across its attempts (``RedisJobRepository.record_written`` ...)."""
+
+    def record(self, bucket: str, key: str) -> None: ...
+    def recorded(self) -> list[tuple[str, str]]: ...
+    def forget(self, objects: list[tuple[str, str]]) -> None: ...
+
+
+@dataclass
+class MemoryOutputLog:
+    """An ``OutputLog`` for one process (tests and callers without a job store)."""
+
+    objects: list[tuple[str, str]] = field(default_factory=list)
+
+    def record(self, bucket: str, key: str) -> None:
+        self.objects.append((bucket, key))
+
+    def recorded(self) -> list[tuple[str, str]]:
+        return list(dict.fromkeys(self.objects))
+
+    def forget(self, objects: list[tuple[str, str]]) -> None:
+        gone = set(objects)
+        self.objects = [o for o in self.objects if o not in gone]
+
+
+_QUOTED_PATH = re.compile(r"""(['"])/[^'"\n]*\1""")
+_BARE_PATH = re.compile(r"(?<![\w/:.@-])/(?:[^\s/'\"]+/)+[^\s'\"]*")
+
+
+def public_message(message: str, locator: str, name: str) -> str:
+    """``message`` fit for a client: the locator (a server path or presigned URL) becomes
+    ``name`` (``bucket/key``), and any other absolute path becomes ``<server path>``."""
+    if locator:
+        message = message.replace(locator, name)
+        base = locator.split("?", 1)[0]
+        if base != locator:
+            message = message.replace(base, name)
+    message = _QUOTED_PATH.sub(lambda m: f"{m.group(1)}<server path>{m.group(1)}", message)
+    return _BARE_PATH.sub("<server path>", message)
+
+
 @dataclass(frozen=True)
 class MediaLimits:
     max_frame_pixels: int
@@ -57,16 +108,37 @@ def run_snapshot(
     on_progress: Callable[[int, int], None] = lambda done, total: None,
     should_cancel: Callable[[], bool] = lambda: False,
     decoder: str = "auto",
+    written: OutputLog | None = None,
 ) -> Manifest:
     """Produce the job's images (and sprites) and return the manifest; raises ``JobFailure``
-    (with a ``FailureCode``) or ``JobCanceled``."""
+    (with a ``FailureCode`` and a message without server paths) or ``JobCanceled``."""
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     spec = job.spec
     _check_deadline(limits)
     locator = store.media_locator(spec.input.bucket, spec.input.key)
+    try:
+        return _run_snapshot(job, store, limits, on_progress, should_cancel, decoder, written, locator)
+    except JobFailure as failure:
+        message = public_message(failure.message, locator, f"{spec.input.bucket}/{spec.input.key}")
+        if message == failure.message:
+            raise
+        raise JobFailure(failure.code, message, transient=failure.transient) from failure
+
+
+def _run_snapshot(
+    job: SnapshotJob,
+    store: ObjectStore,
+    limits: MediaLimits,
+    on_progress: Callable[[int, int], None],
+    should_cancel: Callable[[], bool],
+    decoder: str,
+    written: OutputLog | None,
+    locator: str,
+) -> Manifest:
+    spec = job.spec
     budget = Budget(limits.max_decoded_frames, limits.deadline, should_cancel)
-    run = _Run(job, store, on_progress, should_cancel)
+    run = _Run(job, store, on_progress, should_cancel, written or MemoryOutputLog())
     try:
         opened = open_input(
             locator,
@@ -146,6 +218,7 @@ class _Run:
         store: ObjectStore,
         on_progress: Callable[[int, int], None],
         should_cancel: Callable[[], bool],
+        written: OutputLog,
     ) -> None:
         self.job = job
         self.spec: SnapshotSpec = job.spec
@@ -153,8 +226,7 @@ class _Run:
         self.on_progress = on_progress
         self.should_cancel = should_cancel
         self.manifest = Manifest()
-        self.uploaded: list[tuple[str, str]] = []
-        self.planned_keys: list[tuple[str, str]] = []
+        self.written = written
         self.cells: list[np.ndarray] = []
         self.cell_numbers: list[int] = []
         self.cell_times: list[float] = []
@@ -169,17 +241,21 @@ class _Run:
         self.tar = tarfile.open(fileobj=self.tar_buffer, mode="w") if self.tar_buffer is not None else None
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        """Store, then record: a crash between the two leaves an object no cleanup deletes,
+        rather than a record that would let cleanup delete an object this job never wrote."""
         self.store.put(bucket, key, data, content_type)
-        self.uploaded.append((bucket, key))
+        self.written.record(bucket, key)
 
     def delete_uploaded(self) -> None:
-        for bucket, key in dict.fromkeys(self.uploaded + self.planned_keys):
+        """Delete what this job's attempts wrote (the output log), and nothing else."""
+        deleted: list[tuple[str, str]] = []
+        for bucket, key in self.written.recorded():
             try:
                 self.store.delete(bucket, key)
+                deleted.append((bucket, key))
             except JobFailure as exc:  # best effort: the cancel itself must still be recorded
                 log.warning("could not delete %s/%s after cancel: %s", bucket, key, exc)
-        self.uploaded.clear()
-        self.planned_keys.clear()
+        self.written.forget(deleted)
 
     def capture_all(self, dec: FrameDecoder, limits: MediaLimits) -> None:
         """Decode on this thread; encode + upload on one helper thread (FIFO), so encoding and
@@ -195,13 +271,6 @@ class _Run:
                 f"the job needs {planned} decoded frames; the limit is {limits.max_decoded_frames}",
             )
         total = len(targets)
-        # A cancel removes every key this job can write, not only this attempt's uploads: an
-        # earlier attempt whose worker died may have got further than this one.
-        self.planned_keys = [
-            (spec.output.bucket, spec.output.key_for(self.job.id, t.number, t.requested_ms)) for t in targets
-        ]
-        if spec.archive is not None:
-            self.planned_keys.append((spec.archive.target.bucket, self.archive_key()))
         previous: tuple[int, Captured, float | None, Future[bytes] | None] | None = None
         in_flight: deque[tuple[Target, Captured, float | None, Future[bytes] | None]] = deque()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
@@ -349,7 +418,7 @@ class _Run:
         canvases = compose.render_sheets(lay, self.cells, bgr)
         self.cells = []  # free the cells before encoding the sheets
         bucket, template = sprite.target.bucket, sprite.target.key_template
-        keys = [compose.sheet_key(template, self.job.id, g.number, len(lay.sheets)) for g in lay.sheets]
+        keys = [outputs.sheet_key(template, self.job.id, g.number, len(lay.sheets)) for g in lay.sheets]
         sizes: list[tuple[str, int]] = []
         for geom, canvas, key in zip(lay.sheets, canvases, keys, strict=True):
             fmt = compose.sheet_format(key, self.spec.format)
@@ -359,7 +428,7 @@ class _Run:
             self.manifest.sheets.append(SpriteSheet(geom.number, key, geom.width, geom.height, len(data), geom.cells))
         duration = self.manifest.source_duration_ms or 0.0
         cues = compose.storyboard_cues(lay, self.cell_times, keys, duration)
-        vtt_key, json_key = compose.storyboard_keys(template, self.job.id)
+        vtt_key, json_key = outputs.storyboard_keys(template, self.job.id)
         self.put(bucket, vtt_key, compose.render_vtt(cues, vtt_key).encode(), "text/vtt")
         index = compose.render_index(lay, cues, self.cell_numbers, sizes, duration)
         self.put(bucket, json_key, index.encode(), "application/json")

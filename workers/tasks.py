@@ -23,12 +23,29 @@ from app.settings import Settings
 from app.storage.jobs import StartOutcome
 from app.wiring import Services, build_services
 from workers.celery_app import celery_app, settings
-from workers.pipeline import MediaLimits, run_snapshot
+from workers.pipeline import MediaLimits, public_message, run_snapshot
 
 log = logging.getLogger(__name__)
 
 TRANSIENT_RETRIES = 3
 CANCEL_POLL_S = 0.25
+
+
+@dataclass(frozen=True)
+class JobOutputLog:
+    """``workers.pipeline.OutputLog`` over the job store's written set (shared by all attempts)."""
+
+    services: Services
+    job_id: str
+
+    def record(self, bucket: str, key: str) -> None:
+        self.services.jobs.record_written(self.job_id, bucket, key)
+
+    def recorded(self) -> list[tuple[str, str]]:
+        return self.services.jobs.written(self.job_id)
+
+    def forget(self, objects: list[tuple[str, str]]) -> None:
+        self.services.jobs.forget_written(self.job_id, objects)
 
 
 @dataclass
@@ -112,6 +129,7 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
                     on_progress=lambda done, total: services.jobs.record_progress(job_id, done, total),
                     should_cancel=watch.should_stop,
                     decoder=decoder,
+                    written=JobOutputLog(services, job_id),
                 )
                 break
             except JobFailure as failure:
@@ -148,7 +166,7 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
             JobState.FAILED,
             lease_token=started.lease_token,
             error_code=FailureCode.INTERNAL_ERROR.value,
-            error_message=f"internal error: {type(exc).__name__}: {exc}",
+            error_message=public_message(f"internal error: {type(exc).__name__}: {exc}", "", ""),
         )
     finally:
         watch.stop()

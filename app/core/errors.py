@@ -100,6 +100,23 @@ class Throttled(DomainError):
         self.retry_after_s = retry_after_s
 
 
+class AccessDenied(DomainError):
+    """The caller's tenant holds no grant for what it asked (``app.core.grants``): reading an
+    input or object, writing an output, deleting outputs; or a signed object URL that is expired
+    or does not match. ``field`` is the neutral path of the request field concerned (``input``,
+    ``output``, ``sprite.output``; ``""`` for an object read) and ``access`` is ``read`` or
+    ``write``, so a dialect can name both its own way (MPS ``PermissionDenied.ResourceAccess``).
+    Submission checks grants before existence, so a tenant cannot probe which objects of
+    another tenant exist."""
+
+    code = "AccessDenied"
+
+    def __init__(self, message: str, *, field: str = "", access: str = "read") -> None:
+        super().__init__(message)
+        self.field = field
+        self.access = access
+
+
 class Unavailable(DomainError):
     """A dependency (object storage, broker) did not answer; the request may be retried."""
 

@@ -6,12 +6,13 @@ against real servers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from app.core.grants import Grant
 from app.core.jobs import SnapshotJob
 from app.core.pipelines import Pipeline
 from app.core.states import JobState
@@ -70,6 +71,14 @@ class JobRepository(Protocol):
     def list_at(self, tenant: str, query: JobQuery, offset: int) -> CountedJobPage: ...
     def cancel_queued(self, job_id: str) -> bool: ...
     def request_cancel(self, job_id: str) -> None: ...
+    def written(self, job_id: str) -> Sequence[tuple[str, str]]:
+        """(bucket, key) of every object the job's attempts wrote, as recorded while writing."""
+        ...
+
+    def delete(self, job_id: str) -> bool:
+        """Forget a finished job: its record, index entries, idempotency record. False if it is
+        not there or not finished (queued and running jobs are never deleted)."""
+        ...
 
 
 class PipelineRepository(Protocol):
@@ -88,10 +97,42 @@ class Scheduler(Protocol):
 
 
 class ObjectCatalog(Protocol):
-    """What submission checks about objects before it accepts a job."""
+    """What submission checks about objects before it accepts a job, and the one object write
+    the service itself makes (deleting a job's outputs)."""
 
     def bucket_exists(self, bucket: str) -> bool: ...
     def object_exists(self, bucket: str, key: str) -> bool: ...
+    def delete_object(self, bucket: str, key: str) -> None: ...
+
+
+class BucketGrants(Protocol):
+    """The operator's bucket grants (``app.core.grants``)."""
+
+    def grants_for(self, tenant: str) -> list[Grant]: ...
+
+
+class ObjectUrls(Protocol):
+    """URLs a browser can fetch an object from without credentials, for a limited time:
+    presigned for S3, HMAC-signed ``/objects/...?expires=&signature=`` for local storage."""
+
+    def url(self, bucket: str, key: str) -> str: ...
+
+
+class EndpointPolicy(Protocol):
+    """Whether a caller-chosen push URL may be stored (``webhook_url``): the SSRF guard's check of
+    the URL's shape and of its host when that is an IP literal. Resolution happens at push time."""
+
+    def refusal(self, url: str) -> str | None:
+        """Why the URL is refused, or None."""
+        ...
+
+
+class Sealer(Protocol):
+    """Encrypts secrets kept at rest (access-key secrets, webhook secrets) with the operator's key
+    (``OPENMPS_SECRET_KEY``). Sealed, not hashed: signature schemes (HMAC) need the plaintext."""
+
+    def seal(self, plaintext: str) -> str: ...
+    def open(self, sealed: str) -> str: ...
 
 
 class WebhookSecrets(Protocol):

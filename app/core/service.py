@@ -15,7 +15,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from app.core import outputs
 from app.core.errors import (
+    AccessDenied,
     InputNotFound,
     InvalidJobState,
     InvalidParameter,
@@ -24,6 +26,7 @@ from app.core.errors import (
     PipelineNotFound,
     Unavailable,
 )
+from app.core.grants import Access, permits
 from app.core.jobs import (
     DEFAULT_ORIGIN,
     DEFAULT_PRIORITY,
@@ -33,14 +36,18 @@ from app.core.jobs import (
     MIN_PRIORITY,
     SnapshotJob,
 )
+from app.core.names import bucket_problem, key_problem
 from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, Pipeline, PipelineState, ResourceClass
 from app.core.ports import (
     MAX_PAGE_SIZE,
+    BucketGrants,
     CountedJobPage,
+    EndpointPolicy,
     JobPage,
     JobQuery,
     JobRepository,
     ObjectCatalog,
+    ObjectUrls,
     PipelinePage,
     PipelineRepository,
     PushEndpoint,
@@ -103,6 +110,9 @@ class SnapshotService:
         scheduler: Scheduler,
         objects: ObjectCatalog,
         *,
+        grants: BucketGrants,
+        object_urls: ObjectUrls | None = None,
+        endpoints: EndpointPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
         sleep: Callable[[float], None] = time.sleep,
         ids: Callable[[], str] = new_id,
@@ -113,6 +123,9 @@ class SnapshotService:
         self.pipelines = pipelines
         self.scheduler = scheduler
         self.objects = objects
+        self.grants = grants
+        self.object_urls = object_urls
+        self.endpoints = endpoints
         self.clock = clock
         self.sleep = sleep
         self.ids = ids
@@ -122,7 +135,11 @@ class SnapshotService:
     # --- jobs -------------------------------------------------------------------------------
 
     def submit(self, tenant: str, req: SubmitRequest) -> SnapshotJob:
-        """Validate, store, then dispatch. The job is stored before any task message is sent."""
+        """Validate, check the tenant's grants, check the objects exist, store, then dispatch.
+
+        Grants come before existence, so another tenant's buckets and objects cannot be probed.
+        The job is stored before any task message is sent.
+        """
         spec = validate_spec(req.spec)
         validate_user_data(req.user_data)
         _check_dialect_data(req.dialect_data)
@@ -131,8 +148,10 @@ class SnapshotService:
         if req.client_token is not None and not 1 <= len(req.client_token) <= 64:
             raise InvalidParameter("client_token", "must be 1-64 characters")
         if req.webhook_url is not None:
-            _check_push_url(req.webhook_url, "webhook_url")
+            self._check_endpoint(req.webhook_url, "webhook_url")
         pipeline = self.get_pipeline(tenant, req.pipeline_id)
+        job_id = self.ids()
+        self._check_access(tenant, spec, job_id)
         if not self.objects.bucket_exists(spec.input.bucket):
             raise InputNotFound(f"input bucket {spec.input.bucket!r} does not exist")
         if not self.objects.object_exists(spec.input.bucket, spec.input.key):
@@ -144,7 +163,7 @@ class SnapshotService:
                 raise InvalidParameter(f"{name}.bucket", f"{target.bucket!r} does not exist")
         req = replace(req, spec=spec)
         job = SnapshotJob(
-            id=self.ids(),
+            id=job_id,
             tenant=tenant,
             pipeline_id=pipeline.id,
             spec=spec,
@@ -161,6 +180,52 @@ class SnapshotService:
         if stored.id == job.id:
             self.scheduler.dispatch(pipeline.id)
         return stored
+
+    def _check_access(self, tenant: str, spec: SnapshotSpec, job_id: str) -> None:
+        """Read on the input; write on every key the job can produce; none of them its input."""
+        grants = self.grants.grants_for(tenant)
+        source = spec.input
+        if not permits(grants, Access.READ, source.bucket, source.key):
+            raise AccessDenied(f"you may not read {source.bucket}/{source.key}", field="input", access="read")
+        for family in outputs.families(spec, job_id):
+            if not permits(grants, Access.WRITE, family.bucket, family.head):
+                raise AccessDenied(
+                    f"you may not write to {family.bucket}/{family.head}", field=family.field, access="write"
+                )
+            if family.bucket == source.bucket and family.pattern.fullmatch(source.key):
+                raise InvalidParameter(
+                    f"{family.field}.key", "can name the job's own input; a job never overwrites its input"
+                )
+
+    def authorize_read(self, tenant: str, bucket: str, key: str) -> None:
+        """An object read with an access key (``GET /objects/...`` without a signature)."""
+        if bucket_problem(bucket) or key_problem(key):
+            raise InvalidParameter("", f"{bucket}/{key} is not a valid object name")
+        if not permits(self.grants.grants_for(tenant), Access.READ, bucket, key):
+            raise AccessDenied(f"you may not read {bucket}/{key}", access="read")
+
+    def object_url(self, bucket: str, key: str) -> str:
+        """A URL that fetches the object without credentials until it expires (``OPENMPS_URL_TTL_S``)."""
+        if self.object_urls is None:
+            raise Unavailable("object URLs are not configured in this process")
+        return self.object_urls.url(bucket, key)
+
+    def delete_job(self, tenant: str, job_id: str, *, outputs: bool = False) -> None:
+        """Forget a finished job; with ``outputs``, first delete every object it wrote (needs write
+        on each, checked before anything is deleted). Queued and running jobs are refused."""
+        job = self.get(tenant, job_id)
+        if not job.is_terminal:
+            raise InvalidJobState(f"job {job_id} is {job.state.value}; cancel it before deleting it")
+        if outputs:
+            written = self.jobs.written(job_id)
+            grants = self.grants.grants_for(tenant)
+            for bucket, key in written:
+                if not permits(grants, Access.WRITE, bucket, key):
+                    raise AccessDenied(f"you may not delete {bucket}/{key}", field="output", access="write")
+            for bucket, key in written:
+                self.objects.delete_object(bucket, key)
+        if not self.jobs.delete(job_id):
+            raise JobNotFound(f"job {job_id!r} does not exist")
 
     def get(self, tenant: str, job_id: str) -> SnapshotJob:
         job = self.jobs.find(job_id)
@@ -191,7 +256,7 @@ class SnapshotService:
         which the notifier pushes their completion messages from now on. A disabled endpoint
         may keep its URL (or have none); an enabled one needs an http(s) URL."""
         if endpoint.url is not None:
-            _check_push_url(endpoint.url, "url")
+            self._check_endpoint(endpoint.url, "url")
         elif endpoint.enabled:
             raise InvalidParameter("url", "is required when the endpoint is enabled")
         self._push_endpoints().put(tenant, origin, endpoint)
@@ -200,6 +265,14 @@ class SnapshotService:
     def get_push_endpoint(self, tenant: str, origin: str) -> PushEndpoint | None:
         """The tenant's push endpoint for ``origin``'s jobs; None when none was ever set."""
         return self._push_endpoints().get(tenant, origin)
+
+    def _check_endpoint(self, url: str, field: str) -> None:
+        """A URL the notifier will push to: its shape, then a literal address the policy refuses
+        (a private one, unless allowed) is a 400 now rather than a dead letter later."""
+        _check_push_url(url, field)
+        refusal = self.endpoints.refusal(url) if self.endpoints is not None else None
+        if refusal:
+            raise InvalidParameter(field, refusal)
 
     def _push_endpoints(self) -> PushEndpoints:
         if self.push_endpoints is None:
@@ -375,14 +448,18 @@ def _check_query(query: JobQuery) -> None:
 
 
 def _check_push_url(url: str, field: str) -> None:
-    """Shape only; whether the address may be reached is decided at connect time (SSRF guard)."""
+    """Shape only here; a literal address is checked by the ``EndpointPolicy``, and every resolved
+    address again at connect time (the SSRF guard)."""
+    reason = "must be an http(s) URL with a host, of at most 2048 characters"
+    if len(url) > 2048:
+        raise InvalidParameter(field, reason)
     try:
         parts = urlsplit(url)
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # e.g. an unbalanced "[" in the host
-        ok = False
-    if not ok or len(url) > 2048:
-        raise InvalidParameter(field, "must be an http(s) URL of at most 2048 characters")
+        host, _ = parts.hostname, parts.port  # both parse lazily and raise on "http://[::1" or ":99999"
+    except ValueError:
+        raise InvalidParameter(field, f"{reason}; it does not parse") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidParameter(field, reason)
 
 
 def _check_pipeline_name(name: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from app.core import templates
+from app.core import names, outputs, templates
 from app.core.errors import InvalidParameter
 
 MIN_SIDE = 8
@@ -22,6 +22,9 @@ MAX_TIME_POINTS = 100
 MAX_SERIES_COUNT = 10_000
 MAX_USER_DATA_BYTES = 1024
 MAX_SHEET_SIDE = 16384
+MAX_TIME_MS = 10**12  # ~31.7 years of media time: far past any video, small enough to stay exact as a float
+MAX_INTERVAL_S = 10**9
+SAMPLE_JOB_ID = "0" * 32  # as long as a real job id (uuid4 hex): rendered into keys to check their length
 
 
 class FrameType(StrEnum):
@@ -198,35 +201,65 @@ def _require(cond: bool, field: str, reason: str) -> None:
         raise InvalidParameter(field, reason)
 
 
-def _finite_non_negative(value: float, name: str) -> None:
+def shown(value: object) -> str:
+    """A value for an error message; a huge integer is described, not printed (Python refuses to
+    print one of more than 4300 digits, and a message should not carry 400 of them)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"an integer of {len(str(abs(value)))} digits" if value.bit_length() < 14_000 else "a huge integer"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _finite_non_negative(value: float, name: str, maximum: float = MAX_TIME_MS) -> None:
+    """Compares integers as integers: ``math.isfinite`` converts to float and overflows on a huge one."""
     _require(isinstance(value, int | float) and not isinstance(value, bool), name, "must be a number")
-    _require(math.isfinite(value) and value >= 0, name, f"must be a finite number >= 0, got {value}")
+    finite = isinstance(value, int) or math.isfinite(value)
+    _require(finite and value >= 0, name, f"must be a finite number >= 0, got {shown(value)}")
+    _require(value <= maximum, name, f"must be at most {maximum:g}, got {shown(value)}")
 
 
-def _validate_target(target: OutputTarget, name: str) -> None:
-    _require(bool(target.bucket), f"{name}.bucket", "is required")
+def _validate_target(target: OutputTarget, name: str, sample_keys: list[str]) -> None:
+    """``sample_keys``: keys the template renders with the largest numbers a job can reach, so
+    the length and segment rules hold for every key it will write."""
+    names.check_bucket(target.bucket, f"{name}.bucket")
     _require(bool(target.key_template), f"{name}.key", "is required")
     templates.check(target.key_template, f"{name}.key")
-    _require(not target.key_template.startswith("/"), f"{name}.key", "must not start with '/'")
-    _require(
-        all(part not in (".", "..") for part in target.key_template.split("/")),
-        f"{name}.key",
-        "must not contain '.' or '..' path segments",
-    )
-    _require(len(target.key_template) <= 1024, f"{name}.key", "is longer than 1024 characters")
+    for key in sample_keys:
+        problem = names.key_problem(key)
+        if problem and problem.startswith("is ") and "bytes" in problem:
+            size = len(key.encode("utf-8"))
+            raise InvalidParameter(
+                f"{name}.key", f"renders keys of up to {size} bytes; at most {names.MAX_KEY_BYTES} are allowed"
+            )
+        if problem:
+            raise InvalidParameter(f"{name}.key", problem)
+
+
+def _image_samples(target: OutputTarget) -> list[str]:
+    # A ten-hour time point: {time_s} renders as many digits as any real video's.
+    return [target.key_for(SAMPLE_JOB_ID, MAX_SERIES_COUNT, 36_000_000.0)]
+
+
+def _sheet_samples(target: OutputTarget) -> list[str]:
+    t = target.key_template
+    return [
+        outputs.sheet_key(t, SAMPLE_JOB_ID, MAX_SERIES_COUNT, 1),
+        outputs.sheet_key(t, SAMPLE_JOB_ID, MAX_SERIES_COUNT, MAX_SERIES_COUNT),
+        *outputs.storyboard_keys(t, SAMPLE_JOB_ID),
+    ]
 
 
 def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
     """Check every field; returns the spec (time points sorted) or raises ``InvalidParameter``."""
-    _require(bool(spec.input.bucket), "input.bucket", "is required")
-    _require(bool(spec.input.key), "input.key", "is required")
-    _validate_target(spec.output, "output")
+    names.check_bucket(spec.input.bucket, "input.bucket")
+    names.check_key(spec.input.key, "input.key")
+    _validate_target(spec.output, "output", _image_samples(spec.output))
     timing = spec.timing
     if isinstance(timing, SingleTime):
         _finite_non_negative(timing.time_ms, "snapshot.time_ms")
     elif isinstance(timing, Series):
         _finite_non_negative(timing.start_ms, "snapshot.start_ms")
-        _finite_non_negative(timing.interval_s, "snapshot.interval_s")
+        _finite_non_negative(timing.interval_s, "snapshot.interval_s", MAX_INTERVAL_S)
         _require(timing.interval_s > 0, "snapshot.interval_s", "must be greater than 0")
         _check_count(timing.count)
         if timing.end_ms is not None:
@@ -261,9 +294,9 @@ def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
             _require(
                 isinstance(value, int) and not isinstance(value, bool) and MIN_SIDE <= value <= MAX_SIDE,
                 f"snapshot.{side}",
-                f"must be an integer in [{MIN_SIDE}, {MAX_SIDE}], got {value}",
+                f"must be an integer in [{MIN_SIDE}, {MAX_SIDE}], got {shown(value)}",
             )
-    _require(1 <= spec.quality <= 100, "snapshot.quality", f"must be in [1, 100], got {spec.quality}")
+    _require(1 <= spec.quality <= 100, "snapshot.quality", f"must be in [1, 100], got {shown(spec.quality)}")
     count = spec.requested_count
     if (count is None or count > 1) and not any(
         templates.uses(spec.output.key_template, token) for token in templates.IMAGE_TOKENS
@@ -273,7 +306,11 @@ def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
     if spec.sprite is not None:
         _validate_sprite(spec.sprite)
     if spec.archive is not None:
-        _validate_target(spec.archive.target, "archive.output")
+        _validate_target(
+            spec.archive.target,
+            "archive.output",
+            [templates.render(spec.archive.target.key_template, job_id=SAMPLE_JOB_ID)],
+        )
         _require(
             not any(
                 templates.uses(spec.archive.target.key_template, t)
@@ -286,26 +323,28 @@ def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
         b = spec.black_frames
         _require(0 <= b.black_level <= 255, "snapshot.black_frames.black_level", "must be in [0, 255]")
         _require(0 < b.max_dark_ratio <= 1, "snapshot.black_frames.max_dark_ratio", "must be in (0, 1]")
-        _require(b.min_stddev >= 0, "snapshot.black_frames.min_stddev", "must be >= 0")
+        _require(0 <= b.min_stddev <= 255, "snapshot.black_frames.min_stddev", "must be in [0, 255]")
         _require(0 < b.search_window_ms <= 60_000, "snapshot.black_frames.search_window_ms", "must be in (0, 60000]")
     return spec
 
 
 def _check_count(count: int) -> None:
-    _require(1 <= count <= MAX_SERIES_COUNT, "snapshot.count", f"must be in [1, {MAX_SERIES_COUNT}], got {count}")
+    _require(
+        1 <= count <= MAX_SERIES_COUNT, "snapshot.count", f"must be in [1, {MAX_SERIES_COUNT}], got {shown(count)}"
+    )
 
 
 def _validate_sprite(s: SpriteSpec) -> None:
     f = "sprite"
-    _validate_target(s.target, f"{f}.output")
-    _require(1 <= s.lines <= 100, f"{f}.lines", f"must be in [1, 100], got {s.lines}")
-    _require(1 <= s.columns <= 100, f"{f}.columns", f"must be in [1, 100], got {s.columns}")
+    _validate_target(s.target, f"{f}.output", _sheet_samples(s.target))
+    _require(1 <= s.lines <= 100, f"{f}.lines", f"must be in [1, 100], got {shown(s.lines)}")
+    _require(1 <= s.columns <= 100, f"{f}.columns", f"must be in [1, 100], got {shown(s.columns)}")
     for name, v in (("cell_width", s.cell_width), ("cell_height", s.cell_height)):
         if v is not None:
-            _require(MIN_SIDE <= v <= MAX_SIDE, f"{f}.{name}", f"must be in [{MIN_SIDE}, {MAX_SIDE}], got {v}")
+            _require(MIN_SIDE <= v <= MAX_SIDE, f"{f}.{name}", f"must be in [{MIN_SIDE}, {MAX_SIDE}], got {shown(v)}")
     _require(0 <= s.padding <= 1024, f"{f}.padding", "must be in [0, 1024]")
     _require(0 <= s.margin <= 1024, f"{f}.margin", "must be in [0, 1024]")
-    _require(s.cell_sel_step >= 1, f"{f}.cell_sel_step", "must be >= 1")
+    _require(1 <= s.cell_sel_step <= MAX_SERIES_COUNT, f"{f}.cell_sel_step", f"must be in [1, {MAX_SERIES_COUNT}]")
     _require(64 <= s.max_sheet_width <= MAX_SHEET_SIDE, f"{f}.max_sheet_width", f"must be in [64, {MAX_SHEET_SIDE}]")
     _require(64 <= s.max_sheet_height <= MAX_SHEET_SIDE, f"{f}.max_sheet_height", f"must be in [64, {MAX_SHEET_SIDE}]")
     _require(parse_color(s.color) is not None, f"{f}.color", f"must be a keyword, #rrggbb or 'random', got {s.color!r}")
@@ -341,10 +380,14 @@ def parse_color(text: str) -> tuple[int, int, int] | str | None:
 
 
 def validate_user_data(user_data: str | None) -> None:
-    if user_data is not None and len(user_data.encode("utf-8")) > MAX_USER_DATA_BYTES:
-        raise InvalidParameter(
-            "user_data", f"is {len(user_data.encode('utf-8'))} bytes; at most {MAX_USER_DATA_BYTES} are allowed"
-        )
+    if user_data is None:
+        return
+    try:
+        size = len(user_data.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidParameter("user_data", "is not valid Unicode text (it holds a lone surrogate)") from None
+    if size > MAX_USER_DATA_BYTES:
+        raise InvalidParameter("user_data", f"is {size} bytes; at most {MAX_USER_DATA_BYTES} are allowed")
 
 
 # --- serialisation (the job store keeps the spec as JSON) -----------------------------------

@@ -115,3 +115,41 @@ def to_vendor(template: str, spelling: Mapping[str, str], *, job_id: str | None 
         return spelling.get(name, text)
 
     return _PIECE.sub(piece, template)
+
+
+def literal_head(template: str, *, job_id: str) -> str:
+    """The text every key rendered from ``template`` for this job starts with: the literal text
+    (and the job id) up to the first numbered token. What a key-prefix permission is checked on."""
+    out: list[str] = []
+    pos = 0
+    for m in _PIECE.finditer(template):
+        out.append(template[pos : m.start()])
+        text = m.group(0)
+        if text in ("{{", "}}"):
+            out.append(text[0])
+        elif m.group(1) == JOB_ID:
+            out.append(job_id)
+        else:
+            return "".join(out)
+        pos = m.end()
+    out.append(template[pos:])
+    return "".join(out)
+
+
+def matcher(template: str, *, job_id: str, given: tuple[str, ...]) -> re.Pattern[str]:
+    """A regex that full-matches every key ``template`` renders for this job when the tokens in
+    ``given`` get numbers (>= 1) and the others none (they render as ``""``)."""
+    out: list[str] = []
+    pos = 0
+    for m in _PIECE.finditer(template):
+        out.append(re.escape(template[pos : m.start()]))
+        text, name, pad = m.group(0), m.group(1), m.group(2)
+        if text in ("{{", "}}") or name is None:
+            out.append(re.escape(text[0]))
+        elif name == JOB_ID:
+            out.append(re.escape(job_id))
+        elif name in given:
+            out.append(rf"\d{{{int(pad)},}}" if pad else r"\d+")
+        pos = m.end()
+    out.append(re.escape(template[pos:]))
+    return re.compile("".join(out), re.DOTALL)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import redis
 from flask import Blueprint, Request, Response
 
-from app.core.ports import CompletionRenderer, PushRenderer
+from app.core.ports import CompletionRenderer, PushRenderer, Sealer
 from app.core.service import SnapshotService
 from app.gateway.gate import RequestGate
 from app.settings import Settings
@@ -30,6 +30,7 @@ class DialectServices:
     snapshots: SnapshotService
     gate: RequestGate
     redis: redis.Redis  # a dialect's own state, e.g. MNS queues and topics (``decode_responses=True``)
+    sealer: Sealer  # seals secrets a dialect stores itself (MNS subscriptions' webhook secrets, the push key)
 
 
 ErrorRenderer = Callable[[Exception], Response]

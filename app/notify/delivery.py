@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 
@@ -82,7 +83,7 @@ class Delivery:
     body: str
     tag: str = ""
     simplified: bool = False  # SIMPLIFIED format adds x-mns-message-id / x-mns-message-tag headers
-    webhook_secret: str = ""
+    webhook_secret: str = ""  # sealed (app.core.ports.Sealer); the pusher opens it to sign an attempt
     attempts: int = 0
     state: str = DeliveryState.PENDING
     created_ms: int = 0
@@ -246,6 +247,16 @@ class DeliveryStore:
 
     def drop_due(self, delivery_id: str) -> None:
         self.r.zrem(DUE, delivery_id)
+
+    def reseal(self, reseal: Callable[[str], str]) -> int:
+        """Re-seal every stored delivery's webhook secret (``openmps secrets rotate``)."""
+        count = 0
+        for name in self.r.scan_iter(match=self.key("*")):
+            stored = self.r.hget(name, "webhook_secret")
+            if stored:
+                self.r.hset(name, "webhook_secret", reseal(stored))
+                count += 1
+        return count
 
 
 def _to_text(value: object) -> str:

@@ -60,6 +60,13 @@ class MessageTooLarge(InvalidParameter):
 
 
 class EndpointRejected(DomainError):
-    """A push endpoint the SSRF guard refuses (private, loopback, metadata address, bad URL)."""
+    """A push endpoint the SSRF guard refuses (private, loopback, metadata address, bad URL).
+
+    ``permanent`` False only for a name that did not resolve (DNS may answer later); every other
+    refusal is final, and its delivery is dead-lettered at once."""
 
     code = "EndpointRejected"
+
+    def __init__(self, message: str, *, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.permanent = permanent

@@ -30,10 +30,10 @@ import redis
 
 from app.core.errors import DomainError, JobNotFound
 from app.core.jobs import NotificationResult, SnapshotJob
-from app.core.ports import PushEndpoint
+from app.core.ports import PushEndpoint, Sealer
 from app.gateway import registry
 from app.notify.delivery import Delivery, DeliveryStore, Strategy
-from app.notify.messages import CompletionRenderers, completion_message_id, url_builder
+from app.notify.messages import CompletionRenderers, completion_message_id
 from app.notify.push import Pusher
 from app.notify.queues import OutgoingMessage, QueueStore
 from app.notify.signing import load_signing_key, tenant_webhook_secret
@@ -44,7 +44,9 @@ from app.storage import keys
 from app.storage.endpoints import RedisPushEndpoints
 from app.storage.jobs import RedisJobRepository
 from app.storage.pipelines import RedisPipelineRepository
-from app.wiring import redis_client
+from app.storage.secretbox import SecretBox
+from app.storage.urls import object_urls
+from app.wiring import object_store, redis_client
 
 log = logging.getLogger(__name__)
 GROUP = "openmps-notifier"
@@ -64,10 +66,12 @@ class OutboxConsumer:
         *,
         guard: EndpointGuard,
         renderers: CompletionRenderers,
+        sealer: Sealer,
         consumer: str,
         claim_idle_ms: int,
     ) -> None:
         self.r = client
+        self.sealer = sealer
         self.jobs = RedisJobRepository(client)
         self.pipelines = RedisPipelineRepository(client)
         self.endpoints = RedisPushEndpoints(client)
@@ -143,7 +147,7 @@ class OutboxConsumer:
         result = NotificationResult(message_id=message_id)
         try:
             if target is not None and target.topic:
-                store = TopicStore(self.r, job.tenant, self.deliveries, self.guard)
+                store = TopicStore(self.r, job.tenant, self.deliveries, self.guard, self.sealer)
                 store.publish(target.topic, body, COMPLETION_TAG, message_id=message_id)
             elif target is not None and target.queue:
                 QueueStore(self.r, job.tenant).send(target.queue, OutgoingMessage(body), message_id=message_id)
@@ -169,7 +173,7 @@ class OutboxConsumer:
                 content_type="application/json;charset=utf-8",
                 body=body,
                 tag=COMPLETION_TAG,
-                webhook_secret=tenant_webhook_secret(self.r, job.tenant),
+                webhook_secret=self.sealer.seal(tenant_webhook_secret(self.r, self.sealer, job.tenant)),
             )
         )
 
@@ -184,20 +188,23 @@ def _entries(items: list[tuple[str, dict[str, str]]]) -> list[OutboxEntry]:
 
 def completion_renderers(settings: Settings) -> CompletionRenderers:
     """Every installed dialect's renderer, mounted or not: a job keeps its origin's format even
-    if this process's ``OPENMPS_DIALECTS`` leaves that dialect out."""
+    if this process's ``OPENMPS_DIALECTS`` leaves that dialect out. Object URLs in the messages
+    are signed (local) or presigned (S3), valid for ``OPENMPS_URL_TTL_S``."""
     dialects = registry.load()
     found = {d.name: d.render_completion for d in dialects if d.render_completion is not None}
     push = {d.name: d.render_push for d in dialects if d.render_push is not None}
-    return CompletionRenderers(found, url_builder(settings.effective_object_url_base), push)
+    return CompletionRenderers(found, object_urls(settings, object_store(settings)).url, push)
 
 
 def run(settings: Settings, stop: threading.Event) -> None:
     client = redis_client(settings)
     guard = EndpointGuard(allow_private=settings.allow_private_endpoints)
+    sealer = SecretBox(settings.secret_keys)
     lease_ms = int(settings.notify_lease_s * 1000)
     consumer = OutboxConsumer(
         client,
         guard=guard,
+        sealer=sealer,
         renderers=completion_renderers(settings),
         consumer=f"{socket.gethostname()}-{os.getpid()}",
         claim_idle_ms=lease_ms,
@@ -205,8 +212,9 @@ def run(settings: Settings, stop: threading.Event) -> None:
     consumer.ensure_group()
     pusher = Pusher(
         DeliveryStore(client),
-        load_signing_key(client),
+        load_signing_key(client, sealer),
         guard,
+        sealer=sealer,
         public_url=settings.effective_public_url,
         time_scale=settings.notify_time_scale,
         concurrency=settings.notify_concurrency,

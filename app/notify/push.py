@@ -1,8 +1,13 @@
 """The push loop: claim due deliveries, POST them (signed two ways), record the outcome.
 
 One attempt = resolve and SSRF-check the endpoint, connect to the checked address, POST within
-5 s. Outcomes never raise out of ``deliver``: a broken endpoint, a refused address or an
-unexpected error all become a failed attempt on the delivery's own schedule (house rule 6).
+5 s. Outcomes never raise out of ``deliver``: a broken endpoint or an unexpected error becomes a
+failed attempt on the delivery's own schedule (house rule 6); an address the guard refuses is a
+permanent failure, dead-lettered on that attempt with the guard's reason (retrying a refused
+address for a day would only repeat the refusal 177 times).
+
+A delivery's ``webhook_secret`` is stored sealed (``app.core.ports.Sealer``); it is opened here,
+only to sign an attempt.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from email.utils import formatdate
 
 import httpx
 
+from app.core.ports import Sealer
 from app.notify.delivery import (
     PUSH_TIMEOUT_S,
     Attempt,
@@ -36,8 +42,11 @@ from app.notify.ssrf import EndpointGuard
 log = logging.getLogger(__name__)
 
 
-def signed_headers(delivery: Delivery, resource: str, key: SigningKey, cert_url: str, now: float) -> dict[str, str]:
-    """Headers for one attempt: MNS's (RSA-SHA1) and Standard Webhooks' (HMAC-SHA256) together."""
+def signed_headers(
+    delivery: Delivery, resource: str, key: SigningKey, cert_url: str, now: float, webhook_secret: str = ""
+) -> dict[str, str]:
+    """Headers for one attempt: MNS's (RSA-SHA1) and Standard Webhooks' (HMAC-SHA256, when the
+    delivery has a secret: ``webhook_secret`` in plaintext) together."""
     body = delivery.body.encode("utf-8")
     headers = {
         "Content-Type": delivery.content_type,
@@ -54,11 +63,11 @@ def signed_headers(delivery: Delivery, resource: str, key: SigningKey, cert_url:
         "POST", headers["Content-MD5"], headers["Content-Type"], headers["Date"], headers.items(), resource
     )
     headers["Authorization"] = key.sign(text)
-    if delivery.webhook_secret:
+    if webhook_secret:
         ts = int(now)
         headers["webhook-id"] = delivery.message_id
         headers["webhook-timestamp"] = str(ts)
-        headers["webhook-signature"] = webhook_signature(delivery.webhook_secret, delivery.message_id, ts, body)
+        headers["webhook-signature"] = webhook_signature(webhook_secret, delivery.message_id, ts, body)
     return headers
 
 
@@ -71,6 +80,7 @@ class Pusher:
         key: SigningKey,
         guard: EndpointGuard,
         *,
+        sealer: Sealer,
         public_url: str,
         time_scale: float = 1.0,
         concurrency: int = 8,
@@ -81,6 +91,7 @@ class Pusher:
         self.store = store
         self.key = key
         self.guard = guard
+        self.sealer = sealer
         self.cert_url = public_url.rstrip("/") + CERT_PATH
         self.time_scale = time_scale
         self.concurrency = concurrency
@@ -99,12 +110,15 @@ class Pusher:
         if delivery.state != DeliveryState.PENDING:
             self.store.drop_due(delivery_id)
             return None
-        status, error, elapsed_ms = self._post(delivery)
+        status, error, elapsed_ms, permanent = self._post(delivery)
         ok = 200 <= status < 300 and elapsed_ms <= PUSH_TIMEOUT_S * 1000
         if 200 <= status < 300 and not ok:
             error = f"answered after {elapsed_ms} ms (limit {int(PUSH_TIMEOUT_S * 1000)} ms)"
         delay_ms = 0
-        if not ok:
+        if permanent:
+            delay_ms = -1  # dead letter now: the same address would be refused on every retry
+            error += " (permanent: not retried)"
+        elif not ok:
             delay = retry_delay(Strategy(delivery.strategy), delivery.attempts + 1, self.rng)
             delay_ms = -1 if delay is None else int(delay * self.time_scale * 1000)
         attempt = self.store.record(
@@ -115,25 +129,28 @@ class Pusher:
             log.warning("delivery %s of message %s is a dead letter: %s", delivery.id, delivery.message_id, error)
         return attempt
 
-    def _post(self, delivery: Delivery) -> tuple[int, str, int]:
+    def _post(self, delivery: Delivery) -> tuple[int, str, int, bool]:
+        """(HTTP status or 0, error text, elapsed ms, permanent failure)."""
         started = time.monotonic()
         try:
             endpoint, address = self.guard.resolve(delivery.endpoint)
-            headers = signed_headers(delivery, endpoint.target, self.key, self.cert_url, time.time())
+            secret = self.sealer.open(delivery.webhook_secret) if delivery.webhook_secret else ""
+            headers = signed_headers(delivery, endpoint.target, self.key, self.cert_url, time.time(), secret)
             headers["Host"] = endpoint.host_header
             extensions = {"sni_hostname": endpoint.host} if endpoint.scheme == "https" else {}
             resp = self.http.post(
                 endpoint.url_for(address), content=delivery.body.encode("utf-8"), headers=headers, extensions=extensions
             )
             elapsed = int((time.monotonic() - started) * 1000)
-            return resp.status_code, "" if resp.is_success else f"HTTP {resp.status_code}", elapsed
+            return resp.status_code, "" if resp.is_success else f"HTTP {resp.status_code}", elapsed, False
         except EndpointRejected as exc:
-            return 0, f"endpoint rejected: {exc.message}", int((time.monotonic() - started) * 1000)
+            elapsed = int((time.monotonic() - started) * 1000)
+            return 0, f"endpoint rejected: {exc.message}", elapsed, exc.permanent
         except httpx.HTTPError as exc:
-            return 0, f"{type(exc).__name__}: {exc}", int((time.monotonic() - started) * 1000)
+            return 0, f"{type(exc).__name__}: {exc}", int((time.monotonic() - started) * 1000), False
         except Exception as exc:  # noqa: BLE001 - an attempt must end in a recorded outcome
             log.exception("push of delivery %s failed unexpectedly", delivery.id)
-            return 0, f"internal error: {type(exc).__name__}", int((time.monotonic() - started) * 1000)
+            return 0, f"internal error: {type(exc).__name__}", int((time.monotonic() - started) * 1000), False
 
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop``: claim what is due (up to free slots), push in a thread pool."""

@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from xml.sax.saxutils import escape
@@ -22,6 +23,7 @@ from xml.sax.saxutils import escape
 import redis
 
 from app.core.errors import InvalidParameter
+from app.core.ports import Sealer
 from app.notify import queue_lua
 from app.notify.delivery import Delivery, DeliveryStore, Strategy
 from app.notify.errors import (
@@ -133,11 +135,17 @@ def delivery_id(*parts: str) -> str:
 
 
 class TopicStore:
-    def __init__(self, client: redis.Redis, account: str, deliveries: DeliveryStore, guard: EndpointGuard) -> None:
+    """An account's topics. Subscriptions' webhook secrets are stored sealed (``sealer``) and
+    handed to their deliveries sealed; ``Subscription`` objects carry them in plaintext."""
+
+    def __init__(
+        self, client: redis.Redis, account: str, deliveries: DeliveryStore, guard: EndpointGuard, sealer: Sealer
+    ) -> None:
         self.r = client
         self.account = account
         self.deliveries = deliveries
         self.guard = guard
+        self.sealer = sealer
         self.queues = QueueStore(client, account)
         self._create_hash = client.register_script(queue_lua.CREATE_HASH)
         self._update_hash = client.register_script(queue_lua.UPDATE_HASH)
@@ -207,19 +215,19 @@ class TopicStore:
         spec = self._validate(spec)
         existing = self.r.hget(self._subs(topic), name)
         if existing is not None:
-            if _sub_from_json(existing).spec != spec:
+            if _sub_from_json(existing, self.sealer).spec != spec:
                 raise SubscriptionConflict(f"The subscription {name} already exists with different attributes.")
             return False
         now = int(time.time())
         secret = new_webhook_secret() if not _queue_target(spec.endpoint) else ""
         sub = Subscription(topic, name, spec, now, now, secret)
-        return bool(self.r.hsetnx(self._subs(topic), name, json.dumps(asdict(sub))))
+        return bool(self.r.hsetnx(self._subs(topic), name, _sub_to_json(sub, self.sealer)))
 
     def set_subscription(self, topic: str, name: str, strategy: str) -> Subscription:
         sub = self.subscription(topic, name)
         spec = self._validate(replace(sub.spec, notify_strategy=strategy))
         sub = replace(sub, spec=spec, last_modify_time=int(time.time()))
-        self.r.hset(self._subs(topic), name, json.dumps(asdict(sub)))
+        self.r.hset(self._subs(topic), name, _sub_to_json(sub, self.sealer))
         return sub
 
     def subscription(self, topic: str, name: str) -> Subscription:
@@ -227,11 +235,12 @@ class TopicStore:
         raw = self.r.hget(self._subs(topic), name)
         if raw is None:
             raise SubscriptionNotFound(f"The subscription {name} does not exist.")
-        return _sub_from_json(raw)
+        return _sub_from_json(raw, self.sealer)
 
     def subscriptions(self, topic: str) -> list[Subscription]:
         self.attributes(topic)
-        return sorted((_sub_from_json(v) for v in self.r.hvals(self._subs(topic))), key=lambda s: s.name)
+        found = (_sub_from_json(v, self.sealer) for v in self.r.hvals(self._subs(topic)))
+        return sorted(found, key=lambda s: s.name)
 
     def unsubscribe(self, topic: str, name: str) -> None:
         self.attributes(topic)
@@ -296,7 +305,7 @@ class TopicStore:
                     body=envelope,
                     tag=tag,
                     simplified=fmt is ContentFormat.SIMPLIFIED,
-                    webhook_secret=sub.webhook_secret,
+                    webhook_secret=self.sealer.seal(sub.webhook_secret) if sub.webhook_secret else "",
                 ),
                 pipe,
             )
@@ -325,7 +334,29 @@ def _decode_topic(raw: dict[str, str]) -> TopicAttributes:
     return TopicAttributes(int(raw["MaximumMessageSize"]), raw["LoggingEnabled"] == "True")
 
 
-def _sub_from_json(raw: str) -> Subscription:
+def _sub_to_json(sub: Subscription, sealer: Sealer) -> str:
+    data = asdict(sub)
+    if sub.webhook_secret:
+        data["webhook_secret"] = sealer.seal(sub.webhook_secret)
+    return json.dumps(data)
+
+
+def _sub_from_json(raw: str, sealer: Sealer) -> Subscription:
     data = json.loads(raw)
     data["spec"] = SubscriptionSpec(**data["spec"])
+    if data.get("webhook_secret"):
+        data["webhook_secret"] = sealer.open(data["webhook_secret"])
     return Subscription(**data)
+
+
+def reseal_subscriptions(client: redis.Redis, reseal: Callable[[str], str]) -> int:
+    """Re-seal every subscription's webhook secret (``openmps secrets rotate``); returns how many."""
+    count = 0
+    for name in client.scan_iter(match=f"{KEY_PREFIX}:*:t:*:subs"):
+        for sub_name, raw in client.hgetall(name).items():
+            data = json.loads(raw)
+            if data.get("webhook_secret"):
+                data["webhook_secret"] = reseal(data["webhook_secret"])
+                client.hset(name, sub_name, json.dumps(data))
+                count += 1
+    return count

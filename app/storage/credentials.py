@@ -1,18 +1,22 @@
 """Access keys: an id and a secret that belong to a tenant.
 
 Every API request is authenticated with one; vendor dialects use the same pair as their SDK's
-AccessKeyId/AccessKeySecret, which is why a key can be created with a given id and secret.
+AccessKeyId/AccessKeySecret, which is why a key can be created with a given id and secret. The
+secret is stored sealed (``app.storage.secretbox``): the gate needs it back in plaintext to
+recompute HMAC signatures, so it is encrypted rather than hashed.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
 
 from app.core.errors import AlreadyExists, InvalidParameter
+from app.core.ports import Sealer
 from app.storage import keys
 
 
@@ -24,8 +28,9 @@ class AccessKey:
 
 
 class RedisCredentialStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, sealer: Sealer) -> None:
         self.r = client
+        self.sealer = sealer
 
     def create(self, tenant: str, *, key_id: str | None = None, secret: str | None = None) -> AccessKey:
         if not tenant or len(tenant) > 64 or not all(c.isalnum() or c in "-_." for c in tenant):
@@ -37,7 +42,7 @@ class RedisCredentialStore:
         )
         if not key.id or len(key.id) > 128 or any(c in key.id for c in ":/ \t"):
             raise InvalidParameter("access_key_id", "must be 1-128 characters without ':', '/' or spaces")
-        created = self.r.hsetnx(keys.access_key(key.id), "secret", key.secret)
+        created = self.r.hsetnx(keys.access_key(key.id), "secret", self.sealer.seal(key.secret))
         if not created:
             raise AlreadyExists(f"access key {key.id!r} already exists")
         self.r.hset(
@@ -58,7 +63,7 @@ class RedisCredentialStore:
         h = self.r.hgetall(keys.access_key(key_id))
         if not h or "secret" not in h or "tenant" not in h:
             return None
-        return AccessKey(id=key_id, secret=h["secret"], tenant=h["tenant"])  # type: ignore[index]
+        return AccessKey(id=key_id, secret=self.sealer.open(h["secret"]), tenant=h["tenant"])  # type: ignore[index]
 
     def secret_for(self, key_id: str) -> str | None:
         found = self.find(key_id)
@@ -76,6 +81,17 @@ class RedisCredentialStore:
 
     def delete(self, key_id: str) -> bool:
         return bool(self.r.delete(keys.access_key(key_id)))
+
+    def reseal(self, reseal: Callable[[str], str]) -> int:
+        """Re-seal every stored secret (``openmps secrets rotate``); returns how many."""
+        count = 0
+        for key_id in self.list_ids():
+            name = keys.access_key(key_id)
+            stored = self.r.hget(name, "secret")
+            if stored is not None:
+                self.r.hset(name, "secret", reseal(stored))  # type: ignore[arg-type]
+                count += 1
+        return count
 
     def list_ids(self) -> list[str]:
         prefix = keys.access_key("")

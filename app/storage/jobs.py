@@ -34,9 +34,10 @@ from app.core.ports import CountedJobPage, JobPage, JobQuery
 from app.core.specs import spec_from_dict, spec_to_dict
 from app.core.states import INITIAL_STATE, JobState
 from app.storage import keys
-from app.storage.lua import CANCEL_QUEUED, CREATE, FINISH, HEARTBEAT, START
+from app.storage.lua import CANCEL_QUEUED, CREATE, DELETE_JOB, FINISH, HEARTBEAT, HSET_EXISTING, START, SWEEP_JOB
 
 RANK_PRIORITY_FACTOR = 10**12  # rank = (MAX_PRIORITY - priority) * factor + submission seq: lowest first
+DEFAULT_RETENTION_MS = 30 * 86_400_000  # OPENMPS_JOB_RETENTION_DAYS' default
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,25 @@ class StartOutcome(StrEnum):
     EXHAUSTED = "exhausted"  # too many attempts: the job was failed with WorkerLost
     MISSING = "missing"
     REFUSED = "refused"  # the transition table allows no start from here (never with today's table)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What a transition needs to name a job's keys, read without loading the whole job."""
+
+    pipeline_id: str
+    tenant: str
+    client_token: str  # "" when none
+    state: str
+
+    def idem(self, job_id: str) -> tuple[str, str]:
+        """(idempotency key or the job's own key when unused, use flag) for the scripts."""
+        if self.client_token:
+            return keys.idempotency(self.tenant, self.client_token), "1"
+        return keys.job(job_id), "0"
+
+    def expiry_member(self, job_id: str, state: str) -> str:
+        return f"{self.tenant}|{self.pipeline_id}|{state}|{job_id}"
 
 
 @dataclass(frozen=True)
@@ -150,14 +170,20 @@ class RedisJobRepository:
     caller: the scheduler's reconcile pass refills every window anyway.
     """
 
-    def __init__(self, client: redis.Redis, *, on_slot_freed: SlotFreed | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, *, on_slot_freed: SlotFreed | None = None, retention_ms: int = DEFAULT_RETENTION_MS
+    ) -> None:
         self.r = client
         self.on_slot_freed = on_slot_freed
+        self.retention_ms = retention_ms
+        self._delete_job = client.register_script(DELETE_JOB)
+        self._sweep_job = client.register_script(SWEEP_JOB)
         self._create = client.register_script(CREATE)
         self._start = client.register_script(START)
         self._finish = client.register_script(FINISH)
         self._cancel_queued = client.register_script(CANCEL_QUEUED)
         self._heartbeat = client.register_script(HEARTBEAT)
+        self._hset_existing = client.register_script(HSET_EXISTING)
 
     def _slot_freed(self, pipeline_id: str) -> None:
         if self.on_slot_freed is None:
@@ -319,10 +345,23 @@ class RedisJobRepository:
 
     # --- transitions (the only writers of ``state``) --------------------------------------
 
-    def placement(self, job_id: str) -> tuple[str, str] | None:
-        """(pipeline_id, tenant): what a transition needs to name its keys, without loading the job."""
-        pipeline_id, tenant = self.r.hmget(keys.job(job_id), ["pipeline_id", "tenant"])
-        return None if pipeline_id is None or tenant is None else (pipeline_id, tenant)
+    def placement(self, job_id: str) -> Placement | None:
+        pipeline_id, tenant, token, state = self.r.hmget(
+            keys.job(job_id), ["pipeline_id", "tenant", "client_token", "state"]
+        )
+        if pipeline_id is None or tenant is None:
+            return None
+        return Placement(pipeline_id, tenant, token or "", state or "")
+
+    def _retention_args(self, job_id: str, placement: Placement, state: JobState) -> list[str]:
+        """use_idem, retention_ms, expire_at_ms, expiry member: the RETAIN part of a script's ARGV."""
+        _, use_idem = placement.idem(job_id)
+        expire_at = now_ms() + self.retention_ms
+        return [use_idem, str(self.retention_ms), str(expire_at), placement.expiry_member(job_id, state.value)]
+
+    def _retention_keys(self, job_id: str, placement: Placement) -> list[str]:
+        idem_key, _ = placement.idem(job_id)
+        return [idem_key, keys.written(job_id), keys.JOBS_EXPIRY]
 
     def start(self, job_id: str, *, worker: str, lease_ttl_ms: int, max_attempts: int) -> StartResult:
         """submitted -> running (or running -> running when the previous attempt's lease expired)."""
@@ -330,7 +369,7 @@ class RedisJobRepository:
         placement = self.placement(job_id)
         if placement is None:
             return StartResult(StartOutcome.MISSING, "", 0)
-        pipeline_id, tenant = placement
+        pipeline_id, tenant = placement.pipeline_id, placement.tenant
         token = base64.urlsafe_b64encode(os.urandom(12)).decode()
         res = self._start(
             keys=[
@@ -344,8 +383,18 @@ class RedisJobRepository:
                 keys.tenant_state_jobs(tenant, JobState.SUBMITTED.value),
                 keys.tenant_state_jobs(tenant, JobState.RUNNING.value),
                 keys.tenant_state_jobs(tenant, JobState.FAILED.value),
+                *self._retention_keys(job_id, placement),
             ],
-            args=[job_id, now_ms(), lease_ttl_ms, token, max_attempts, worker, FailureCode.WORKER_LOST.value],
+            args=[
+                job_id,
+                now_ms(),
+                lease_ttl_ms,
+                token,
+                max_attempts,
+                worker,
+                FailureCode.WORKER_LOST.value,
+                *self._retention_args(job_id, placement, JobState.FAILED),
+            ],
         )
         result = StartResult(StartOutcome(res[0]), token, int(res[1]))
         if result.outcome in (StartOutcome.STARTED, StartOutcome.TAKEOVER, StartOutcome.EXHAUSTED):
@@ -374,7 +423,7 @@ class RedisJobRepository:
         placement = self.placement(job_id)
         if placement is None:
             return False
-        pipeline_id, tenant = placement
+        pipeline_id, tenant = placement.pipeline_id, placement.tenant
         fields: dict[str, str] = {"finished_ms": str(now_ms())}
         if manifest is not None:
             fields["manifest"] = json.dumps(manifest.to_dict(), separators=(",", ":"))
@@ -396,8 +445,9 @@ class RedisJobRepository:
                 keys.tenant_state_jobs(tenant, JobState.SUBMITTED.value),
                 keys.tenant_state_jobs(tenant, JobState.RUNNING.value),
                 keys.tenant_state_jobs(tenant, target.value),
+                *self._retention_keys(job_id, placement),
             ],
-            args=[job_id, target.value, lease_token or "", *flat],
+            args=[job_id, target.value, lease_token or "", *self._retention_args(job_id, placement, target), *flat],
         )
         if res != "ok":
             return False
@@ -412,7 +462,7 @@ class RedisJobRepository:
         placement = self.placement(job_id)
         if placement is None:
             return False
-        pipeline_id, tenant = placement
+        pipeline_id, tenant = placement.pipeline_id, placement.tenant
         res = self._cancel_queued(
             keys=[
                 keys.job(job_id),
@@ -421,8 +471,9 @@ class RedisJobRepository:
                 keys.OUTBOX,
                 keys.tenant_state_jobs(tenant, JobState.SUBMITTED.value),
                 keys.tenant_state_jobs(tenant, JobState.CANCELED.value),
+                *self._retention_keys(job_id, placement),
             ],
-            args=[job_id, str(now_ms())],
+            args=[job_id, str(now_ms()), *self._retention_args(job_id, placement, JobState.CANCELED)],
         )
         if res != "ok":
             return False
@@ -441,7 +492,70 @@ class RedisJobRepository:
         self.r.hset(keys.job(job_id), mapping={"progress_done": str(done), "progress_total": str(total)})
 
     def record_notification(self, job_id: str, result: NotificationResult) -> None:
-        self.r.hset(keys.job(job_id), "notification", json.dumps(asdict(result)))
+        """Only onto a stored job: a bare HSET after the job's retention ended would recreate its
+        hash holding this one field, with no TTL."""
+        self._hset_existing(keys=[keys.job(job_id)], args=["notification", json.dumps(asdict(result))])
+
+    # --- what a job wrote, deletion and retention -----------------------------------------
+
+    def record_written(self, job_id: str, bucket: str, key: str) -> None:
+        """Called right after each object the job writes is stored (workers), so cleanup deletes
+        only those: never an object that merely shares a planned key."""
+        self.r.sadd(keys.written(job_id), f"{bucket}/{key}")
+
+    def written(self, job_id: str) -> list[tuple[str, str]]:
+        members: set[str] = self.r.smembers(keys.written(job_id))  # type: ignore[assignment]
+        return sorted(tuple(m.split("/", 1)) for m in members if "/" in m)  # type: ignore[misc]
+
+    def forget_written(self, job_id: str, objects: list[tuple[str, str]]) -> None:
+        if objects:
+            self.r.srem(keys.written(job_id), *(f"{b}/{k}" for b, k in objects))
+
+    def delete(self, job_id: str) -> bool:
+        placement = self.placement(job_id)
+        if placement is None:
+            return False
+        idem_key, use_idem = placement.idem(job_id)
+        return bool(
+            self._delete_job(
+                keys=[
+                    keys.job(job_id),
+                    *_index_keys(placement.tenant, placement.pipeline_id, placement.state),
+                    idem_key,
+                    keys.written(job_id),
+                    keys.JOBS_EXPIRY,
+                ],
+                args=[job_id, placement.state, use_idem, placement.expiry_member(job_id, placement.state)],
+            )
+        )
+
+    def sweep_expired(self, *, now: int | None = None, batch: int = 500) -> int:
+        """Clear the index entries of finished jobs whose retention ended (workers run this with
+        the reconcile pass). Returns how many jobs were swept; queued and running jobs are never
+        in the expiry set, and one found there anyway is left alone."""
+        cutoff = now_ms() if now is None else now
+        swept = 0
+        while True:
+            due: list[str] = self.r.zrangebyscore(keys.JOBS_EXPIRY, "-inf", cutoff, start=0, num=batch)
+            for member in due:
+                parts = member.split("|")
+                if len(parts) != 4:
+                    self.r.zrem(keys.JOBS_EXPIRY, member)
+                    continue
+                tenant, pipeline_id, state, job_id = parts
+                swept += int(
+                    self._sweep_job(
+                        keys=[
+                            keys.job(job_id),
+                            *_index_keys(tenant, pipeline_id, state),
+                            keys.written(job_id),
+                            keys.JOBS_EXPIRY,
+                        ],
+                        args=[job_id, member],
+                    )
+                )
+            if len(due) < batch:
+                return swept
 
 
 def encode_page_token(score: int, job_id: str) -> str:

@@ -6,12 +6,19 @@
 
 Jobs
     ``openmps:job:{id}``                     hash: the job (spec and manifest as JSON fields)
+    ``openmps:job:{id}:written``             set of "bucket/key": every object the job's attempts wrote
     ``openmps:jobs:t:{tenant}``               zset job id -> created ms (listing, newest first)
     ``openmps:jobs:t:{tenant}:s:{state}``     zset, same scores, per state
     ``openmps:jobs:t:{tenant}:p:{pipeline}``  zset, same scores, per pipeline
     ``openmps:idem:{tenant}:{token}``         string "job_id fingerprint" (idempotent submission)
     ``openmps:lease:{id}``                    string with TTL: the running attempt's token; gone = worker died
     ``openmps:outbox``                        stream of {job_id}: terminal jobs awaiting notification
+    ``openmps:jobs:expiry``                   zset "tenant|pipeline|state|id" -> ms its retention ends
+                                              (finished jobs only; the sweeper clears their index entries)
+
+A finished job's hash, its written set and its idempotency record carry a TTL of the retention
+(``OPENMPS_JOB_RETENTION_DAYS``), set by the script that finished it; queued and running jobs
+have none.
 
 Scheduling (per pipeline; see ``app/storage/scheduler.py`` for the policy)
     ``openmps:sched:pending:{pipeline}``      zset job id -> rank (priority, then submission order)
@@ -24,8 +31,10 @@ Pipelines and access keys
     ``openmps:pipeline:{id}``                 hash
     ``openmps:pipelines``                     zset pipeline id -> created ms
     ``openmps:pipelines:version``             counter, bumped on every pipeline change (workers poll it)
-    ``openmps:accesskey:{id}``                hash {secret, tenant, created_ms}
+    ``openmps:accesskey:{id}``                hash {secret (sealed), tenant, created_ms}
     ``openmps:push-endpoint:{tenant}:{origin}`` string: JSON of the tenant's push endpoint for a dialect's jobs
+    ``openmps:grants:{tenant}``               hash "bucket[/prefix]" -> "r" | "w" | "rw" (bucket grants)
+    ``openmps:grants:tenants``                set of tenants that hold grants
 
 Request gate (``app/gateway/gate.py``)
     ``openmps:nonce:{key id}:{nonce}``        string with TTL (twice the clock window): a nonce seen
@@ -41,10 +50,20 @@ SCHED_SEQ = f"{PREFIX}sched:seq"
 RECONCILE_LOCK = f"{PREFIX}sched:reconcile-lock"
 PIPELINES = f"{PREFIX}pipelines"
 PIPELINES_VERSION = f"{PREFIX}pipelines:version"
+JOBS_EXPIRY = f"{PREFIX}jobs:expiry"
+GRANT_TENANTS = f"{PREFIX}grants:tenants"
 
 
 def job(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}"
+
+
+def written(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}:written"
+
+
+def grants(tenant: str) -> str:
+    return f"{PREFIX}grants:{tenant}"
 
 
 def tenant_jobs(tenant: str) -> str:

@@ -57,12 +57,29 @@ def render_state_table(transitions: Mapping[JobState, frozenset[JobState]], init
 
 STATE_TABLE = render_state_table(TRANSITIONS, INITIAL_STATE)
 
+# Retention of a job that just ended (used by every script that moves a job to a terminal state).
+# The job's hash, its written set and its idempotency record (only if it still names this job)
+# expire after ``retention_ms``; ``member`` ("tenant|pipeline|state|id") goes into the expiry set
+# at ``expire_at`` so the sweeper can clear the index entries the TTLs cannot reach.
+RETAIN = """
+local function retain(job_key, idem_key, use_idem, written_key, expiry_key, retention_ms, expire_at, member, job_id)
+  redis.call("PEXPIRE", job_key, retention_ms)
+  redis.call("PEXPIRE", written_key, retention_ms)
+  if use_idem == "1" then
+    local held = redis.call("GET", idem_key)
+    if held and string.sub(held, 1, #job_id + 1) == job_id .. " " then redis.call("PEXPIRE", idem_key, retention_ms) end
+  end
+  redis.call("ZADD", expiry_key, expire_at, member)
+end
+"""
+
 # KEYS: job, idem (or job when unused), idx tenant, idx tenant+state, idx tenant+pipeline, pending, seq, pipeline
 # ARGV: job_id, fingerprint, use_idem, created_ms, inverted_priority, rank_factor, field, value, ...
 # The pipeline must still exist: checked here, atomically, so a concurrent delete cannot orphan the job.
 # A job is stored only in the initial state and only under an id not in use: nothing in the table
 # leads back into the initial state, so "creating" over a stored job would be a forbidden write.
 # Refusals answer {"refused", state already stored under the id or "", ""}.
+# The idempotency record lives as long as the job: it gets the job's retention TTL when it ends.
 CREATE = (
     STATE_TABLE
     + """
@@ -91,19 +108,22 @@ redis.call("HSET", KEYS[1], "rank", rank, "seq", seq)
 redis.call("ZADD", KEYS[6], rank, ARGV[1])
 for i = 3, 5 do redis.call("ZADD", KEYS[i], ARGV[4], ARGV[1]) end
 if ARGV[3] == "1" then
-  redis.call("SET", KEYS[2], ARGV[1] .. " " .. ARGV[2], "EX", 604800)
+  redis.call("SET", KEYS[2], ARGV[1] .. " " .. ARGV[2])
 end
 return {"created", ARGV[1], ARGV[2]}
 """
 )
 
-# KEYS: job, pipeline, pending, dispatched, running, lease, outbox, idx submitted, idx running, idx failed
-# ARGV: job_id, now_ms, lease_ttl_ms, lease_token, max_attempts, worker, failure code for exhausted attempts
+# KEYS: job, pipeline, pending, dispatched, running, lease, outbox, idx submitted, idx running, idx failed,
+#       idem (or job when unused), written, expiry
+# ARGV: job_id, now_ms, lease_ttl_ms, lease_token, max_attempts, worker, failure code for exhausted attempts,
+#       use_idem, retention_ms, expire_at_ms, expiry member (for a job failed here: see RETAIN)
 # The state decides which move a delivery means (start a waiting job; take over or fail a running
 # one whose lease expired); ``may`` decides whether that move is allowed ("refused" if not: the
 # job's hash is left as it was).
 START = (
     STATE_TABLE
+    + RETAIN
     + """
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then return {"missing", "0"} end
@@ -142,6 +162,7 @@ elseif state == "running" then
     redis.call("ZREM", KEYS[9], ARGV[1])
     redis.call("ZADD", KEYS[10], created, ARGV[1])
     redis.call("XADD", KEYS[7], "*", "job_id", ARGV[1])
+    retain(KEYS[1], KEYS[11], ARGV[8], KEYS[12], KEYS[13], ARGV[9], ARGV[10], ARGV[11], ARGV[1])
     return {"exhausted", tostring(attempts)}
   end
   -- A takeover rewrites "state" (running -> running) so that it, too, is a checked write.
@@ -159,6 +180,13 @@ return {"duplicate", tostring(attempts)}
 """
 )
 
+# KEYS: hash   ARGV: field, value   HSET only onto a hash that exists (never recreate an expired job)
+HSET_EXISTING = """
+if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
 # KEYS: lease   ARGV: token, ttl_ms
 HEARTBEAT = """
 if redis.call("GET", KEYS[1]) == ARGV[1] then
@@ -168,12 +196,15 @@ end
 return 0
 """
 
-# KEYS: job, lease, running, pending, dispatched, outbox, idx submitted, idx running, idx target
-# ARGV: job_id, target_state (terminal), lease_token ("" = no lease check), field, value, ...
+# KEYS: job, lease, running, pending, dispatched, outbox, idx submitted, idx running, idx target,
+#       idem (or job when unused), written, expiry
+# ARGV: job_id, target_state (terminal), lease_token ("" = no lease check), use_idem, retention_ms,
+#       expire_at_ms, expiry member, field, value, ...
 # A lease held by *another* token means this attempt was taken over: refuse. An expired lease
 # with nobody else holding it means the job really completed here: accept.
 FINISH = (
     STATE_TABLE
+    + RETAIN
     + """
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then return "missing" end
@@ -183,7 +214,7 @@ if state == "running" and ARGV[3] ~= "" then
   if holder and holder ~= ARGV[3] then return "refused" end
 end
 local fields = {"state", ARGV[2]}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call("HSET", KEYS[1], unpack(fields))
 redis.call("DEL", KEYS[2])
 redis.call("ZREM", KEYS[3], ARGV[1])
@@ -194,15 +225,18 @@ redis.call("ZREM", KEYS[7], ARGV[1])
 redis.call("ZREM", KEYS[8], ARGV[1])
 redis.call("ZADD", KEYS[9], created, ARGV[1])
 redis.call("XADD", KEYS[6], "*", "job_id", ARGV[1])
+retain(KEYS[1], KEYS[10], ARGV[4], KEYS[11], KEYS[12], ARGV[5], ARGV[6], ARGV[7], ARGV[1])
 return "ok"
 """
 )
 
-# KEYS: job, pending, dispatched, outbox, idx submitted, idx canceled   ARGV: job_id, now_ms
+# KEYS: job, pending, dispatched, outbox, idx submitted, idx canceled, idem (or job), written, expiry
+# ARGV: job_id, now_ms, use_idem, retention_ms, expire_at_ms, expiry member
 # Only a queued job is canceled here (it leaves the queue); a running one is asked to stop and
 # its worker ends it through FINISH.
 CANCEL_QUEUED = (
     STATE_TABLE
+    + RETAIN
     + """
 local state = redis.call("HGET", KEYS[1], "state")
 if state ~= "submitted" or not may(state, "canceled") then return "refused" end
@@ -213,6 +247,7 @@ local created = redis.call("HGET", KEYS[1], "created_ms")
 redis.call("ZREM", KEYS[5], ARGV[1])
 redis.call("ZADD", KEYS[6], created, ARGV[1])
 redis.call("XADD", KEYS[4], "*", "job_id", ARGV[1])
+retain(KEYS[1], KEYS[7], ARGV[3], KEYS[8], KEYS[9], ARGV[4], ARGV[5], ARGV[6], ARGV[1])
 return "ok"
 """
 )
@@ -256,3 +291,42 @@ if redis.call("ZREM", KEYS[3], ARGV[1]) == 1 and redis.call("HGET", KEYS[1], "st
 end
 return 1
 """
+
+# KEYS: job, idx tenant, idx tenant+state, idx tenant+pipeline, idem (or job), written, expiry
+# ARGV: job_id, state the caller read (its index keys were built from it), use_idem, expiry member
+# Forgets a finished job at once (DELETE /jobs/{id}): refused unless it is still in that state and
+# the state has no way out of it (terminal), so a queued or running job is never deleted.
+DELETE_JOB = (
+    STATE_TABLE
+    + """
+local state = redis.call("HGET", KEYS[1], "state")
+if not state or state ~= ARGV[2] or next(ALLOWED[state] or {"?"}) ~= nil then return 0 end
+if ARGV[3] == "1" then
+  local held = redis.call("GET", KEYS[5])
+  if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. " " then redis.call("DEL", KEYS[5]) end
+end
+redis.call("DEL", KEYS[1], KEYS[6])
+for i = 2, 4 do redis.call("ZREM", KEYS[i], ARGV[1]) end
+redis.call("ZREM", KEYS[7], ARGV[4])
+return 1
+"""
+)
+
+# KEYS: job, idx tenant, idx tenant+state, idx tenant+pipeline, written, expiry   ARGV: job_id, member
+# The sweeper's step for one job whose retention ended: its index entries go (the TTLs took the
+# hash, the written set and the idempotency record). A job found in a non-terminal state (never
+# expected: a finished job cannot be restarted and ids are not reused) is left alone.
+SWEEP_JOB = (
+    STATE_TABLE
+    + """
+local state = redis.call("HGET", KEYS[1], "state")
+if state and next(ALLOWED[state] or {"?"}) ~= nil then
+  redis.call("ZREM", KEYS[6], ARGV[2])
+  return 0
+end
+redis.call("DEL", KEYS[1], KEYS[5])
+for i = 2, 4 do redis.call("ZREM", KEYS[i], ARGV[1]) end
+redis.call("ZREM", KEYS[6], ARGV[2])
+return 1
+"""
+)

@@ -69,7 +69,7 @@ class LocalObjectStore:
     def bucket_exists(self, bucket: str) -> bool:
         try:
             return self._bucket_dir(bucket).is_dir()
-        except ValueError:
+        except (ValueError, OSError):  # OSError: a name the file system refuses (ENAMETOOLONG)
             return False
 
     def make_bucket(self, bucket: str) -> None:
@@ -78,22 +78,26 @@ class LocalObjectStore:
     def stat(self, bucket: str, key: str) -> ObjectInfo | None:
         try:
             path = self._path(bucket, key)
-        except ValueError:
+            if not path.is_file():
+                return None
+            return ObjectInfo(bucket, key, path.stat().st_size)
+        except (ValueError, OSError):  # a name no file can have is an object that does not exist
             return None
-        if not path.is_file():
-            return None
-        return ObjectInfo(bucket, key, path.stat().st_size)
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         if not self.bucket_exists(bucket):
             raise JobFailure(FailureCode.OUTPUT_WRITE_FAILED, f"output bucket {bucket!r} does not exist")
-        path = self._path(bucket, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write-then-rename so a reader never sees half an image and a re-run overwrites cleanly.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        try:
+            path = self._path(bucket, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write-then-rename so a reader never sees half an image and a re-run overwrites cleanly.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except (ValueError, OSError) as exc:  # the message names the object, never a server path
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "invalid name"
+            raise JobFailure(FailureCode.OUTPUT_WRITE_FAILED, f"cannot write {bucket}/{key}: {reason}") from exc
 
     def get(self, bucket: str, key: str) -> bytes:
         info = self.stat(bucket, key)
@@ -104,7 +108,7 @@ class LocalObjectStore:
     def delete(self, bucket: str, key: str) -> None:
         try:
             self._path(bucket, key).unlink(missing_ok=True)
-        except ValueError:
+        except (ValueError, OSError):  # no such name can exist; a directory is not an object
             return
 
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
@@ -233,5 +237,11 @@ class StoreCatalog:
     def object_exists(self, bucket: str, key: str) -> bool:
         try:
             return self.store.stat(bucket, key) is not None
+        except JobFailure as exc:
+            raise Unavailable(f"object storage did not answer: {exc.message}") from exc
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        try:
+            self.store.delete(bucket, key)
         except JobFailure as exc:
             raise Unavailable(f"object storage did not answer: {exc.message}") from exc

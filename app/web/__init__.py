@@ -11,15 +11,17 @@ format, never as HTML or a traceback.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 
 import redis
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, RequestURITooLarge
 
 from app.core.errors import DomainError, Unavailable
 from app.gateway import registry
+from app.gateway.bodies import check_json_depth
 from app.gateway.dialect import Dialect, DialectServices
 from app.gateway.gate import KeyRecord, RequestGate
 from app.settings import Settings
@@ -31,6 +33,13 @@ from app.wiring import Services, build_services, ensure_default_pipeline
 log = logging.getLogger(__name__)
 DEFAULT_DIALECT = "native"
 MAX_BODY_BYTES = 1 << 20
+# Below gunicorn's own caps (``app/web/gunicorn_config.py``: 8190-byte request line, 8190-byte
+# header lines), so the app, not gunicorn's HTML page, answers most oversized requests, in the
+# dialect's format. Longer ones never reach the app: gunicorn answers them itself.
+MAX_TARGET_BYTES = 8000  # request-target (path and query) as sent
+MAX_HEADER_BYTES = 8000  # one header's name and value
+MAX_HEADERS_TOTAL = 32 * 1024
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def create_app(
@@ -52,7 +61,9 @@ def create_app(
     ensure_default_pipeline(services)
 
     gate = gate or build_gate(services)
-    handed = DialectServices(settings=settings, snapshots=services.snapshots, gate=gate, redis=services.redis)
+    handed = DialectServices(
+        settings=settings, snapshots=services.snapshots, gate=gate, redis=services.redis, sealer=services.sealer
+    )
     by_blueprint: dict[str, Dialect] = {}
     for dialect in mounted:
         blueprint = dialect.create_blueprint(handed)
@@ -68,7 +79,26 @@ def create_app(
 
     @flask_app.before_request
     def assign_request_id() -> None:
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+    @flask_app.before_request
+    def refuse_oversized() -> None:
+        """414/431 before anything reads the request, rendered by the owning dialect."""
+        environ = request.environ
+        target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        if not target:
+            query = environ.get("QUERY_STRING", "")
+            target = environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+        if len(target) > MAX_TARGET_BYTES:
+            raise RequestURITooLarge(f"the request target is longer than {MAX_TARGET_BYTES} bytes")
+        sizes = [len(name) + len(value) for name, value in request.headers.items()]
+        if any(size > MAX_HEADER_BYTES for size in sizes) or sum(sizes) > MAX_HEADERS_TOTAL:
+            raise RequestHeaderFieldsTooLarge(
+                f"a header is longer than {MAX_HEADER_BYTES} bytes, or all are longer than {MAX_HEADERS_TOTAL}"
+            )
+        if request.is_json:
+            check_json_depth(request.get_data(cache=True))  # before any dialect parses it (RecursionError)
 
     @flask_app.after_request
     def echo_request_id(response: Response) -> Response:

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
@@ -114,9 +115,16 @@ def test_pipeline_queue_receives_completion_messages(
         assert success["job"]["user_data"] == "ticket-9"
         assert [i["requested_ms"] for i in success["job"]["manifest"]["images"]] == [500, 1500]
         assert len(success["urls"]["images"]) == 2
-        assert success["urls"]["images"][0].endswith(success["job"]["manifest"]["images"][0]["key"])
+        # The message's URLs are signed: one fetches the image with no credentials at all.
+        first_key = success["job"]["manifest"]["images"][0]["key"]
+        signed = urlsplit(success["urls"]["images"][0])
+        assert signed.path.endswith(first_key) and "signature=" in signed.query
+        assert success["job"]["manifest"]["images"][0]["url"] == success["urls"]["images"][0]
+        fetched = client.get(f"{signed.path}?{signed.query}")
+        assert fetched.status_code == 200 and fetched.data == services.objects.get("out", first_key)
         assert failure["event"] == "job.failed" and failure["job"]["error"]["code"] == "InputUnreadable"
-        assert failure["job"]["error"]["message"]
+        message = failure["job"]["error"]["message"]
+        assert message and str(services.settings.data_dir) not in message and "/objects/" not in message, message
         deadline = time.monotonic() + 10
         while services.jobs.get(ok["id"]).notification is None and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 from flask.testing import FlaskClient
@@ -26,6 +27,7 @@ from app.wiring import Services, build_services, ensure_default_pipeline
 from tests.e2e.conftest import basic
 from tests.media import VideoFacts, make_not_a_video, make_truncated_video, make_video, read_frame_index
 from tests.servers import S3Server
+from tests.stack import TEST_SECRET_KEY
 from tests.workerproc import WorkerProcess
 
 
@@ -229,6 +231,7 @@ def test_s3_backend_end_to_end(
         lease_ttl_s=3.0,
         heartbeat_interval_s=0.5,
         queue_sync_interval_s=0.5,
+        secret_keys=(TEST_SECRET_KEY,),
     )
     services = build_services(settings)
     ensure_default_pipeline(services)
@@ -239,6 +242,8 @@ def test_s3_backend_end_to_end(
     facts = make_video(tmp_path / "s3.mp4", seconds=3, fps=25, width=320, height=240, gop=25)
     s3.fput_object("media", "in/s3.mp4", str(facts.path))
     key = services.credentials.create("acme")
+    services.grants.grant("acme", "media", read=True)
+    services.grants.grant("acme", "out", read=True, write=True)
     client = create_app(settings, services).test_client()
     start_worker(settings=settings)
     job = submit(client, key, {"mode": "points", "points_ms": [200, 2500]}, video_key="in/s3.mp4", wait=10)
@@ -249,6 +254,12 @@ def test_s3_backend_end_to_end(
         for i in job["manifest"]["images"]
     ]
     assert got == [facts.frame_at(200), facts.frame_at(2500)]
+    # Each image's URL is presigned: the S3 server serves it to a client with no credentials.
+    for image in job["manifest"]["images"]:
+        assert "X-Amz-Signature=" in image["url"], image["url"]
+        fetched = httpx.get(image["url"], timeout=10)
+        assert fetched.status_code == 200 and fetched.content == s3.get_object("out", image["key"]).read()
+    # (moto does not check signatures, so refusal of a tampered one is shown for local URLs only.)
     missing = client.post(
         "/api/v1/jobs",
         headers=basic(key),

@@ -18,6 +18,7 @@ from app.storage.credentials import AccessKey
 from app.web import create_app
 from app.wiring import Services, build_services
 from tests.servers import RedisServer, free_port
+from tests.stack import TEST_SECRET_KEY
 
 
 def auth(key: AccessKey) -> dict[str, str]:
@@ -106,7 +107,16 @@ def test_user_data_over_1024_bytes_is_refused(client: FlaskClient, tenant_key: A
     )
 
 
-def test_unknown_input_bucket_or_object_and_output_bucket(client: FlaskClient, tenant_key: AccessKey) -> None:
+def test_unknown_input_bucket_or_object_and_output_bucket(
+    client: FlaskClient, tenant_key: AccessKey, services: Services
+) -> None:
+    # Grants are checked first (another tenant's buckets cannot be probed for existence) ...
+    assert_error(
+        submit(client, tenant_key, body(input={"bucket": "nope", "key": "a.mp4"})), 403, "AccessDenied", "nope"
+    )
+    # ... so these buckets, which do not exist, are granted to see the existence checks.
+    for bucket in ("nope", "gone"):
+        services.grants.grant("acme", bucket, read=True, write=True)
     assert_error(
         submit(client, tenant_key, body(input={"bucket": "nope", "key": "a.mp4"})),
         400,
@@ -227,7 +237,9 @@ def test_webhook_url_must_be_http(client: FlaskClient, tenant_key: AccessKey) ->
 def test_job_store_outage_is_503_not_500(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis")
     server.start()
-    services = build_services(Settings(redis_url=server.url, data_dir=tmp_path / "data"))
+    services = build_services(
+        Settings(redis_url=server.url, data_dir=tmp_path / "data", secret_keys=(TEST_SECRET_KEY,))
+    )
     key = services.credentials.create("acme")
     flask_app = create_app(services.settings, services)
     server.kill()
@@ -283,7 +295,10 @@ def test_s3_outage_at_submission_is_503(redis_url: str, tmp_path: Path, tenant_k
         s3_endpoint=f"127.0.0.1:{free_port()}",
         s3_access_key="k",
         s3_secret_key="s",
+        s3_region="us-east-1",
+        secret_keys=(TEST_SECRET_KEY,),
     )
     services = build_services(settings)
+    services.grants.grant("acme", "*", read=True, write=True)
     resp = create_app(settings, services).test_client().post("/api/v1/jobs", json=body(), headers=auth(tenant_key))
     assert_error(resp, 503, "ServiceUnavailable")

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from app import cli
-from app.core.errors import InvalidParameter
+from app.core.errors import AccessDenied, InvalidParameter
 from app.core.pipelines import DEFAULT_PIPELINE_ID, PipelineState, queue_name
 from app.core.service import PipelineChanges, SubmitRequest
 from app.core.specs import ObjectRef, OutputTarget, SingleTime, SnapshotSpec
@@ -26,6 +26,7 @@ def cli_env(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENMPS_REDIS_URL", services.settings.redis_url)
     monkeypatch.setenv("OPENMPS_STORAGE", "local")
     monkeypatch.setenv("OPENMPS_DATA_DIR", str(services.settings.data_dir))
+    monkeypatch.setenv("OPENMPS_SECRET_KEY", ",".join(services.settings.secret_keys))
     services.objects.put("media", "in/v.mp4", b"\x00" * 64, "video/mp4")
 
 
@@ -74,3 +75,31 @@ def test_the_operator_pause_writes_only_the_state(services: Services, monkeypatc
     stored = services.pipelines.find(p.id)
     assert stored is not None
     assert (stored.state, stored.name, stored.max_concurrency) == (PipelineState.PAUSED, "after", 4)
+
+
+def test_buckets_grant_list_and_revoke(services: Services, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["buckets", "grant", "beta", "media/in/", "--read"]) == 0
+    assert cli.main(["buckets", "grant", "beta", "out", "--read", "--write"]) == 0
+    assert capsys.readouterr().out == "beta\tmedia/in/\tread\nbeta\tout\tread,write\n"
+    assert cli.main(["buckets", "list", "--tenant", "beta"]) == 0
+    assert capsys.readouterr().out == "beta\tmedia/in/\tread\nbeta\tout\tread,write\n"
+    assert cli.main(["buckets", "revoke", "beta", "out", "--write"]) == 0
+    assert capsys.readouterr().out == "beta\tout\tread\n"
+    assert cli.main(["buckets", "revoke", "beta", "media/in/"]) == 0
+    assert capsys.readouterr().out == "beta\tmedia/in/\t-\n"
+    assert cli.main(["buckets", "list"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert "beta\tout\tread" in rows and not any(r.startswith("beta\tmedia") for r in rows)
+    spec_for_beta = SnapshotSpec(
+        input=ObjectRef("out", "v.mp4"), timing=SingleTime(0), output=OutputTarget("out", "x.jpg")
+    )
+    services.objects.put("out", "v.mp4", b"\x00", "video/mp4")
+    with pytest.raises(AccessDenied):  # read stayed, write went: the grant the CLI left is what submission sees
+        services.snapshots.submit("beta", SubmitRequest(spec=spec_for_beta))
+
+
+def test_buckets_refuse_bad_scopes_and_empty_grants(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["buckets", "grant", "beta", "Bad_Bucket", "--read"]) == 2
+    assert "InvalidParameter" in capsys.readouterr().err
+    assert cli.main(["buckets", "grant", "beta", "media"]) == 2
+    assert "--read" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from app.storage.jobs import StartOutcome, from_ms, now_ms
 from app.wiring import Services, build_services, ensure_default_pipeline
 from tests.media import make_video
 from tests.servers import free_port
-from tests.stack import fast_settings, make_services
+from tests.stack import TEST_SECRET_KEY, fast_settings, make_services
 from workers.tasks import execute
 
 
@@ -50,6 +50,7 @@ def test_cancel_during_transient_storage_retries_ends_canceled_not_failed(redis_
         s3_region="us-east-1",
         lease_ttl_s=3.0,
         heartbeat_interval_s=0.5,
+        secret_keys=(TEST_SECRET_KEY,),
     )
     services = build_services(settings)
     ensure_default_pipeline(services)

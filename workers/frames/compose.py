@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core import templates
 from app.core.errors import FailureCode, JobFailure
 from app.core.specs import ImageFormat, SpriteSpec, parse_color
 from workers.frames.encode import resize
@@ -124,18 +123,6 @@ def render_sheets(lay: Layout, cells: list[np.ndarray], bgr: tuple[int, int, int
     return canvases
 
 
-def sheet_key(template: str, job_id: str, number: int, sheets: int) -> str:
-    """``{sheet}`` -> the sheet number. Without the token a single sheet uses the template as is
-    and several sheets get ``-NNNNN`` before the extension (never overwrite)."""
-    if templates.uses(template, templates.SHEET):
-        return templates.render(template, job_id=job_id, sheet=number)
-    key = templates.render(template, job_id=job_id)
-    if sheets == 1:
-        return key
-    root, ext = posixpath.splitext(key)
-    return f"{root}-{number:05d}{ext}"
-
-
 _EXTENSIONS = {"jpg": ImageFormat.JPEG, "jpeg": ImageFormat.JPEG, "png": ImageFormat.PNG, "webp": ImageFormat.WEBP}
 
 
@@ -143,16 +130,6 @@ def sheet_format(key: str, default: ImageFormat) -> ImageFormat:
     """A sheet's format follows its key's extension (``.png`` sheets are PNG), else the job's."""
     ext = key.rsplit(".", 1)[-1].lower() if "." in posixpath.basename(key) else ""
     return _EXTENSIONS.get(ext, default)
-
-
-def storyboard_keys(template: str, job_id: str) -> tuple[str, str]:
-    """(vtt key, json key): the sheet template without its number, beside the sheets."""
-    key = templates.render(template, job_id=job_id)  # the sheet number renders as ""
-    folder, base = posixpath.split(key)
-    stem = base.rsplit(".", 1)[0] if "." in base else base
-    stem = stem.rstrip("-_.") or "storyboard"
-    root = posixpath.join(folder, stem)
-    return f"{root}.vtt", f"{root}.json"
 
 
 def _vtt_time(ms: float) -> str:

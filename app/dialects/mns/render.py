@@ -1,8 +1,11 @@
 """MNS XML responses. Every text value is escaped: a ``<`` or ``&`` in a message body would
-otherwise break the SDK's minidom parse and surface as ``RespDataDamaged``."""
+otherwise break the SDK's minidom parse and surface as ``RespDataDamaged``. Characters XML 1.0
+cannot carry at all (control characters, lone surrogates, U+FFFE/U+FFFF: say a queue name with
+``%08`` echoed in an error message) become U+FFFD, so every answer is well-formed XML."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from xml.sax.saxutils import escape
 
@@ -11,10 +14,16 @@ from app.notify.queues import QueueInfo, QueueMessage, SentMessage
 from app.notify.topics import TOPIC_RETENTION_S, XMLNS, Subscription, TopicInfo
 
 DECL = '<?xml version="1.0" encoding="UTF-8"?>'
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def text(value: object) -> str:
+    """``value`` as XML character data: escaped, with what XML cannot carry replaced."""
+    return escape(_NOT_XML.sub("\ufffd", str(value)))
 
 
 def _fields(pairs: Iterable[tuple[str, object]]) -> str:
-    return "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in pairs)
+    return "".join(f"<{k}>{text(v)}</{k}>" for k, v in pairs)
 
 
 def document(root: str, inner: str) -> bytes:

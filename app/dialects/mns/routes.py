@@ -44,13 +44,13 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         return QueueStore(services.redis, authenticate().tenant)
 
     def topics() -> TopicStore:
-        return TopicStore(services.redis, authenticate().tenant, deliveries, guard)
+        return TopicStore(services.redis, authenticate().tenant, deliveries, guard, services.sealer)
 
     # The key is created once (SET NX) and never replaced, so its certificate is read and the
     # private key parsed once per process, not on every fetch by a receiver.
     @functools.cache
     def certificate_pem() -> bytes:
-        return load_signing_key(services.redis).certificate_pem
+        return load_signing_key(services.redis, services.sealer).certificate_pem
 
     @bp.route(CERT_PATH, methods=["GET"])
     def signing_cert() -> Response:

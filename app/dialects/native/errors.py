@@ -17,6 +17,7 @@ from app.dialects.native.schema import NEUTRAL_SPELLING
 
 STATUS_BY_TYPE: list[tuple[type[e.DomainError], int]] = [
     (e.Unauthenticated, 401),
+    (e.AccessDenied, 403),
     (e.Throttled, 429),
     (e.InputNotFound, 400),  # the request named an input that is not there: the caller's mistake
     (e.NotFound, 404),

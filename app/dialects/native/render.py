@@ -18,7 +18,25 @@ def iso(dt: datetime | None) -> str | None:
     return None if dt is None else dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def job_json(job: SnapshotJob) -> dict[str, Any]:
+def manifest_json(job: SnapshotJob, object_url: ObjectUrl | None) -> dict[str, Any]:
+    """The manifest; with ``object_url`` every uploaded image, sheet, storyboard and index also
+    carries a ``url`` a browser can load without credentials until it expires."""
+    out = job.manifest.to_dict()
+    if object_url is None:
+        return out
+    bucket = job.spec.output.bucket
+    for image in out["images"]:
+        image["url"] = object_url(bucket, image["key"]) if image.get("uploaded", True) else None
+    sheets_bucket = job.spec.sprite.target.bucket if job.spec.sprite is not None else bucket
+    for sheet in out["sheets"]:
+        sheet["url"] = object_url(sheets_bucket, sheet["key"])
+    for name in ("storyboard", "index"):
+        key = out.get(f"{name}_key")
+        out[f"{name}_url"] = object_url(sheets_bucket, key) if key else None
+    return out
+
+
+def job_json(job: SnapshotJob, object_url: ObjectUrl | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": job.id,
         "state": job.state.value,
@@ -31,7 +49,7 @@ def job_json(job: SnapshotJob) -> dict[str, Any]:
         "attempts": job.attempts,
         "progress": {"done": job.progress_done, "total": job.progress_total},
         "spec": native_spec(job.spec_dict()),
-        "manifest": job.manifest.to_dict(),
+        "manifest": manifest_json(job, object_url),
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
         "notification": asdict(job.notification) if job.notification else None,
     }
@@ -86,5 +104,5 @@ def completion_event(job: SnapshotJob, object_url: ObjectUrl) -> str:
             urls["storyboard"] = object_url(bucket, job.manifest.storyboard_key)
         if job.manifest.index_key:
             urls["index"] = object_url(bucket, job.manifest.index_key)
-    event = {"event": f"job.{job.state.value}", "job": job_json(job), "urls": urls}
+    event = {"event": f"job.{job.state.value}", "job": job_json(job, object_url), "urls": urls}
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.core.errors import InvalidParameter
+from app.core.jobs import SnapshotJob
 from app.core.pipelines import PipelineState
 from app.core.ports import JobQuery
 from app.core.service import MAX_WAIT_S
@@ -28,12 +29,29 @@ URL_PREFIX = "/api/v1"
 
 
 def _body() -> Any:
+    """The JSON body. The shell has already refused one nested too deeply (``app.gateway.bodies``)."""
     if not request.data:
         raise InvalidParameter("", "request body must be a JSON object")
     data = request.get_json(silent=True)
     if data is None:
-        raise InvalidParameter("", "request body is not valid JSON")
+        raise InvalidParameter("", "request body is not valid JSON (with Content-Type: application/json)")
     return data
+
+
+def _count_arg(name: str, default: str) -> int:
+    """A small non-negative integer query parameter (ASCII digits only: int() takes '²' and
+    '1_000', and refuses more than 4300 digits with a ValueError)."""
+    raw = request.args.get(name, default)
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+        raise InvalidParameter(name, "must be a non-negative integer")
+    return int(raw)
+
+
+def _bool_arg(name: str) -> bool:
+    raw = request.args.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise InvalidParameter(name, "must be true or false")
+    return raw in ("true", "1")
 
 
 def _float_arg(name: str, default: float) -> float:
@@ -63,6 +81,9 @@ def create_blueprint(services: DialectServices) -> Blueprint:
     bp = Blueprint("native", __name__, url_prefix=URL_PREFIX)
     snapshots = services.snapshots
 
+    def render(job: SnapshotJob) -> dict[str, Any]:
+        return job_json(job, snapshots.object_url)
+
     def require_tenant() -> str:
         tenant = services.gate.admit(RawRequest.from_flask(request), http_basic).tenant
         g.tenant = tenant
@@ -82,11 +103,18 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         job = svc.submit(tenant, req)
         if wait > 0 and not job.is_terminal:
             job = svc.wait(tenant, job.id, wait)
-        return jsonify(job_json(job)), (200 if job.is_terminal else 202)
+        return jsonify(render(job)), (200 if job.is_terminal else 202)
 
     @bp.get("/jobs/<job_id>")
     def get_job(job_id: str) -> Response:
-        return jsonify(job_json(snapshots.get(require_tenant(), job_id)))
+        return jsonify(render(snapshots.get(require_tenant(), job_id)))
+
+    @bp.delete("/jobs/<job_id>")
+    def delete_job(job_id: str) -> tuple[str, int]:
+        """Forget a finished job now (``?outputs=true``: and delete every object it wrote)."""
+        tenant = require_tenant()
+        snapshots.delete_job(tenant, job_id, outputs=_bool_arg("outputs"))
+        return "", 204
 
     @bp.get("/jobs")
     def list_jobs() -> Response:
@@ -95,7 +123,7 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         if state_raw and state_raw not in {s.value for s in JobState}:
             raise InvalidParameter("state", f"must be one of {', '.join(s.value for s in JobState)}")
         limit_raw = request.args.get("limit", "20")
-        if not (limit_raw.isascii() and limit_raw.isdigit()):
+        if not (limit_raw.isascii() and limit_raw.isdigit() and len(limit_raw) <= 9):
             raise InvalidParameter("limit", "must be an integer in [1, 100]")
         query = JobQuery(
             state=JobState(state_raw) if state_raw else None,
@@ -106,12 +134,12 @@ def create_blueprint(services: DialectServices) -> Blueprint:
             limit=int(limit_raw),
         )
         page = snapshots.list_jobs(tenant, query)
-        return jsonify({"jobs": [job_json(j) for j in page.jobs], "next_page_token": page.next_page_token})
+        return jsonify({"jobs": [render(j) for j in page.jobs], "next_page_token": page.next_page_token})
 
     @bp.post("/jobs/<job_id>/cancel")
     def cancel_job(job_id: str) -> tuple[Response, int]:
         job = snapshots.cancel(require_tenant(), job_id)
-        return jsonify(job_json(job)), (200 if job.is_terminal else 202)
+        return jsonify(render(job)), (200 if job.is_terminal else 202)
 
     @bp.get("/webhook-secret")
     def webhook_secret() -> Response:
@@ -131,12 +159,11 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         state = request.args.get("state")
         if state and state not in {"active", "paused"}:
             raise InvalidParameter("state", "must be active or paused")
-        from_ = request.args.get("page", "1")
-        size = request.args.get("page_size", "50")
-        if not (all(v.isascii() and v.isdigit() for v in (from_, size)) and int(from_) >= 1 and 1 <= int(size) <= 100):
-            raise InvalidParameter("page", "must be >= 1 and page_size in [1, 100]")
         page = snapshots.list_pipelines_page(
-            tenant, state=PipelineState(state) if state else None, page=int(from_), page_size=int(size)
+            tenant,
+            state=PipelineState(state) if state else None,
+            page=_count_arg("page", "1"),
+            page_size=_count_arg("page_size", "50"),
         )
         return jsonify({"pipelines": [pipeline_json(p) for p in page.pipelines], "total": page.total})
 

@@ -39,11 +39,16 @@ from app.core.specs import (
     SpriteSpec,
     TimePoints,
     Timing,
+    shown,
 )
 
 # The native API's own key tokens, in the core's neutral template syntax (app/core/templates.py).
 KEY_SPELLING = {"{JobId}": "{job_id}", "{Count}": "{index:5}", "{TileCount}": "{sheet:5}"}
 NEUTRAL_SPELLING = {"job_id": "{JobId}", "index": "{Count}", "sheet": "{TileCount}"}
+
+# No native field needs a number this large; bounding integers before anything converts them to
+# float keeps a 401-digit integer from overflowing ``math.isfinite`` (an OverflowError, a 500).
+MAX_NUMBER = 10**15
 
 _FORMATS = {"jpeg": ImageFormat.JPEG, "jpg": ImageFormat.JPEG, "png": ImageFormat.PNG, "webp": ImageFormat.WEBP}
 
@@ -65,6 +70,15 @@ def _only(data: Mapping[str, Any], allowed: set[str], path: str) -> None:
         raise InvalidParameter(path, f"has unknown field(s): {', '.join(unknown)}")
 
 
+def _is_number(value: Any) -> bool:
+    """A finite JSON number within ``MAX_NUMBER``, checked without converting a huge int to float."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -MAX_NUMBER <= value <= MAX_NUMBER
+    return isinstance(value, float) and math.isfinite(value) and abs(value) <= MAX_NUMBER
+
+
 def _str(data: Mapping[str, Any], name: str, path: str, *, required: bool = False) -> str | None:
     value = data.get(name)
     if value is None:
@@ -73,6 +87,10 @@ def _str(data: Mapping[str, Any], name: str, path: str, *, required: bool = Fals
         return None
     if not isinstance(value, str):
         raise InvalidParameter(_field(path, name), "must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # JSON "\ud800": a lone surrogate no store can encode
+        raise InvalidParameter(_field(path, name), "is not valid Unicode text") from None
     return value
 
 
@@ -82,12 +100,8 @@ def _int(data: Mapping[str, Any], name: str, path: str, *, required: bool = Fals
         if required:
             raise InvalidParameter(_field(path, name), "is required")
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or (isinstance(value, float) and not value.is_integer())
-    ):
-        raise InvalidParameter(_field(path, name), f"must be an integer, got {value!r}")  # NaN and Infinity too
+    if not _is_number(value) or (isinstance(value, float) and not value.is_integer()):
+        raise InvalidParameter(_field(path, name), f"must be an integer, got {shown(value)}")  # NaN and Infinity too
     return int(value)
 
 
@@ -97,8 +111,10 @@ def _num(data: Mapping[str, Any], name: str, path: str, *, required: bool = Fals
         if required:
             raise InvalidParameter(_field(path, name), "is required")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidParameter(_field(path, name), f"must be a finite number, got {value!r}")
+    if not _is_number(value):
+        raise InvalidParameter(
+            _field(path, name), f"must be a finite number of at most {MAX_NUMBER:g}, got {shown(value)}"
+        )
     return float(value)
 
 
@@ -138,8 +154,8 @@ def parse_timing(snap: Mapping[str, Any]) -> Timing:
         points = snap.get("points_ms")
         if not isinstance(points, list):
             raise InvalidParameter("snapshot.points_ms", "must be a list of numbers")
-        if any(isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) for x in points):
-            raise InvalidParameter("snapshot.points_ms", "must hold only finite numbers")
+        if not all(_is_number(x) for x in points):
+            raise InvalidParameter("snapshot.points_ms", f"must hold only finite numbers of at most {MAX_NUMBER:g}")
         return TimePoints(points_ms=tuple(float(x) for x in points))
     raise InvalidParameter("snapshot.mode", f"must be single, series, average or points, got {mode!r}")
 

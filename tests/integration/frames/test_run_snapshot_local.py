@@ -33,7 +33,7 @@ from app.core.specs import (
 from app.storage.objects import LocalObjectStore
 from tests.integration.frames.conftest import Videos
 from tests.media import VideoFacts, read_frame_index
-from workers.pipeline import MediaLimits, run_snapshot
+from workers.pipeline import MediaLimits, MemoryOutputLog, run_snapshot
 
 LIMITS = MediaLimits(max_frame_pixels=4096 * 4096, max_decoded_frames=100_000, deadline=None)
 
@@ -200,14 +200,35 @@ def test_cancel_after_a_takeover_also_deletes_what_the_dead_attempt_wrote(
 ) -> None:
     put_video(store, videos.cfr)
     the_job = job(Series(0, 0.5, 6))
-    run_snapshot(the_job, store, limits=LIMITS)  # the first attempt got through every image, then died
+    written = MemoryOutputLog()  # the job store's written set, shared by the job's attempts
+    run_snapshot(the_job, store, limits=LIMITS, written=written)  # the first attempt wrote every image, then died
     assert len(store.list_keys("out")) == 6
+    done: list[int] = []
+    with pytest.raises(JobCanceled):
+        run_snapshot(
+            the_job,
+            store,
+            limits=LIMITS,
+            on_progress=lambda d, t: done.append(d),
+            should_cancel=lambda: len(done) >= 2,
+            written=written,
+        )
+    assert store.list_keys("out") == [] and written.recorded() == []
+
+
+def test_cancel_leaves_an_object_that_only_shares_a_planned_key(store: LocalObjectStore, videos: Videos) -> None:
+    """Only objects the job wrote are cleaned up: one already sitting at its 6th key, which the
+    job had not reached when it was canceled, stays byte for byte."""
+    put_video(store, videos.cfr)
+    the_job = job(Series(0, 0.5, 6))
+    sixth = the_job.spec.output.key_for(the_job.id, 6)
+    store.put("out", sixth, b"someone else's bytes", "image/jpeg")
     done: list[int] = []
     with pytest.raises(JobCanceled):
         run_snapshot(
             the_job, store, limits=LIMITS, on_progress=lambda d, t: done.append(d), should_cancel=lambda: len(done) >= 2
         )
-    assert store.list_keys("out") == []
+    assert store.list_keys("out") == [sixth] and store.get("out", sixth) == b"someone else's bytes"
 
 
 def test_black_frame_avoidance_moves_forward(store: LocalObjectStore, videos: Videos) -> None:

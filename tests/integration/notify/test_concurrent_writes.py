@@ -15,6 +15,7 @@ from app.notify.errors import QueueConflict, QueueNotFound, TopicConflict, Topic
 from app.notify.queues import QueueAttributes, QueueStore
 from app.notify.ssrf import EndpointGuard
 from app.notify.topics import TopicAttributes, TopicStore
+from tests.stack import shared_sealer
 
 
 class ProbingRedis(redis.Redis):
@@ -75,7 +76,7 @@ def test_queue_update_racing_a_delete_leaves_nothing_behind(redis_client: redis.
 
 
 def _topics(client: redis.Redis) -> TopicStore:
-    return TopicStore(client, "acme", DeliveryStore(client), EndpointGuard(allow_private=True))
+    return TopicStore(client, "acme", DeliveryStore(client), EndpointGuard(allow_private=True), shared_sealer())
 
 
 def test_topic_create_and_update_are_never_seen_half_written(redis_client: redis.Redis, probing: ProbingRedis) -> None:

@@ -19,6 +19,7 @@ from app.notify.ssrf import EndpointGuard
 from app.storage.jobs import RedisJobRepository
 from tests.integration.notify.conftest import AK, SK, MnsServer
 from tests.integration.notify.jobs import finish_job, make_pipeline
+from tests.stack import shared_sealer
 
 
 def _consumer(server: MnsServer) -> OutboxConsumer:
@@ -26,6 +27,7 @@ def _consumer(server: MnsServer) -> OutboxConsumer:
         server.redis,
         guard=EndpointGuard(allow_private=True),
         renderers=CompletionRenderers({"mts": render_completion}, url_builder("http://objects.test")),
+        sealer=shared_sealer(),
         consumer="test",
         claim_idle_ms=60_000,
     )

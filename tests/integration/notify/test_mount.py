@@ -13,11 +13,14 @@ from app.settings import Settings
 from app.storage.credentials import RedisCredentialStore
 from app.web import create_app
 from tests.servers import serve_wsgi
+from tests.stack import TEST_SECRET_KEY, shared_sealer
 
 
 def test_sdk_against_the_full_app(redis_url: str, redis_client: redis.Redis) -> None:
-    flask_app = create_app(Settings(redis_url=redis_url))  # create_app mounts the MNS dialect itself
-    RedisCredentialStore(redis_client).create("acme", key_id="AK1", secret="SK1")
+    flask_app = create_app(
+        Settings(redis_url=redis_url, secret_keys=(TEST_SECRET_KEY,))
+    )  # create_app mounts the MNS dialect itself
+    RedisCredentialStore(redis_client, shared_sealer()).create("acme", key_id="AK1", secret="SK1")
     server, url = serve_wsgi(flask_app)
     try:
         q = Account(url, "AK1", "SK1").get_queue("mq")

@@ -25,6 +25,7 @@ from app.storage.jobs import RedisJobRepository
 from tests.integration.notify.conftest import MnsServer
 from tests.integration.notify.jobs import finish_job, make_pipeline
 from tests.integration.notify.receiver import Receiver
+from tests.stack import TEST_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -38,6 +39,7 @@ def _start_notifier(redis_url: str, public_url: str) -> subprocess.Popen[bytes]:
         "OPENMPS_ALLOW_PRIVATE_ENDPOINTS": "true",
         "OPENMPS_NOTIFY_TIME_SCALE": "0.01",
         "OPENMPS_NOTIFY_LEASE_S": "1",
+        "OPENMPS_SECRET_KEY": TEST_SECRET_KEY,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "app.notify.notifier"],

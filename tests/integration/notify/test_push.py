@@ -21,6 +21,7 @@ from app.notify.ssrf import EndpointGuard
 from app.notify.topics import TopicStore
 from tests.integration.notify.conftest import AK, SK, MnsServer
 from tests.integration.notify.receiver import Receiver
+from tests.stack import shared_sealer
 
 SCALE = 0.05  # 1 s of MNS schedule = 50 ms here
 
@@ -35,8 +36,9 @@ def receiver(mns_server: MnsServer) -> Iterator[Receiver]:
 def _pusher(server: MnsServer, *, allow_private: bool = True, lease_s: float = 30.0) -> Pusher:
     return Pusher(
         DeliveryStore(server.redis),
-        load_signing_key(server.redis),
+        load_signing_key(server.redis, shared_sealer()),
         EndpointGuard(allow_private=allow_private),
+        sealer=shared_sealer(),
         public_url=server.url,
         time_scale=SCALE,
         lease_s=lease_s,
@@ -49,7 +51,9 @@ def _subscribe(server: MnsServer, receiver: Receiver, strategy: str, fmt: str = 
     topic.get_subscription("hook").subscribe(
         SubscriptionMeta(receiver.url + "/hook?src=mns", notify_strategy=strategy, notify_content_format=fmt)
     )
-    store = TopicStore(server.redis, server.account, DeliveryStore(server.redis), EndpointGuard(allow_private=True))
+    store = TopicStore(
+        server.redis, server.account, DeliveryStore(server.redis), EndpointGuard(allow_private=True), shared_sealer()
+    )
     receiver.webhook_secret = store.subscription("push-topic", "hook").webhook_secret
     receiver.fetch_cert(server.url + CERT_PATH)
     return topic.publish_message(TopicMessage('{"JobId":"j1"}', "snapshot")).message_id
@@ -126,14 +130,33 @@ def test_backoff_exhausted_leaves_a_dead_letter_then_redelivery_succeeds(
     assert {r.headers["webhook-id"] for r in receiver.got} == {message_id}
 
 
-def test_ssrf_guard_refuses_loopback_at_connect_time(mns_server: MnsServer, receiver: Receiver) -> None:
-    message_id = _subscribe(mns_server, receiver, "BACKOFF_RETRY")
+@pytest.mark.parametrize("strategy", ["BACKOFF_RETRY", "EXPONENTIAL_DECAY_RETRY"])
+def test_a_guard_refusal_is_dead_lettered_on_the_first_attempt(
+    mns_server: MnsServer, receiver: Receiver, strategy: str
+) -> None:
+    """The address is refused at connect time; refusing it 176 more times over a day would change
+    nothing, so the delivery dies at once, with the guard's reason recorded."""
+    message_id = _subscribe(mns_server, receiver, strategy)
     store = DeliveryStore(mns_server.redis)
     (d,) = store.for_message(message_id)
     attempt = _pusher(mns_server, allow_private=False).deliver(d.id)
-    assert attempt is not None and not attempt.ok and attempt.status == 0
-    assert "loopback" in attempt.error
+    assert attempt is not None and not attempt.ok and attempt.status == 0 and attempt.attempt == 1
+    assert attempt.next_due_ms == 0 and "loopback" in attempt.error and "permanent" in attempt.error
+    dead = store.get(d.id)
+    assert dead.state == DeliveryState.DEAD and dead.attempts == 1 and "loopback" in dead.last_error
+    assert [x.id for x in store.dead_letters()] == [d.id]
+    assert mns_server.redis.zscore("openmps:push:due", d.id) is None
     assert receiver.got == []
+
+
+def test_an_unresolvable_name_is_retried_not_dead_lettered(mns_server: MnsServer) -> None:
+    store = DeliveryStore(mns_server.redis)
+    store.enqueue(
+        Delivery("d-dns", "m-dns", "acme", "job/j", "http://no-such-host.invalid/h", "BACKOFF_RETRY", "text/plain", "x")
+    )
+    attempt = _pusher(mns_server, allow_private=False).deliver("d-dns")
+    assert attempt is not None and not attempt.ok and attempt.next_due_ms > 0
+    assert store.get("d-dns").state == DeliveryState.PENDING
 
 
 def test_a_store_error_inside_an_attempt_is_logged_with_the_delivery_id(
@@ -145,7 +168,13 @@ def test_a_store_error_inside_an_attempt_is_logged_with_the_delivery_id(
 
     store = BrokenStore(redis_client)
     store.enqueue(Delivery("d1", "m1", "acme", "job/j1", "http://127.0.0.1:9/hook", "BACKOFF_RETRY", "text/plain", "x"))
-    pusher = Pusher(store, load_signing_key(redis_client), EndpointGuard(allow_private=True), public_url="http://api")
+    pusher = Pusher(
+        store,
+        load_signing_key(redis_client, shared_sealer()),
+        EndpointGuard(allow_private=True),
+        sealer=shared_sealer(),
+        public_url="http://api",
+    )
     with caplog.at_level(logging.ERROR, logger="app.notify.push"):
         _run_until(pusher, None, lambda: any(r.exc_info for r in caplog.records), 5)
     (record, *_) = [r for r in caplog.records if r.exc_info]

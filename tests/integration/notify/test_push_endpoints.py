@@ -20,6 +20,7 @@ from app.storage.endpoints import RedisPushEndpoints
 from app.storage.jobs import RedisJobRepository
 from app.wiring import Services
 from tests.integration.notify.jobs import finish_job, make_pipeline
+from tests.stack import shared_sealer
 
 TENANT = "acme"
 
@@ -39,7 +40,12 @@ def _consumer(client: redis.Redis) -> OutboxConsumer:
         {"toy": _plain, "other": _plain}, url_builder("http://objects.test"), {"toy": _formatted}
     )
     c = OutboxConsumer(
-        client, guard=EndpointGuard(allow_private=True), renderers=renderers, consumer="t", claim_idle_ms=60_000
+        client,
+        guard=EndpointGuard(allow_private=True),
+        renderers=renderers,
+        sealer=shared_sealer(),
+        consumer="t",
+        claim_idle_ms=60_000,
     )
     c.ensure_group()
     return c

@@ -25,7 +25,7 @@ from app.core.specs import (
 )
 
 BASE = SnapshotSpec(
-    input=ObjectRef("in", "v.mp4"), timing=SingleTime(0), output=OutputTarget("out", "{job_id}/{index:5}.jpg")
+    input=ObjectRef("media", "v.mp4"), timing=SingleTime(0), output=OutputTarget("out", "{job_id}/{index:5}.jpg")
 )
 
 
@@ -124,7 +124,7 @@ def test_colors() -> None:
 
 def test_spec_round_trips_through_its_dict_form() -> None:
     spec = SnapshotSpec(
-        input=ObjectRef("in", "v.mp4"),
+        input=ObjectRef("media", "v.mp4"),
         timing=TimePoints((1.0, 2.5)),
         output=OutputTarget("out", "x/{index:5}.png"),
         frame_type=FrameType.KEYFRAME,

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from app.core import outputs
 from app.core.errors import FailureCode, JobFailure
 from app.core.specs import ImageFormat, OutputTarget, SpriteSpec
 from workers.frames import compose
@@ -90,11 +91,11 @@ def test_random_colour_is_per_job_and_stable() -> None:
 
 
 def test_sheet_keys() -> None:
-    assert compose.sheet_key("s/{job_id}/t-{sheet:5}.jpg", "J", 2, 3) == "s/J/t-00002.jpg"
-    assert compose.sheet_key("s/{job_id}.jpg", "J", 1, 1) == "s/J.jpg"
-    assert compose.sheet_key("s/{job_id}.jpg", "J", 2, 3) == "s/J-00002.jpg"
-    assert compose.storyboard_keys("s/{job_id}/t-{sheet:5}.jpg", "J") == ("s/J/t.vtt", "s/J/t.json")
-    assert compose.storyboard_keys("s/{job_id}/{sheet:5}.jpg", "J") == ("s/J/storyboard.vtt", "s/J/storyboard.json")
+    assert outputs.sheet_key("s/{job_id}/t-{sheet:5}.jpg", "J", 2, 3) == "s/J/t-00002.jpg"
+    assert outputs.sheet_key("s/{job_id}.jpg", "J", 1, 1) == "s/J.jpg"
+    assert outputs.sheet_key("s/{job_id}.jpg", "J", 2, 3) == "s/J-00002.jpg"
+    assert outputs.storyboard_keys("s/{job_id}/t-{sheet:5}.jpg", "J") == ("s/J/t.vtt", "s/J/t.json")
+    assert outputs.storyboard_keys("s/{job_id}/{sheet:5}.jpg", "J") == ("s/J/storyboard.vtt", "s/J/storyboard.json")
 
 
 def _parse_vtt(text: str) -> list[tuple[str, str, str, tuple[int, ...]]]:
@@ -104,7 +105,7 @@ def _parse_vtt(text: str) -> list[tuple[str, str, str, tuple[int, ...]]]:
 
 def test_vtt_cues_point_at_the_right_cells() -> None:
     lay = compose.layout(sprite(lines=2, columns=2, padding=1, margin=2), 5, 16, 9)
-    keys = [compose.sheet_key("s/J/t-{sheet:5}.jpg", "J", g.number, 2) for g in lay.sheets]
+    keys = [outputs.sheet_key("s/J/t-{sheet:5}.jpg", "J", g.number, 2) for g in lay.sheets]
     times = [500.0, 1500.0, 2500.0, 3500.0, 4500.0]
     cues = compose.storyboard_cues(lay, times, keys, 5000.0)
     text = compose.render_vtt(cues, "s/J/t.vtt")

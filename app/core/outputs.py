@@ -1,0 +1,89 @@
+"""Which object keys a job can write, known before it runs.
+
+Workers name sprite sheets and the storyboard with ``sheet_key`` and ``storyboard_keys``; the
+service uses ``families`` to check, at submission, that the tenant may write every key a job can
+produce (each family's ``head``: the literal text all its keys start with) and that none of them
+can be the job's own input (each family's ``pattern``: a regex every key it renders matches).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from app.core import templates
+
+if TYPE_CHECKING:  # specs validates keys with the naming functions here
+    from app.core.specs import SnapshotSpec
+
+SHEET_SUFFIX_DIGITS = 5  # ``-00002`` before the extension when a template without {sheet} makes several sheets
+
+
+def sheet_key(template: str, job_id: str, number: int, sheets: int) -> str:
+    """``{sheet}`` -> the sheet number. Without the token a single sheet uses the template as is
+    and several sheets get ``-NNNNN`` before the extension (never overwrite)."""
+    if templates.uses(template, templates.SHEET):
+        return templates.render(template, job_id=job_id, sheet=number)
+    key = templates.render(template, job_id=job_id)
+    if sheets == 1:
+        return key
+    root, ext = posixpath.splitext(key)
+    return f"{root}-{number:0{SHEET_SUFFIX_DIGITS}d}{ext}"
+
+
+def storyboard_keys(template: str, job_id: str) -> tuple[str, str]:
+    """(vtt key, json key): the sheet template without its number, beside the sheets."""
+    key = templates.render(template, job_id=job_id)  # the sheet number renders as ""
+    folder, base = posixpath.split(key)
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    stem = stem.rstrip("-_.") or "storyboard"
+    root = posixpath.join(folder, stem)
+    return f"{root}.vtt", f"{root}.json"
+
+
+@dataclass(frozen=True)
+class KeyFamily:
+    """Keys of one kind a job writes into ``bucket``: every one starts with ``head`` and
+    full-matches ``pattern``. ``field`` is the neutral path of the request field that names them."""
+
+    field: str
+    bucket: str
+    head: str
+    pattern: re.Pattern[str]
+
+
+def families(spec: SnapshotSpec, job_id: str) -> list[KeyFamily]:
+    """Images (``output``), then, with sprites, the sheets and the storyboard (``sprite.output``),
+    then the tar archive (``archive.output``)."""
+    out = spec.output
+    found = [
+        KeyFamily(
+            "output",
+            out.bucket,
+            templates.literal_head(out.key_template, job_id=job_id),
+            templates.matcher(out.key_template, job_id=job_id, given=templates.IMAGE_TOKENS),
+        )
+    ]
+    if spec.sprite is not None:
+        target = spec.sprite.target
+        template = target.key_template
+        if templates.uses(template, templates.SHEET):
+            head = templates.literal_head(template, job_id=job_id)
+            pattern = templates.matcher(template, job_id=job_id, given=(templates.SHEET,))
+        else:
+            single = templates.render(template, job_id=job_id)
+            root, ext = posixpath.splitext(single)
+            head = root
+            digits = rf"-\d{{{SHEET_SUFFIX_DIGITS},}}"
+            pattern = re.compile(f"{re.escape(single)}|{re.escape(root)}{digits}{re.escape(ext)}", re.DOTALL)
+        found.append(KeyFamily("sprite.output", target.bucket, head, pattern))
+        for key in storyboard_keys(template, job_id):
+            found.append(KeyFamily("sprite.output", target.bucket, key, re.compile(re.escape(key), re.DOTALL)))
+    if spec.archive is not None:
+        key = templates.render(spec.archive.target.key_template, job_id=job_id)
+        found.append(
+            KeyFamily("archive.output", spec.archive.target.bucket, key, re.compile(re.escape(key), re.DOTALL))
+        )
+    return found

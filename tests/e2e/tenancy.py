@@ -1,0 +1,142 @@
+"""Tenant clients for the isolation suite (``test_tenant_isolation.py``): one tenant's view of
+the API through one dialect, reduced to what the isolation checks need.
+
+Adding a dialect's checks = one class here and one entry in ``DIALECT_CLIENTS``. The suite sets
+up the data through the native API and then runs every refusal and every own-work check as the
+second tenant through the dialect under test. A client for a vendor dialect signs its requests
+with its vendor's SDK or scheme and reads its vendor's error format; what it must provide:
+
+* ``submit``: a snapshot job (one image at ``output_key``, or ``count`` images whose keys the
+  client reports with ``series_key``, or sheets under ``sprite``) -> ``Outcome``;
+* ``denied`` / ``not_found``: whether an ``Outcome`` is the dialect's permission error (MPS
+  ``PermissionDenied.ResourceAccess``, JD Cloud ``403 PermissionDenied``, Huawei ``MPC.10212``...)
+  or its "no such job" error;
+* ``job`` / ``cancel`` / ``delete``: read, cancel and (where the vendor has it) delete a job by id;
+  ``list_ids``: the ids the tenant's listing shows;
+* ``series_key(prefix, n)``: the key its index token gives image ``n`` for ``prefix``.
+
+A client whose vendor has no such call sets the capability to ``False`` (``can_delete``), and
+the suite skips only that check for it.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flask.testing import FlaskClient
+
+from app.storage.credentials import AccessKey
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: Any
+    job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Sprite:
+    bucket: str
+    prefix: str  # sheets go to prefix + sheet number + ".jpg"
+
+
+class TenantClient(Protocol):
+    dialect: str
+    can_delete: bool
+
+    def submit(
+        self,
+        input_bucket: str,
+        input_key: str,
+        output_bucket: str,
+        output_key: str,
+        *,
+        count: int = 1,
+        sprite: Sprite | None = None,
+        time_ms: int = 100,
+    ) -> Outcome: ...
+    def series_key(self, prefix: str, n: int) -> str: ...
+    def denied(self, outcome: Outcome) -> bool: ...
+    def not_found(self, outcome: Outcome) -> bool: ...
+    def job(self, job_id: str) -> Outcome: ...
+    def cancel(self, job_id: str) -> Outcome: ...
+    def delete(self, job_id: str, *, outputs: bool) -> Outcome: ...
+    def list_ids(self) -> set[str]: ...
+
+
+@dataclass
+class NativeTenant:
+    """The native JSON API (HTTP Basic). ``count`` > 1: ``output_key`` is a prefix and images go
+    to ``prefix{Count}.jpg`` (5 digits)."""
+
+    http: FlaskClient
+    key: AccessKey
+    dialect: str = "native"
+    can_delete: bool = True
+    headers: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        token = base64.b64encode(f"{self.key.id}:{self.key.secret}".encode()).decode()
+        self.headers = {"Authorization": f"Basic {token}"}
+
+    def _outcome(self, resp: Any) -> Outcome:
+        body = resp.get_json(silent=True)
+        job_id = body.get("id") if isinstance(body, dict) and resp.status_code < 300 else None
+        return Outcome(resp.status_code, body, job_id)
+
+    def submit(
+        self,
+        input_bucket: str,
+        input_key: str,
+        output_bucket: str,
+        output_key: str,
+        *,
+        count: int = 1,
+        sprite: Sprite | None = None,
+        time_ms: int = 100,
+    ) -> Outcome:
+        snapshot: dict[str, Any] = {"mode": "single", "time_ms": time_ms}
+        key = output_key
+        if count > 1:
+            snapshot = {"mode": "average", "count": count, "format": "png"}
+            key = output_key + "{Count}.png"
+        if sprite is not None:
+            snapshot["sprite"] = {"output": {"bucket": sprite.bucket, "key": sprite.prefix + "{TileCount}.jpg"}}
+        body = {
+            "input": {"bucket": input_bucket, "key": input_key},
+            "output": {"bucket": output_bucket, "key": key},
+            "snapshot": snapshot,
+        }
+        return self._outcome(self.http.post("/api/v1/jobs", json=body, headers=self.headers))
+
+    def series_key(self, prefix: str, n: int) -> str:
+        return f"{prefix}{n:05d}.png"
+
+    def denied(self, outcome: Outcome) -> bool:
+        return outcome.status == 403 and outcome.body["code"] == "AccessDenied"
+
+    def not_found(self, outcome: Outcome) -> bool:
+        return outcome.status == 404 and outcome.body["code"] == "JobNotFound"
+
+    def job(self, job_id: str) -> Outcome:
+        return self._outcome(self.http.get(f"/api/v1/jobs/{job_id}", headers=self.headers))
+
+    def cancel(self, job_id: str) -> Outcome:
+        return self._outcome(self.http.post(f"/api/v1/jobs/{job_id}/cancel", headers=self.headers))
+
+    def delete(self, job_id: str, *, outputs: bool) -> Outcome:
+        path = f"/api/v1/jobs/{job_id}" + ("?outputs=true" if outputs else "")
+        resp = self.http.delete(path, headers=self.headers)
+        return Outcome(resp.status_code, resp.get_json(silent=True))
+
+    def list_ids(self) -> set[str]:
+        return {j["id"] for j in self.http.get("/api/v1/jobs?limit=100", headers=self.headers).get_json()["jobs"]}
+
+
+# dialect name -> how the suite builds the second tenant's client from the app's test client and
+# that tenant's access key (a vendor client may also start its own served app from ``http``).
+DIALECT_CLIENTS: dict[str, Callable[[FlaskClient, AccessKey], TenantClient]] = {"native": NativeTenant}
