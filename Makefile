@@ -21,13 +21,12 @@ fuzz: install
 bench: install
 	$(PY) -m bench.run
 
-# Redis memory per finished job (MEMORY USAGE over its keys), and what retention holds.
-bench-store: install
-	$(PY) -m bench.store
-
 # One 1080p frame by synchronous MPS SubmitSnapshotJob (official SDK, S3 input) vs the ffmpeg CLI.
 bench-sync: install
 	$(PY) -m bench.sync
+# Redis memory per finished job (MEMORY USAGE over its keys), and what retention holds.
+bench-store: install
+	$(PY) -m bench.store
 
 demo: install
 	$(PY) -m app.devstack demo

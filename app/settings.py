@@ -88,10 +88,10 @@ class Settings:
     dialect_ports: tuple[tuple[str, int], ...] = ()  # (dialect, port): also serve it alone on that port
     throttle_rate: float = 50.0  # requests per second per access key (0 = no throttling)
     throttle_burst: int = 50  # requests one access key may send at once
+    mts_sync_budget_s: float = 5.0  # MPS sync SubmitSnapshotJob: longer -> SnapshotTimeOut (SDKs time out at 10 s)
     secret_keys: tuple[str, ...] = ()  # OPENMPS_SECRET_KEY: the first seals secrets at rest and signs URLs, all open
     url_ttl_s: int = 3600  # lifetime of signed/presigned object URLs
     job_retention_s: float = 30 * 86400.0  # finished jobs are forgotten this long after they end
-    mts_sync_budget_s: float = 5.0  # MPS sync SubmitSnapshotJob: longer -> SnapshotTimeOut (SDKs time out at 10 s)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -148,10 +148,10 @@ class Settings:
             dialect_ports=_dialect_ports(get("OPENMPS_DIALECT_PORTS", "")),
             throttle_rate=num("OPENMPS_THROTTLE_RATE", d.throttle_rate, float),
             throttle_burst=num("OPENMPS_THROTTLE_BURST", d.throttle_burst, int),
+            mts_sync_budget_s=num("OPENMPS_MTS_SYNC_BUDGET_S", d.mts_sync_budget_s, float),
             secret_keys=tuple(k.strip() for k in get("OPENMPS_SECRET_KEY", "").split(",") if k.strip()),
             url_ttl_s=num("OPENMPS_URL_TTL_S", d.url_ttl_s, int),
             job_retention_s=_retention_s(get("OPENMPS_JOB_RETENTION_DAYS", "")),
-            mts_sync_budget_s=num("OPENMPS_MTS_SYNC_BUDGET_S", d.mts_sync_budget_s, float),
         )
         settings.validate()
         return settings

@@ -11,9 +11,8 @@ from app.wiring import Services, build_services, ensure_default_pipeline
 
 BUCKETS = ("media", "out")
 TEST_SECRET_KEY = "openmps-tests-secret-key-0123456789abcdef"  # seals secrets at rest in tests
-# The tenant the tests that are not about isolation submit as: it may read and write every bucket
-# (bucket '*'), so those tests see existence errors, not refusals. Tests of grants and isolation
-# (test_access.py, test_tenant_isolation.py, ...) use tenants of their own with narrow grants.
+# Tenants the tests that are not about isolation submit as; they may use every test bucket.
+# (tests/e2e/test_tenant_isolation.py sets up its own tenants with narrow grants.)
 TRUSTED_TENANTS = ("acme",)
 
 
@@ -36,13 +35,13 @@ def fast_settings(redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
 
 
 def make_services(settings: Settings) -> Services:
-    """The object graph with the test buckets, and read+write on every bucket for ``TRUSTED_TENANTS``."""
+    """The object graph with the test buckets, and read+write on them for ``TRUSTED_TENANTS``."""
     services = build_services(settings)
     ensure_default_pipeline(services)
     for bucket in BUCKETS:
         services.objects.make_bucket(bucket)
-    for tenant in TRUSTED_TENANTS:
-        services.grants.grant(tenant, "*", read=True, write=True)
+        for tenant in TRUSTED_TENANTS:
+            services.grants.grant(tenant, bucket, read=True, write=True)
     return services
 
 

@@ -55,8 +55,8 @@ class KeyFamily:
 
 
 def families(spec: SnapshotSpec, job_id: str) -> list[KeyFamily]:
-    """Images (``output``), the tar archive (``archive.output``), then, with sprites, the sheets
-    and the storyboard (``sprite.output``)."""
+    """Images (``output``), then, with sprites, the sheets and the storyboard (``sprite.output``),
+    then the tar archive (``archive.output``)."""
     out = spec.output
     found = [
         KeyFamily(
@@ -66,11 +66,6 @@ def families(spec: SnapshotSpec, job_id: str) -> list[KeyFamily]:
             templates.matcher(out.key_template, job_id=job_id, given=templates.IMAGE_TOKENS),
         )
     ]
-    if spec.archive is not None:
-        key = templates.render(spec.archive.target.key_template, job_id=job_id)
-        found.append(
-            KeyFamily("archive.output", spec.archive.target.bucket, key, re.compile(re.escape(key), re.DOTALL))
-        )
     if spec.sprite is not None:
         target = spec.sprite.target
         template = target.key_template
@@ -86,4 +81,9 @@ def families(spec: SnapshotSpec, job_id: str) -> list[KeyFamily]:
         found.append(KeyFamily("sprite.output", target.bucket, head, pattern))
         for key in storyboard_keys(template, job_id):
             found.append(KeyFamily("sprite.output", target.bucket, key, re.compile(re.escape(key), re.DOTALL)))
+    if spec.archive is not None:
+        key = templates.render(spec.archive.target.key_template, job_id=job_id)
+        found.append(
+            KeyFamily("archive.output", spec.archive.target.bucket, key, re.compile(re.escape(key), re.DOTALL))
+        )
     return found

@@ -268,8 +268,8 @@ class SnapshotService:
         return self._push_endpoints().get(tenant, origin)
 
     def _check_endpoint(self, url: str, field: str) -> None:
-        """A caller-chosen push URL: its shape, and (``EndpointPolicy``) a literal private address,
-        refused now as subscriptions' are; every resolved address is checked again at connect time."""
+        """A URL the notifier will push to: its shape, then a literal address the policy refuses
+        (a private one, unless allowed) is a 400 now rather than a dead letter later."""
         _check_push_url(url, field)
         refusal = self.endpoints.refusal(url) if self.endpoints is not None else None
         if refusal:
@@ -451,14 +451,16 @@ def _check_query(query: JobQuery) -> None:
 def _check_push_url(url: str, field: str) -> None:
     """Shape only here; a literal address is checked by the ``EndpointPolicy``, and every resolved
     address again at connect time (the SSRF guard)."""
+    reason = "must be an http(s) URL with a host, of at most 2048 characters"
+    if len(url) > 2048:
+        raise InvalidParameter(field, reason)
     try:
         parts = urlsplit(url)
-        _ = parts.port  # parsed lazily: raises on ":99999" or ":x"
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # e.g. an unbalanced "[" in the host
-        ok = False
-    if not ok or len(url) > 2048:
-        raise InvalidParameter(field, "must be an http(s) URL of at most 2048 characters")
+        host, _ = parts.hostname, parts.port  # both parse lazily and raise on "http://[::1" or ":99999"
+    except ValueError:
+        raise InvalidParameter(field, f"{reason}; it does not parse") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise InvalidParameter(field, reason)
 
 
 def _check_pipeline_name(name: str) -> None:

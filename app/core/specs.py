@@ -236,7 +236,8 @@ def _validate_target(target: OutputTarget, name: str, sample_keys: list[str]) ->
 
 
 def _image_samples(target: OutputTarget) -> list[str]:
-    return [target.key_for(SAMPLE_JOB_ID, MAX_SERIES_COUNT, float(MAX_TIME_MS))]
+    # A ten-hour time point: {time_s} renders as many digits as any real video's.
+    return [target.key_for(SAMPLE_JOB_ID, MAX_SERIES_COUNT, 36_000_000.0)]
 
 
 def _sheet_samples(target: OutputTarget) -> list[str]:
@@ -305,8 +306,11 @@ def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
     if spec.sprite is not None:
         _validate_sprite(spec.sprite)
     if spec.archive is not None:
-        target = spec.archive.target
-        _validate_target(target, "archive.output", [templates.render(target.key_template, job_id=SAMPLE_JOB_ID)])
+        _validate_target(
+            spec.archive.target,
+            "archive.output",
+            [templates.render(spec.archive.target.key_template, job_id=SAMPLE_JOB_ID)],
+        )
         _require(
             not any(
                 templates.uses(spec.archive.target.key_template, t)

@@ -10,29 +10,14 @@ in the format the endpoint asked for).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 
 from app.core.jobs import DEFAULT_ORIGIN, SnapshotJob
-from app.core.ports import CompletionRenderer, ObjectUrl, ObjectUrls, PushEndpoint, PushRenderer
-
-# A vendor's key token in a pattern a renderer asks a URL for (MPS ``UrlPattern``'s ``{Count}``).
-_PATTERN_TOKEN = re.compile(r"\{[A-Za-z_]+(?::\d)?\}")
+from app.core.ports import CompletionRenderer, ObjectUrl, PushEndpoint, PushRenderer
 
 
 def url_builder(base: str) -> ObjectUrl:
-    """Plain ``base/bucket/key`` URLs (no signature)."""
     return lambda bucket, key: f"{base.rstrip('/')}/{bucket}/{key}"
-
-
-def message_urls(urls: ObjectUrls, base: str) -> ObjectUrl:
-    """What completion renderers get: a signed (or presigned) URL for an object key, so a link in
-    a message works without credentials until ``OPENMPS_URL_TTL_S`` runs out; and, for a key
-    *pattern* (MPS's ``UrlPattern``, ``out/{Count}.jpg``), the plain URL with the pattern left
-    readable: a pattern names no object, so there is nothing to sign (an object key that really
-    holds such braces gets a plain URL too, readable with an access key)."""
-    plain = url_builder(base)
-    return lambda bucket, key: plain(bucket, key) if _PATTERN_TOKEN.search(key) else urls.url(bucket, key)
 
 
 def completion_message_id(job_id: str) -> str:

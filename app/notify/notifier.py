@@ -33,7 +33,7 @@ from app.core.jobs import NotificationResult, SnapshotJob
 from app.core.ports import PushEndpoint, Sealer
 from app.gateway import registry
 from app.notify.delivery import Delivery, DeliveryStore, Strategy
-from app.notify.messages import CompletionRenderers, completion_message_id, message_urls
+from app.notify.messages import CompletionRenderers, completion_message_id
 from app.notify.push import Pusher
 from app.notify.queues import OutgoingMessage, QueueStore
 from app.notify.signing import load_signing_key, tenant_webhook_secret
@@ -193,8 +193,7 @@ def completion_renderers(settings: Settings) -> CompletionRenderers:
     dialects = registry.load()
     found = {d.name: d.render_completion for d in dialects if d.render_completion is not None}
     push = {d.name: d.render_push for d in dialects if d.render_push is not None}
-    urls = message_urls(object_urls(settings, object_store(settings)), settings.effective_object_url_base)
-    return CompletionRenderers(found, urls, push)
+    return CompletionRenderers(found, object_urls(settings, object_store(settings)).url, push)
 
 
 def run(settings: Settings, stop: threading.Event) -> None:

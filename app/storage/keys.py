@@ -32,9 +32,9 @@ Pipelines and access keys
     ``openmps:pipelines``                     zset pipeline id -> created ms
     ``openmps:pipelines:version``             counter, bumped on every pipeline change (workers poll it)
     ``openmps:accesskey:{id}``                hash {secret (sealed), tenant, created_ms}
+    ``openmps:push-endpoint:{tenant}:{origin}`` string: JSON of the tenant's push endpoint for a dialect's jobs
     ``openmps:grants:{tenant}``               hash "bucket[/prefix]" -> "r" | "w" | "rw" (bucket grants)
     ``openmps:grants:tenants``                set of tenants that hold grants
-    ``openmps:push-endpoint:{tenant}:{origin}`` string: JSON of the tenant's push endpoint for a dialect's jobs
 
 Request gate (``app/gateway/gate.py``)
     ``openmps:nonce:{key id}:{nonce}``        string with TTL (twice the clock window): a nonce seen

@@ -242,7 +242,7 @@ def test_s3_backend_end_to_end(
     facts = make_video(tmp_path / "s3.mp4", seconds=3, fps=25, width=320, height=240, gop=25)
     s3.fput_object("media", "in/s3.mp4", str(facts.path))
     key = services.credentials.create("acme")
-    services.grants.grant("acme", "media", read=True)  # what this test reads and writes, no more
+    services.grants.grant("acme", "media", read=True)
     services.grants.grant("acme", "out", read=True, write=True)
     client = create_app(settings, services).test_client()
     start_worker(settings=settings)

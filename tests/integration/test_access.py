@@ -157,12 +157,9 @@ def test_grant_and_revoke_add_and_take_away_permissions(services: Services) -> N
         grants.grant("t1", "media")  # neither flag
 
 
-def test_unsigned_object_reads_need_a_read_grant(client: FlaskClient, beta: AccessKey, services: Services) -> None:
+def test_unsigned_object_reads_need_a_read_grant(client: FlaskClient, beta: AccessKey, tenant_key: AccessKey) -> None:
     assert client.get("/objects/beta-media/v.mp4", headers=auth(beta)).status_code == 200
     assert_error(client.get("/objects/media/in/video.mp4", headers=auth(beta)), 403, "AccessDenied")
     assert_error(client.get("/objects/media/in/absent.mp4", headers=auth(beta)), 403, "AccessDenied")
-    services.grants.grant("gamma", "media/in/", read=True)
-    gamma = services.credentials.create("gamma")
-    assert client.get("/objects/media/in/video.mp4", headers=auth(gamma)).status_code == 200
-    assert_error(client.get("/objects/beta-media/v.mp4", headers=auth(gamma)), 403, "AccessDenied")
-    assert_error(client.get("/objects/out/snap/x.jpg", headers=auth(gamma)), 403, "AccessDenied")
+    assert client.get("/objects/media/in/video.mp4", headers=auth(tenant_key)).status_code == 200
+    assert_error(client.get("/objects/beta-media/v.mp4", headers=auth(tenant_key)), 403, "AccessDenied")

@@ -109,6 +109,8 @@ def to_huawei(exc: Exception) -> HuaweiError:
         code = INVALID_OBS_PATH if field.startswith(("input.", "output.")) else INVALID_PARAMETER
         label = "Invalid OBS path" if code == INVALID_OBS_PATH else "Invalid request parameter"
         return HuaweiError(400, code, f"{label}: {field} {exc.reason}" if field else f"{label}: {exc.reason}")
+    if isinstance(exc, e.AccessDenied):  # no bucket grant for the OBS input or output
+        return HuaweiError(403, AUTH_FAILED, f"Authentication failed: no access to the OBS object: {exc.message}")
     if isinstance(exc, e.InputNotFound):
         return HuaweiError(400, INPUT_MISSING, f"The input file does not exist: {exc.message}")
     if isinstance(exc, e.PipelineNotFound):  # the default pipeline is ours to keep, not the client's

@@ -87,6 +87,8 @@ def to_jd(exc: Exception) -> JdError:
         return JdError(401, _AUTH_MESSAGES.get(exc.reason, f"authentication failed: {exc.message}"))
     if isinstance(exc, e.Throttled):
         return JdError(429, exc.message)
+    if isinstance(exc, e.AccessDenied):  # no bucket grant for the source or the target
+        return JdError(403, exc.message)
     if isinstance(exc, e.JobNotFound):
         return JdError(404, exc.message.replace("job", "task", 1))
     if isinstance(exc, e.InputNotFound):

@@ -152,14 +152,16 @@ def to_mts(exc: Exception) -> MtsError:
     if isinstance(exc, e.InvalidParameter):
         reason = templates.to_vendor(exc.reason, render.MPS_SPELLING)
         return invalid(mps_field(exc.field), reason)
+    if isinstance(exc, e.AccessDenied):  # seed 002: no permission on the OSS bucket or object
+        return MtsError("PermissionDenied.ResourceAccess", f"The resource cannot be accessed: {exc.message}.", 403)
     if isinstance(exc, e.NotFound):  # the input object or bucket, a pipeline
         return MtsError(
             "InvalidParameter.ResourceNotFound", f"The resource operated cannot be found: {exc.message}.", 404
         )
     if isinstance(exc, e.Conflict):
         return MtsError("InvalidParameter.InvalidState", exc.message, 400)
-    if isinstance(exc, e.DomainError):
-        return MtsError("InternalError", exc.message, 500)
+    if isinstance(exc, e.DomainError):  # a refusal the core added later: the caller's, not a crash
+        return MtsError("InvalidParameter", exc.message, 400)
     if isinstance(exc, HTTPException):
         status = exc.code or 500
         code, message = HTTP_CODES.get(

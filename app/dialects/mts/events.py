@@ -12,6 +12,7 @@ message that ``QuerySnapshotJobList`` shows for the job (``render.job_failure``)
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from app.core import templates
 from app.core.jobs import SnapshotJob
@@ -25,6 +26,15 @@ JOB_TYPE = "Snapshot"
 def url_pattern(template: str, job_id: str) -> str:
     """An MPS ``UrlPattern`` key: the job id filled in, the image number left as ``{Count}``."""
     return templates.to_vendor(template, MPS_SPELLING, job_id=job_id)
+
+
+def unsigned_pattern_url(url: str) -> str:
+    """A URL pattern cannot carry a signature (one signs one key), so ``UrlPattern`` is the plain
+    object URL with MPS's tokens readable again; ``LastUrl`` stays signed and fetchable."""
+    plain = url.split("?", 1)[0]
+    for token in MPS_SPELLING.values():
+        plain = plain.replace(quote(token, safe=""), token)
+    return plain
 
 
 def completion_fields(job: SnapshotJob, object_url: ObjectUrl) -> dict[str, object]:
@@ -55,7 +65,7 @@ def completion_fields(job: SnapshotJob, object_url: ObjectUrl) -> dict[str, obje
         last_key = uploaded[-1] if uploaded else output.key_for(job.id, 1)
         out.update(
             {
-                "UrlPattern": object_url(bucket, pattern),
+                "UrlPattern": unsigned_pattern_url(object_url(bucket, pattern)),
                 "LastUrl": object_url(bucket, last_key),
                 "Count": len(job.manifest.images),
                 "TimeArray": [int(round(i.requested_ms)) for i in job.manifest.images],

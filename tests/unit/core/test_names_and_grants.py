@@ -11,7 +11,16 @@ from app.core import outputs
 from app.core.errors import InvalidParameter
 from app.core.grants import ALL_BUCKETS, Access, Grant, parse_scope, permits
 from app.core.names import bucket_problem, key_problem
-from app.core.specs import ObjectRef, OutputTarget, SingleTime, SnapshotSpec, SpriteSpec, validate_spec
+from app.core.specs import (
+    ArchiveSpec,
+    ObjectRef,
+    OutputTarget,
+    Series,
+    SingleTime,
+    SnapshotSpec,
+    SpriteSpec,
+    validate_spec,
+)
 
 BASE = SnapshotSpec(input=ObjectRef("media", "in/v.mp4"), timing=SingleTime(0), output=OutputTarget("out", "x.jpg"))
 
@@ -138,3 +147,16 @@ def test_key_families_name_every_key_a_job_writes() -> None:
     _, sheet_family, *_ = outputs.families(plain, "J")
     assert sheet_family.head == "s/board"
     assert sheet_family.pattern.fullmatch("s/board.jpg") and sheet_family.pattern.fullmatch("s/board-00002.jpg")
+
+
+def test_time_named_images_and_the_archive_are_key_families_too() -> None:
+    spec = replace(
+        BASE,
+        timing=Series(0, 10, 3),
+        output=OutputTarget("out", "thumbs/{job_id}/shot_{time_s}.jpg"),
+        archive=ArchiveSpec(OutputTarget("out", "thumbs/{job_id}.tar")),
+    )
+    images, archive = outputs.families(spec, "J1")
+    assert images.head == "thumbs/J1/shot_" and images.pattern.fullmatch("thumbs/J1/shot_20.jpg")
+    assert (archive.field, archive.head) == ("archive.output", "thumbs/J1.tar")
+    assert archive.pattern.fullmatch("thumbs/J1.tar") and not archive.pattern.fullmatch("thumbs/J1.tar.x")

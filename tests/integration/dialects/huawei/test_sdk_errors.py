@@ -107,8 +107,11 @@ def test_bad_parameters(client: MpcClient, para: dict[str, Any], body: dict[str,
     assert f"Invalid request parameter: {field} " in err.error_msg
 
 
-def test_missing_input_and_output_bucket(client: MpcClient) -> None:
+def test_missing_input_and_output_bucket(stack: Stack, client: MpcClient) -> None:
     refused(create_call(client, input=ObsObjInfo(bucket="media", object="in/nothing.mp4")), 400, "MPC.10053")
+    # A bucket the tenant holds no grant on is refused before anything says whether it exists.
+    refused(create_call(client, input=ObsObjInfo(bucket="nobucket", object="in/v.mp4")), 403, "MPC.10203")
+    stack.services.grants.grant("acme", "nobucket", read=True, write=True)
     refused(create_call(client, input=ObsObjInfo(bucket="nobucket", object="in/v.mp4")), 400, "MPC.10053")
     err = refused(create_call(client, output=ObsObjInfo(bucket="nobucket", object="x")), 400, "MPC.10209")
     assert "output.bucket" in err.error_msg

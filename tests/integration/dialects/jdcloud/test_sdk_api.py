@@ -166,15 +166,17 @@ def test_refusals_in_jd_codes(served: Served) -> None:
     assert code == 400 and message.startswith("rule.count")
     code, _, message = _error(_create(served, key, rule=ThumbnailTaskRule(mode="average", startTimeInSecond=3)))
     assert code == 400 and message.startswith("rule.startTimeInSecond")
-    code, _, message = _error(
-        client(served.url).send(
-            CreateThumbnailTaskRequest(
-                CreateThumbnailTaskParameters(
-                    REGION, ThumbnailTaskSource("media", key), ThumbnailTaskTarget("no-such-bucket")
-                )
-            )
+
+    def to_other_bucket() -> tuple[int, str, str]:
+        params = CreateThumbnailTaskParameters(
+            REGION, ThumbnailTaskSource("media", key), ThumbnailTaskTarget("no-such-bucket")
         )
-    )
+        return _error(client(served.url).send(CreateThumbnailTaskRequest(params)))
+
+    code, status, _ = to_other_bucket()  # no grant on it: refused before anyone learns whether it exists
+    assert (code, status) == (403, "HTTP_FORBIDDEN")
+    served.services.grants.grant(TENANT, "no-such-bucket", write=True)
+    code, _, message = to_other_bucket()
     assert code == 400 and message.startswith("target.destBucket")
 
 

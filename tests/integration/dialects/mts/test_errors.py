@@ -231,6 +231,9 @@ def test_a_missing_input_object_is_resource_not_found_in_both_modes(stack: Stack
         assert terr.status_code == 404 and terr.code == "InvalidParameter.ResourceNotFound"
     other_bucket = '{"Bucket": "nosuchbucket", "Object": "v.mp4"}'
     terr = tea_error(tea_submit(stack, {"OutputFile": OUTPUT, "Time": "5"}, inp=other_bucket))
+    assert terr.status_code == 403 and terr.code == "PermissionDenied.ResourceAccess"  # no grant: no probing
+    stack.services.grants.grant(TENANT, "nosuchbucket", read=True)
+    terr = tea_error(tea_submit(stack, {"OutputFile": OUTPUT, "Time": "5"}, inp=other_bucket))
     assert terr.code == "InvalidParameter.ResourceNotFound"
 
 
