@@ -30,6 +30,18 @@ def _dialect_ports(raw: str) -> tuple[tuple[str, int], ...]:
     return tuple(pairs)
 
 
+WORKER_CLASSES = ("cpu", "gpu")
+
+
+def _worker_classes(raw: str) -> tuple[str, ...]:
+    """``cpu,gpu`` -> ("cpu", "gpu"); empty = /readyz checks no workers."""
+    found = tuple(dict.fromkeys(c.strip() for c in raw.split(",") if c.strip()))
+    unknown = [c for c in found if c not in WORKER_CLASSES]
+    if unknown:
+        raise ValueError(f"OPENMPS_READY_WORKER_CLASSES may name {' and '.join(WORKER_CLASSES)}, got {raw!r}")
+    return found
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -70,6 +82,14 @@ class Settings:
     dialect_ports: tuple[tuple[str, int], ...] = ()  # (dialect, port): also serve it alone on that port
     throttle_rate: float = 50.0  # requests per second per access key (0 = no throttling)
     throttle_burst: int = 50  # requests one access key may send at once
+
+    console_secret: str | None = None  # signs console sessions; None = a random key kept in Redis
+    task_events: bool = True  # Celery task events (what Flower shows)
+    metrics_port: int = 0  # workers and the notifier serve /metrics on HOST:this port; 0 = off
+    # prometheus-client's own variable (it reads it too): where processes of one host write their
+    # metric files, so any process can report them all (gunicorn's workers, Celery's pool children).
+    prometheus_multiproc_dir: Path | None = None
+    ready_worker_classes: tuple[str, ...] = ("cpu",)  # /readyz needs a live worker of each
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +137,13 @@ class Settings:
             dialect_ports=_dialect_ports(get("OPENMPS_DIALECT_PORTS", "")),
             throttle_rate=num("OPENMPS_THROTTLE_RATE", d.throttle_rate, float),
             throttle_burst=num("OPENMPS_THROTTLE_BURST", d.throttle_burst, int),
+            console_secret=get("OPENMPS_CONSOLE_SECRET") or None,
+            task_events=_bool(get("OPENMPS_TASK_EVENTS", "true")),
+            metrics_port=num("OPENMPS_METRICS_PORT", d.metrics_port, int),
+            prometheus_multiproc_dir=Path(get("PROMETHEUS_MULTIPROC_DIR", ""))
+            if get("PROMETHEUS_MULTIPROC_DIR")
+            else None,
+            ready_worker_classes=_worker_classes(get("OPENMPS_READY_WORKER_CLASSES", ",".join(d.ready_worker_classes))),
         )
 
     @property

@@ -19,8 +19,10 @@ from app.settings import Settings
 from app.storage.credentials import RedisCredentialStore
 from app.storage.jobs import RedisJobRepository
 from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore, StoreCatalog
+from app.storage.operators import RedisOperatorRoster
 from app.storage.pipelines import RedisPipelineRepository
 from app.storage.scheduler import RedisScheduler
+from app.storage.workers import RedisWorkerRegistry
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Services:
     scheduler: RedisScheduler
     objects: ObjectStore
     snapshots: SnapshotService
+    operators: RedisOperatorRoster
+    fleet: RedisWorkerRegistry  # worker heartbeats (readiness, busy ratio)
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -70,6 +74,8 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         snapshots=SnapshotService(
             jobs, pipelines, scheduler, StoreCatalog(objects), webhook_secrets=RedisWebhookSecrets(client)
         ),
+        operators=RedisOperatorRoster(client),
+        fleet=RedisWorkerRegistry(client),
     )
 
 

@@ -97,6 +97,7 @@ class SnapshotJob:
     error_message: str | None = None
     notification: NotificationResult | None = None
     origin: str = DEFAULT_ORIGIN  # the dialect that submitted it: renders its completion message
+    retry_of: str | None = None  # the job this one re-runs (``SnapshotService.retry``), same spec
 
     @property
     def is_terminal(self) -> bool:
