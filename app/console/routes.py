@@ -98,7 +98,9 @@ def create_blueprint(services: ConsoleServices, csrf: CSRFProtect) -> Blueprint:
             session.clear()
             if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):
                 abort(401)
-            return redirect(url_for("console.login", next=request.full_path if request.method == "GET" else None))
+            return redirect(
+                url_for("console.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+            )
         g.viewer = current
         return None
 
