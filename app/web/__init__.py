@@ -62,9 +62,9 @@ def create_app(
         flask_app.register_blueprint(blueprint)
         by_blueprint[blueprint.name] = dialect
     flask_app.register_blueprint(create_objects_blueprint(services, gate))
-    flask_app.register_blueprint(create_probes_blueprint(services))
-    install_metrics(flask_app, services)
-    console = install_console(flask_app, console_services(services, gate))
+    flask_app.register_blueprint(create_probes_blueprint(settings, services))
+    install_metrics(flask_app, settings, services)
+    console = install_console(flask_app, console_services(settings, services, gate))
     by_blueprint[console.name] = console
     surfaces = [*mounted, console]
     fallback = next((d for d in mounted if d.name == DEFAULT_DIALECT), mounted[0] if mounted else None)
@@ -99,16 +99,16 @@ def create_app(
     return flask_app
 
 
-def console_services(services: Services, gate: RequestGate) -> ConsoleServices:
+def console_services(settings: Settings, services: Services, gate: RequestGate) -> ConsoleServices:
     return ConsoleServices(
-        settings=services.settings,
+        settings=settings,
         snapshots=services.snapshots,
         gate=gate,
         deliveries=DeliveryStore(services.redis),
         objects=services.objects,
         queue_stats=services.scheduler.queue_stats,
         is_operator=services.operators.is_operator,
-        session_key=session_key(services.settings, services.redis),
+        session_key=session_key(settings, services.redis),
     )
 
 

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 
 from app.core.errors import JobFailure
 from app.metrics import CONTENT_TYPE, StoreCollector, WebMetrics, exposition, scrape_registry
+from app.settings import Settings
 from app.storage.workers import RedisWorkerRegistry
 from app.wiring import Services
 
@@ -33,9 +34,8 @@ CHECK_TIMEOUT_S = 3.0
 PROBE_BUCKET = "openmps-readyz"  # any answer about it (there or not) shows the store is up
 
 
-def create_probes_blueprint(services: Services) -> Blueprint:
+def create_probes_blueprint(settings: Settings, services: Services) -> Blueprint:
     bp = Blueprint("probes", __name__)
-    settings = services.settings
     quick = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
     fleet = RedisWorkerRegistry(quick)
     pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
@@ -88,12 +88,11 @@ def create_probes_blueprint(services: Services) -> Blueprint:
     return bp
 
 
-def install_metrics(flask_app: Flask, services: Services) -> None:
+def install_metrics(flask_app: Flask, settings: Settings, services: Services) -> None:
     """``GET /metrics`` and the per-request instruments (``openmps_http_requests_total``)."""
     local = CollectorRegistry()
     web = WebMetrics(local)
     store = StoreCollector(services.redis, services.jobs, services.pipelines, services.scheduler, services.fleet)
-    settings = services.settings
 
     @flask_app.before_request
     def _clock() -> None:
