@@ -90,6 +90,7 @@ class Settings:
     # metric files, so any process can report them all (gunicorn's workers, Celery's pool children).
     prometheus_multiproc_dir: Path | None = None
     ready_worker_classes: tuple[str, ...] = ("cpu",)  # /readyz needs a live worker of each
+    ready_bucket: str | None = None  # /readyz asks the object store about it; None = a made-up name
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -143,6 +144,7 @@ class Settings:
             prometheus_multiproc_dir=Path(get("PROMETHEUS_MULTIPROC_DIR", ""))
             if get("PROMETHEUS_MULTIPROC_DIR")
             else None,
+            ready_bucket=get("OPENMPS_READY_BUCKET") or None,
             ready_worker_classes=_worker_classes(get("OPENMPS_READY_WORKER_CLASSES", ",".join(d.ready_worker_classes))),
         )
 

@@ -31,7 +31,9 @@ from app.storage.workers import RedisWorkerRegistry
 from app.wiring import Services
 
 CHECK_TIMEOUT_S = 3.0
-PROBE_BUCKET = "openmps-readyz"  # any answer about it (there or not) shows the store is up
+# Any answer about the bucket (there or not) shows the store is up. With credentials scoped to some
+# buckets (deploy/) a made-up name is refused, so OPENMPS_READY_BUCKET names one the service may read.
+PROBE_BUCKET = "openmps-readyz"
 
 
 def create_probes_blueprint(settings: Settings, services: Services) -> Blueprint:
@@ -46,7 +48,7 @@ def create_probes_blueprint(settings: Settings, services: Services) -> Blueprint
 
     def check_objects() -> str:
         try:
-            services.objects.bucket_exists(PROBE_BUCKET)
+            services.objects.bucket_exists(settings.ready_bucket or PROBE_BUCKET)
         except JobFailure as exc:
             raise RuntimeError(exc.message) from exc
         return "ok"
