@@ -135,7 +135,8 @@ def create_blueprint(services: ConsoleServices, csrf: CSRFProtect) -> Blueprint:
         session["key_id"] = caller.access_key_id
         session["tenant"] = caller.tenant
         target = request.args.get("next") or ""
-        return redirect(target if target.startswith(URL_PREFIX + "/") else url_for("console.pipelines"))
+        local = target.startswith(URL_PREFIX + "/") and ".." not in target and "\\" not in target
+        return redirect(target if local else url_for("console.pipelines"))  # never off-site
 
     @bp.post("/logout")
     def logout() -> BaseResponse:
