@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install test test-slow fuzz bench bench-sync bench-store demo up lint clean
+.PHONY: install test test-slow fuzz bench bench-sync bench-store demo up flower lint clean
 
 install:
 	@bash scripts/bootstrap.sh
@@ -33,6 +33,11 @@ demo: install
 
 up: install
 	$(PY) -m app.devstack up
+
+# Flower on 127.0.0.1:5555, on the broker OPENMPS_BROKER_URL / OPENMPS_REDIS_URL names (the same
+# settings as the workers; they send task events unless OPENMPS_TASK_EVENTS=false).
+flower: install
+	$(PY) -m celery -A workers.celery_app:celery_app flower --address=127.0.0.1 --port=$${FLOWER_PORT:-5555}
 
 # House rules that a machine can check: ruff lint and format everywhere, the import contracts in
 # pyproject.toml ([tool.importlinter]), mypy --strict on the core, the gateway and the frame engine.

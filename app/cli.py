@@ -2,6 +2,7 @@
 
 openmps keys create --tenant acme                      # prints a new id and secret
 openmps keys create --tenant acme --id AK --secret SK  # a given pair, e.g. for a vendor SDK
+openmps keys create --tenant ops --operator            # a key whose console view spans every tenant
 openmps keys list | openmps keys delete AK
 openmps pipelines list | pause ID | resume ID
 openmps buckets grant acme media/in/ --read            # TENANT BUCKET[/PREFIX]; '*' = every bucket
@@ -31,12 +32,25 @@ from app.wiring import Services, build_services, ensure_default_pipeline
 def _keys(services: Services, args: argparse.Namespace) -> int:
     if args.action == "create":
         key = services.credentials.create(args.tenant, key_id=args.id, secret=args.secret)
-        print(json.dumps({"access_key_id": key.id, "access_key_secret": key.secret, "tenant": key.tenant}))
+        if args.operator:
+            services.operators.grant(key.id)
+        print(
+            json.dumps(
+                {
+                    "access_key_id": key.id,
+                    "access_key_secret": key.secret,
+                    "tenant": key.tenant,
+                    "operator": bool(args.operator),
+                }
+            )
+        )
     elif args.action == "list":
         for key_id in services.credentials.list_ids():
             found = services.credentials.find(key_id)
-            print(f"{key_id}\t{found.tenant if found else '?'}")
+            role = "\toperator" if services.operators.is_operator(key_id) else ""
+            print(f"{key_id}\t{found.tenant if found else '?'}{role}")
     elif args.action == "delete":
+        services.operators.revoke(args.key_id)  # a later key with this id starts without the right
         if not services.credentials.delete(args.key_id):
             print(f"no access key {args.key_id}", file=sys.stderr)
             return 1
@@ -106,6 +120,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--tenant", required=True)
     create.add_argument("--id", help="use this access key id (default: generated)")
     create.add_argument("--secret", help="use this secret (default: generated)")
+    create.add_argument(
+        "--operator", action="store_true", help="operator rights: the console shows and acts on every tenant's jobs"
+    )
     keys.add_parser("list")
     delete = keys.add_parser("delete")
     delete.add_argument("key_id")

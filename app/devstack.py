@@ -143,6 +143,8 @@ class Stack:
                 f"127.0.0.1:{self.port}",
                 "app.web:create_app()",
             ],
+            # Two gunicorn workers: /metrics counts both through prometheus-client's files.
+            env={"PROMETHEUS_MULTIPROC_DIR": str(self.data_dir / "metrics" / "api")},
         )
         # A dialect that also has a port of its own gets an API process that mounts only it.
         for dialect, dialect_port in self.settings().dialect_ports:

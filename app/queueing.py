@@ -68,7 +68,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
         "task_default_queue": queue_name(DEFAULT_PIPELINE_ID),
         "task_create_missing_queues": True,
-        "worker_send_task_events": False,
+        # Task events are what Flower (``make flower``) shows: received/started/succeeded per task,
+        # sent by the workers (one small broker message per event; OPENMPS_TASK_EVENTS=false turns
+        # them off). The API sends no "task-sent" events: that would cost every submission a publish.
+        "worker_send_task_events": settings.task_events,
     }
 
 

@@ -48,6 +48,18 @@ def _retention_s(raw: str) -> float:
     return days * 86400.0
 
 
+WORKER_CLASSES = ("cpu", "gpu")
+
+
+def _worker_classes(raw: str) -> tuple[str, ...]:
+    """``cpu,gpu`` -> ("cpu", "gpu"); empty = /readyz checks no workers."""
+    found = tuple(dict.fromkeys(c.strip() for c in raw.split(",") if c.strip()))
+    unknown = [c for c in found if c not in WORKER_CLASSES]
+    if unknown:
+        raise ValueError(f"OPENMPS_READY_WORKER_CLASSES may name {' and '.join(WORKER_CLASSES)}, got {raw!r}")
+    return found
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -92,6 +104,15 @@ class Settings:
     secret_keys: tuple[str, ...] = ()  # OPENMPS_SECRET_KEY: the first seals secrets at rest and signs URLs, all open
     url_ttl_s: int = 3600  # lifetime of signed/presigned object URLs
     job_retention_s: float = 30 * 86400.0  # finished jobs are forgotten this long after they end
+
+    console_secret: str | None = None  # signs console sessions; None = a random key kept in Redis
+    task_events: bool = True  # Celery task events (what Flower shows)
+    metrics_port: int = 0  # workers and the notifier serve /metrics on HOST:this port; 0 = off
+    # prometheus-client's own variable (it reads it too): where processes of one host write their
+    # metric files, so any process can report them all (gunicorn's workers, Celery's pool children).
+    prometheus_multiproc_dir: Path | None = None
+    ready_worker_classes: tuple[str, ...] = ("cpu",)  # /readyz needs a live worker of each
+    ready_bucket: str | None = None  # /readyz asks the object store about it; None = a made-up name
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -152,6 +173,14 @@ class Settings:
             secret_keys=tuple(k.strip() for k in get("OPENMPS_SECRET_KEY", "").split(",") if k.strip()),
             url_ttl_s=num("OPENMPS_URL_TTL_S", d.url_ttl_s, int),
             job_retention_s=_retention_s(get("OPENMPS_JOB_RETENTION_DAYS", "")),
+            console_secret=get("OPENMPS_CONSOLE_SECRET") or None,
+            task_events=_bool(get("OPENMPS_TASK_EVENTS", "true")),
+            metrics_port=num("OPENMPS_METRICS_PORT", d.metrics_port, int),
+            prometheus_multiproc_dir=Path(get("PROMETHEUS_MULTIPROC_DIR", ""))
+            if get("PROMETHEUS_MULTIPROC_DIR")
+            else None,
+            ready_bucket=get("OPENMPS_READY_BUCKET") or None,
+            ready_worker_classes=_worker_classes(get("OPENMPS_READY_WORKER_CLASSES", ",".join(d.ready_worker_classes))),
         )
         settings.validate()
         return settings

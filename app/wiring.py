@@ -23,10 +23,12 @@ from app.storage.endpoints import RedisPushEndpoints
 from app.storage.grants import RedisGrantRepository
 from app.storage.jobs import RedisJobRepository
 from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore, StoreCatalog
+from app.storage.operators import RedisOperatorRoster
 from app.storage.pipelines import RedisPipelineRepository
 from app.storage.scheduler import RedisScheduler
 from app.storage.secretbox import SecretBox
 from app.storage.urls import object_urls
+from app.storage.workers import RedisWorkerRegistry
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Services:
     grants: RedisGrantRepository
     sealer: SecretBox
     object_urls: ObjectUrls
+    operators: RedisOperatorRoster
+    fleet: RedisWorkerRegistry  # worker heartbeats (readiness, busy ratio)
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -95,6 +99,8 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         grants=grants,
         sealer=sealer,
         object_urls=urls,
+        operators=RedisOperatorRoster(client),
+        fleet=RedisWorkerRegistry(client),
     )
 
 

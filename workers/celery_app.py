@@ -3,21 +3,27 @@
 Celery's CLI needs a module-level app, so this is the one module that reads Settings at import.
 The ``PipelineQueues`` bootstep keeps the set of consumed queues equal to the pipelines of this
 worker's resource class (new pipelines are served within ``OPENMPS_QUEUE_SYNC_S`` seconds, no
-restart) and runs the scheduler's reconcile pass and the retention sweep (index entries of
-finished jobs whose retention ended), one worker at a time, on the same timer.
+restart), beats the worker's heartbeat into Redis (``/readyz`` and the fleet's busy ratio read it)
+and runs the scheduler's reconcile pass and the retention sweep (index entries of finished jobs
+whose retention ended), one worker at a time, on the same timer. The signal handlers at the end
+start the worker's ``/metrics`` server (``workers/metrics.py``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
+from prometheus_client import multiprocess
 
 from app.core.pipelines import DEFAULT_PIPELINE_ID, QUEUE_PREFIX, Pipeline, queue_name
+from app.metrics import reset_multiprocess_dir
 from app.queueing import make_celery
 from app.settings import Settings, SettingsError
 from app.wiring import Services, build_services, ensure_default_pipeline
+from workers.metrics import start_server
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +57,24 @@ class PipelineQueues(bootsteps.StartStopStep):
         if self.tref is not None:
             self.tref.cancel()
             self.tref = None
+        if self.services is not None:
+            try:
+                self.services.fleet.leave(settings.worker_class, c.hostname)
+            except Exception:  # Redis gone (this stop may be the reaction to that): the beat expires
+                log.info("could not sign off from the worker registry", exc_info=True)
+
+    def beat(self, c: Any) -> None:
+        """Alive for three sync periods (at least 10 s): a missed tick or two is not a death."""
+        assert self.services is not None
+        slots = int(getattr(c.controller, "concurrency", None) or settings.worker_concurrency)
+        ttl = max(10.0, 3 * settings.queue_sync_interval_s)
+        self.services.fleet.beat(settings.worker_class, c.hostname, concurrency=slots, ttl_s=ttl)
+        self.services.fleet.prune(settings.worker_class)
 
     def sync(self, c: Any) -> None:
         assert self.services is not None
         try:
+            self.beat(c)
             version = self.services.pipelines.version()
             if version != self.known[0]:
                 self.known = (version, self.services.pipelines.list_all())
@@ -76,3 +96,23 @@ class PipelineQueues(bootsteps.StartStopStep):
 
 
 celery_app.steps["consumer"].add(PipelineQueues)
+
+
+@signals.worker_init.connect
+def _fresh_metrics_files(**_: Any) -> None:
+    """The main process, before the pool forks: a previous run's metric files would carry on."""
+    reset_multiprocess_dir(settings)
+
+
+@signals.worker_ready.connect
+def _serve_metrics(sender: Any = None, **_: Any) -> None:
+    if settings.metrics_port:
+        slots = int(getattr(sender.controller, "concurrency", None) or settings.worker_concurrency) if sender else 1
+        start_server(settings, slots)
+
+
+@signals.worker_process_shutdown.connect
+def _child_gone(pid: int | None = None, **_: Any) -> None:
+    """A pool child leaving: its live gauges (busy slots) stop counting; its counters stay."""
+    if settings.prometheus_multiproc_dir is not None:
+        multiprocess.mark_process_dead(pid or os.getpid(), str(settings.prometheus_multiproc_dir))

@@ -36,7 +36,7 @@ import numpy as np
 from app.core import outputs, templates
 from app.core.errors import FailureCode, JobCanceled, JobFailure
 from app.core.jobs import Manifest, OutputImage, SnapshotJob, SpriteSheet
-from app.core.specs import FrameType, SnapshotSpec
+from app.core.specs import FrameType, ImageFormat, SnapshotSpec
 from app.storage.objects import ObjectStore
 from workers.frames import compose
 from workers.frames.blank import is_blank
@@ -100,6 +100,17 @@ class MediaLimits:
     deadline: float | None  # a time.monotonic() value; None = no deadline
 
 
+@dataclass
+class StageTimes:
+    """Seconds one run spent in each stage, summed over its images and sheets (metrics). Decoding
+    happens on the job's thread, encoding and uploading on its helper thread: each field has one
+    writer at a time."""
+
+    decode_s: float = 0.0
+    encode_s: float = 0.0
+    upload_s: float = 0.0
+
+
 def run_snapshot(
     job: SnapshotJob,
     store: ObjectStore,
@@ -109,16 +120,18 @@ def run_snapshot(
     should_cancel: Callable[[], bool] = lambda: False,
     decoder: str = "auto",
     written: OutputLog | None = None,
+    timings: StageTimes | None = None,
 ) -> Manifest:
     """Produce the job's images (and sprites) and return the manifest; raises ``JobFailure``
-    (with a ``FailureCode`` and a message without server paths) or ``JobCanceled``."""
+    (with a ``FailureCode`` and a message without server paths) or ``JobCanceled``. ``timings``,
+    when given, is filled in as it runs."""
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     spec = job.spec
     _check_deadline(limits)
     locator = store.media_locator(spec.input.bucket, spec.input.key)
     try:
-        return _run_snapshot(job, store, limits, on_progress, should_cancel, decoder, written, locator)
+        return _run_snapshot(job, store, limits, on_progress, should_cancel, decoder, written, timings, locator)
     except JobFailure as failure:
         message = public_message(failure.message, locator, f"{spec.input.bucket}/{spec.input.key}")
         if message == failure.message:
@@ -134,11 +147,12 @@ def _run_snapshot(
     should_cancel: Callable[[], bool],
     decoder: str,
     written: OutputLog | None,
+    timings: StageTimes | None,
     locator: str,
 ) -> Manifest:
     spec = job.spec
     budget = Budget(limits.max_decoded_frames, limits.deadline, should_cancel)
-    run = _Run(job, store, on_progress, should_cancel, written or MemoryOutputLog())
+    run = _Run(job, store, on_progress, should_cancel, written or MemoryOutputLog(), timings or StageTimes())
     try:
         opened = open_input(
             locator,
@@ -219,8 +233,10 @@ class _Run:
         on_progress: Callable[[int, int], None],
         should_cancel: Callable[[], bool],
         written: OutputLog,
+        timings: StageTimes,
     ) -> None:
         self.job = job
+        self.timings = timings
         self.spec: SnapshotSpec = job.spec
         self.store = store
         self.on_progress = on_progress
@@ -243,8 +259,28 @@ class _Run:
     def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         """Store, then record: a crash between the two leaves an object no cleanup deletes,
         rather than a record that would let cleanup delete an object this job never wrote."""
+        started = time.monotonic()
         self.store.put(bucket, key, data, content_type)
+        self.timings.upload_s += time.monotonic() - started
         self.written.record(bucket, key)
+
+    def _encode(self, image: np.ndarray, fmt: ImageFormat) -> bytes:
+        started = time.monotonic()
+        data = encode_image(image, fmt, self.spec.quality)
+        self.timings.encode_s += time.monotonic() - started
+        return data
+
+    def _read(self, dec: FrameDecoder, frame: int, seek: int | None) -> Captured:
+        started = time.monotonic()
+        captured = dec.read(frame, seek, self.spec.size)
+        self.timings.decode_s += time.monotonic() - started
+        return captured
+
+    def _read_next(self, dec: FrameDecoder) -> Captured | None:
+        started = time.monotonic()
+        captured = dec.read_next(self.spec.size)
+        self.timings.decode_s += time.monotonic() - started
+        return captured
 
     def delete_uploaded(self) -> None:
         """Delete what this job's attempts wrote (the output log), and nothing else."""
@@ -305,7 +341,7 @@ class _Run:
         return pool.submit(fn, *args)
 
     def _encode_put(self, image: np.ndarray, key: str) -> bytes:
-        data = encode_image(image, self.spec.format, self.spec.quality)
+        data = self._encode(image, self.spec.format)
         if self.upload_images:
             self.put(self.spec.output.bucket, key, data, self.spec.format.content_type)
         return data
@@ -355,7 +391,7 @@ class _Run:
     def _capture(self, dec: FrameDecoder, target: Target) -> tuple[Captured, float | None]:
         spec = self.spec
         seek = choose_seek(dec.table, dec.position, target.frame)
-        captured = dec.read(target.frame, seek, spec.size)
+        captured = self._read(dec, target.frame, seek)
         if self.manifest.source_width is None:
             self.manifest.source_width, self.manifest.source_height = captured.source_width, captured.source_height
         rule = spec.black_frames
@@ -369,9 +405,9 @@ class _Run:
                 if not keys:
                     break
                 key = keys.pop(0)
-                candidate: Captured | None = dec.read(key, choose_seek(dec.table, dec.position, key), spec.size)
+                candidate: Captured | None = self._read(dec, key, choose_seek(dec.table, dec.position, key))
             else:
-                candidate = dec.read_next(spec.size)
+                candidate = self._read_next(dec)
             if candidate is None or candidate.pts_ms > limit_ms:
                 break
             if not is_blank(candidate.image, rule):
@@ -422,7 +458,7 @@ class _Run:
         sizes: list[tuple[str, int]] = []
         for geom, canvas, key in zip(lay.sheets, canvases, keys, strict=True):
             fmt = compose.sheet_format(key, self.spec.format)
-            data = encode_image(canvas, fmt, self.spec.quality)
+            data = self._encode(canvas, fmt)
             self.put(bucket, key, data, fmt.content_type)
             sizes.append((key, len(data)))
             self.manifest.sheets.append(SpriteSheet(geom.number, key, geom.width, geom.height, len(data), geom.cells))

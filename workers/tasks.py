@@ -19,11 +19,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from app.core.errors import AttemptSuperseded, FailureCode, JobCanceled, JobFailure
 from app.core.pipelines import TASK_RUN_SNAPSHOT
 from app.core.states import JobState
+from app.metrics import WorkerMetrics
 from app.settings import Settings
 from app.storage.jobs import StartOutcome
 from app.wiring import Services, build_services
 from workers.celery_app import celery_app, settings
-from workers.pipeline import MediaLimits, public_message, run_snapshot
+from workers.metrics import observe_job, process_metrics
+from workers.pipeline import MediaLimits, StageTimes, public_message, run_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +102,12 @@ class Watch(threading.Thread):
         self.join(timeout=2)
 
 
-def execute(services: Services, job_id: str, *, worker: str, decoder: str = "auto") -> StartOutcome:
+def execute(
+    services: Services, job_id: str, *, worker: str, decoder: str = "auto", metrics: WorkerMetrics | None = None
+) -> StartOutcome:
     """Run one delivery of the job's task. The slots its start and finish free (window, running)
-    are refilled by the repository as part of those transitions, not here."""
+    are refilled by the repository as part of those transitions, not here. ``metrics``: where the
+    attempt's duration, stage times and images are observed (the task passes its process's)."""
     cfg = services.settings
     started = services.jobs.start(
         job_id, worker=worker, lease_ttl_ms=int(cfg.lease_ttl_s * 1000), max_attempts=cfg.max_attempts
@@ -114,6 +119,11 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
     log.info("job %s started (attempt %d, %s)", job_id, started.attempts, started.outcome.value)
     watch = Watch(services, job_id, started.lease_token, cfg)
     watch.start()
+    timings = StageTimes()
+    began = time.monotonic()
+    ended: JobState | None = None  # None: superseded, nothing recorded by this attempt
+    if metrics is not None:
+        metrics.busy.inc()
     try:
         manifest = None
         for retry in range(TRANSIENT_RETRIES + 1):
@@ -130,6 +140,7 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
                     should_cancel=watch.should_stop,
                     decoder=decoder,
                     written=JobOutputLog(services, job_id),
+                    timings=timings,
                 )
                 break
             except JobFailure as failure:
@@ -138,12 +149,15 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
                 log.warning("job %s: transient failure (%s); retry %d", job_id, failure.message, retry + 1)
                 if watch.cancel_event.wait(0.5 * 2**retry):  # a cancel must not wait out the back-off
                     raise JobCanceled("canceled while waiting to retry") from failure
+        ended = JobState.SUCCEEDED
         services.jobs.finish(job_id, JobState.SUCCEEDED, lease_token=started.lease_token, manifest=manifest)
     except AttemptSuperseded:
         log.warning("job %s: attempt %d was superseded by a takeover; it stops here", job_id, started.attempts)
     except JobCanceled:
+        ended = JobState.CANCELED
         services.jobs.finish(job_id, JobState.CANCELED, lease_token=started.lease_token)
     except JobFailure as failure:
+        ended = JobState.FAILED
         services.jobs.finish(
             job_id,
             JobState.FAILED,
@@ -152,6 +166,7 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
             error_message=failure.message,
         )
     except SoftTimeLimitExceeded:
+        ended = JobState.FAILED
         services.jobs.finish(
             job_id,
             JobState.FAILED,
@@ -161,6 +176,7 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
         )
     except Exception as exc:  # a bug or an unforeseen input: fail the job, keep the worker
         log.exception("job %s failed unexpectedly", job_id)
+        ended = JobState.FAILED
         services.jobs.finish(
             job_id,
             JobState.FAILED,
@@ -170,6 +186,13 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
         )
     finally:
         watch.stop()
+        if metrics is not None:
+            spent = time.monotonic() - began
+            metrics.busy.dec()
+            metrics.busy_seconds.inc(spent)
+            if ended is not None:
+                images = len(manifest.images) if ended is JobState.SUCCEEDED and manifest is not None else 0
+                observe_job(metrics, cfg.worker_class, ended.value, spent, images, timings)
     return started.outcome
 
 
@@ -177,4 +200,4 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
 def run_snapshot_task(self, job_id: str) -> str:  # type: ignore[no-untyped-def]
     worker = f"{self.request.hostname or socket.gethostname()}:{os.getpid()}"
     decoder = "gpu" if settings.worker_class == "gpu" else "auto"
-    return execute(process_services(), job_id, worker=worker, decoder=decoder).value
+    return execute(process_services(), job_id, worker=worker, decoder=decoder, metrics=process_metrics()).value

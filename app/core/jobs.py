@@ -103,6 +103,7 @@ class SnapshotJob:
     # Opaque to the core: what the origin dialect must echo back in its own answers (a vendor's
     # Location or mode as submitted). Stored with the job, so it expires with it.
     dialect_data: dict[str, str] = field(default_factory=dict)
+    retry_of: str | None = None  # the job this one re-runs (``SnapshotService.retry``), same spec
 
     @property
     def is_terminal(self) -> bool:

@@ -80,6 +80,8 @@ class JobRepository(Protocol):
         not there or not finished (queued and running jobs are never deleted)."""
         ...
 
+    def list_all(self, query: JobQuery) -> JobPage: ...  # every tenant's jobs (operators only)
+
 
 class PipelineRepository(Protocol):
     def create(self, pipeline: Pipeline) -> Pipeline: ...

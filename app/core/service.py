@@ -72,6 +72,7 @@ class SubmitRequest:
     webhook_url: str | None = None
     origin: str = DEFAULT_ORIGIN  # which dialect submits it (not part of the idempotency fingerprint)
     dialect_data: Mapping[str, str] = field(default_factory=dict)  # see SnapshotJob.dialect_data
+    retry_of: str | None = None  # set by ``retry`` only
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ class SnapshotService:
             webhook_url=req.webhook_url,
             origin=req.origin,
             dialect_data=dict(req.dialect_data),
+            retry_of=req.retry_of,
             created_at=self.clock(),
             progress_total=spec.requested_count or 0,
         )
@@ -318,6 +320,27 @@ class SnapshotService:
             return job
         raise InvalidJobState(f"job {job_id} is {job.state.value} and can no longer be canceled")
 
+    def retry(self, tenant: str, job_id: str) -> SnapshotJob:
+        """Run a failed or canceled job again: a new job with the same spec, pipeline, priority,
+        user data, webhook and origin, recording ``retry_of``. The old job stays as it ended (its
+        state is terminal, and no transition leaves a terminal state). No client token: a retry is
+        a new request, and the same token would only return the old job."""
+        job = self.get(tenant, job_id)
+        if job.state not in (JobState.FAILED, JobState.CANCELED):
+            raise InvalidJobState(f"job {job_id} is {job.state.value}; only failed or canceled jobs can be retried")
+        return self.submit(
+            tenant,
+            SubmitRequest(
+                spec=job.spec,
+                pipeline_id=job.pipeline_id,
+                priority=job.priority,
+                user_data=job.user_data,
+                webhook_url=job.webhook_url,
+                origin=job.origin,
+                retry_of=job.id,
+            ),
+        )
+
     # --- pipelines ----------------------------------------------------------------------------
 
     def get_pipeline(self, tenant: str, pipeline_id: str) -> Pipeline:
@@ -403,7 +426,7 @@ class SnapshotService:
     def queue_depth(self, tenant: str, pipeline_id: str) -> QueueDepth:
         return self.scheduler.depth(self.get_pipeline(tenant, pipeline_id).id)
 
-    # --- operators (the CLI: no tenant, every pipeline) -----------------------------------------
+    # --- operators (the CLI and the console's operator view: no tenant, everything) ----------------
 
     def set_pipeline_state_as_operator(self, pipeline_id: str, state: PipelineState) -> Pipeline:
         """Pause or resume any pipeline, the shared default included (the API refuses that one).
@@ -421,6 +444,20 @@ class SnapshotService:
         if state is PipelineState.ACTIVE:
             self.scheduler.dispatch(pipeline.id)
         return pipeline
+
+    def find_job_as_operator(self, job_id: str) -> SnapshotJob | None:
+        """Any tenant's job. An operator then acts on it through the tenant's own use cases
+        (``cancel(job.tenant, ...)``, ``retry(job.tenant, ...)``), so every rule still applies."""
+        return self.jobs.find(job_id)
+
+    def list_jobs_as_operator(self, query: JobQuery) -> JobPage:
+        """Every tenant's jobs, newest first, with the filters and paging of ``list_jobs``."""
+        if not 1 <= query.limit <= MAX_PAGE_SIZE:
+            raise InvalidParameter("limit", f"must be in [1, {MAX_PAGE_SIZE}], got {query.limit}")
+        return self.jobs.list_all(query)
+
+    def list_pipelines_as_operator(self) -> list[Pipeline]:
+        return self.pipelines.list_all()
 
     def _owned_pipeline(self, tenant: str, pipeline_id: str) -> Pipeline:
         pipeline = self.get_pipeline(tenant, pipeline_id)

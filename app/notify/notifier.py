@@ -18,6 +18,7 @@ to deliver are recorded there, not raised.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -27,12 +28,14 @@ from dataclasses import dataclass
 from types import FrameType
 
 import redis
+from prometheus_client import start_http_server
 
 from app.core.errors import DomainError, JobNotFound
 from app.core.jobs import NotificationResult, SnapshotJob
 from app.core.ports import PushEndpoint, Sealer
 from app.gateway import registry
-from app.notify.delivery import Delivery, DeliveryStore, Strategy
+from app.metrics import NotifyMetrics, scrape_registry
+from app.notify.delivery import Attempt, Delivery, DeliveryStore, Strategy
 from app.notify.messages import CompletionRenderers, completion_message_id
 from app.notify.push import Pusher
 from app.notify.queues import OutgoingMessage, QueueStore
@@ -196,6 +199,12 @@ def completion_renderers(settings: Settings) -> CompletionRenderers:
     return CompletionRenderers(found, object_urls(settings, object_store(settings)).url, push)
 
 
+def count_attempt(metrics: NotifyMetrics, attempt: Attempt) -> None:
+    metrics.attempts.labels("ok" if attempt.ok else "failed").inc()
+    if not attempt.ok and attempt.next_due_ms == 0:
+        metrics.dead_letters.inc()
+
+
 def run(settings: Settings, stop: threading.Event) -> None:
     client = redis_client(settings)
     guard = EndpointGuard(allow_private=settings.allow_private_endpoints)
@@ -210,6 +219,11 @@ def run(settings: Settings, stop: threading.Event) -> None:
         claim_idle_ms=lease_ms,
     )
     consumer.ensure_group()
+    metrics = NotifyMetrics()
+    if settings.metrics_port:
+        registry = scrape_registry(settings, metrics.registry)
+        start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
+        log.info("notifier metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
     pusher = Pusher(
         DeliveryStore(client),
         load_signing_key(client, sealer),
@@ -219,6 +233,7 @@ def run(settings: Settings, stop: threading.Event) -> None:
         time_scale=settings.notify_time_scale,
         concurrency=settings.notify_concurrency,
         lease_s=settings.notify_lease_s,
+        on_attempt=functools.partial(count_attempt, metrics),
     )
     push_thread = threading.Thread(target=pusher.run, args=(stop,), name="push", daemon=True)
     push_thread.start()

@@ -20,6 +20,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from email.utils import formatdate
 
@@ -87,6 +88,7 @@ class Pusher:
         lease_s: float = 30.0,
         http: httpx.Client | None = None,
         rng: random.Random | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -98,6 +100,7 @@ class Pusher:
         self.lease_ms = int(lease_s * 1000)
         self.http = http or httpx.Client(timeout=httpx.Timeout(PUSH_TIMEOUT_S), follow_redirects=False)
         self.rng = rng or random.Random()
+        self.on_attempt = on_attempt  # told every recorded attempt (the notifier's metrics)
         # Set when an attempt finishes: its retry may be due sooner than the loop's next wake-up.
         self._kick = threading.Event()
 
@@ -125,6 +128,8 @@ class Pusher:
             delivery, ok=ok, delay_ms=delay_ms, status=status, error=error, duration_ms=elapsed_ms
         )
         self._kick.set()
+        if attempt is not None and self.on_attempt is not None:
+            self.on_attempt(attempt)
         if attempt is not None and not ok and attempt.next_due_ms == 0:
             log.warning("delivery %s of message %s is a dead letter: %s", delivery.id, delivery.message_id, error)
         return attempt

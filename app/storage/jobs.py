@@ -119,6 +119,7 @@ def job_to_hash(job: SnapshotJob) -> dict[str, str]:
         "notification": json.dumps(asdict(job.notification)) if job.notification else "",
         "origin": job.origin,
         "dialect_data": json.dumps(job.dialect_data, separators=(",", ":")) if job.dialect_data else "",
+        "retry_of": job.retry_of or "",
     }
 
 
@@ -145,6 +146,7 @@ def job_from_hash(h: dict[str, str]) -> SnapshotJob:
         notification=NotificationResult(**json.loads(h["notification"])) if h.get("notification") else None,
         origin=h.get("origin") or DEFAULT_ORIGIN,
         dialect_data=json.loads(h["dialect_data"]) if h.get("dialect_data") else {},
+        retry_of=h.get("retry_of") or None,
     )
 
 
@@ -259,6 +261,29 @@ class RedisJobRepository:
         for jid in job_ids:
             pipe.hgetall(keys.job(jid))
         return [job_from_hash(h) if h else None for h in pipe.execute()]
+
+    def tenants(self) -> list[str]:
+        """Every tenant that has jobs in the store, sorted (operators' views span them all)."""
+        prefix = keys.tenant_jobs("")
+        found = {k[len(prefix) :] for k in self.r.scan_iter(match=prefix + "*", count=1000)}
+        return sorted(t for t in found if ":" not in t)  # tenant names never hold ':' (credentials.py)
+
+    def list_all(self, query: JobQuery) -> JobPage:
+        """Every tenant's jobs, newest first, with the same filters and page tokens as ``list``.
+
+        Each tenant's listing is cut at the same cursor (created ms, then id, both descending), so
+        merging the tenants' pages and keeping the first ``limit`` is exact across pages."""
+        found: list[SnapshotJob] = []
+        more = False
+        for tenant in self.tenants():
+            page = self.list(tenant, query)
+            found += page.jobs
+            more = more or page.next_page_token is not None
+        found.sort(key=lambda j: (int(to_ms(j.created_at) or 0), j.id), reverse=True)
+        more = more or len(found) > query.limit
+        found = found[: query.limit]
+        token = encode_page_token(int(to_ms(found[-1].created_at) or 0), found[-1].id) if more and found else None
+        return JobPage(jobs=found, next_page_token=token)
 
     def state_of(self, job_id: str) -> JobState | None:
         raw = self.r.hget(keys.job(job_id), "state")

@@ -36,6 +36,12 @@ Pipelines and access keys
     ``openmps:grants:{tenant}``               hash "bucket[/prefix]" -> "r" | "w" | "rw" (bucket grants)
     ``openmps:grants:tenants``                set of tenants that hold grants
 
+Operators and the fleet
+    ``openmps:operators``                     set of access key ids with operator rights (console)
+    ``openmps:workers:{class}``               zset worker name -> ms its heartbeat expires (``workers.py``)
+    ``openmps:worker:{name}``                 hash {class, concurrency, seen_ms}, with the same expiry
+    ``openmps:console:secret``                string: the console's session key when none is configured
+
 Request gate (``app/gateway/gate.py``)
     ``openmps:nonce:{key id}:{nonce}``        string with TTL (twice the clock window): a nonce seen
     ``openmps:throttle:{key id}``             hash {tokens, ms}: the key's token bucket (``throttle.py``)
@@ -52,6 +58,8 @@ PIPELINES = f"{PREFIX}pipelines"
 PIPELINES_VERSION = f"{PREFIX}pipelines:version"
 JOBS_EXPIRY = f"{PREFIX}jobs:expiry"
 GRANT_TENANTS = f"{PREFIX}grants:tenants"
+OPERATORS = f"{PREFIX}operators"
+CONSOLE_SECRET = f"{PREFIX}console:secret"
 
 
 def job(job_id: str) -> str:
@@ -116,3 +124,11 @@ def nonce(access_key_id: str, value: str) -> str:
 
 def throttle(access_key_id: str) -> str:
     return f"{PREFIX}throttle:{access_key_id}"
+
+
+def workers(worker_class: str) -> str:
+    return f"{PREFIX}workers:{worker_class}"
+
+
+def worker(name: str) -> str:
+    return f"{PREFIX}worker:{name}"

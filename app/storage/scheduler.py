@@ -24,15 +24,28 @@ from dataclasses import dataclass
 
 import redis
 
+from app.core.jobs import MAX_PRIORITY, MIN_PRIORITY
 from app.core.ports import QueueDepth
 from app.storage import keys
-from app.storage.jobs import now_ms
+from app.storage.jobs import RANK_PRIORITY_FACTOR, now_ms
 from app.storage.lua import DISPATCH, RETURN_TO_PENDING
 
 log = logging.getLogger(__name__)
 
 SendTask = Callable[[str, str], None]  # (job_id, pipeline_id) -> None; raises when the broker is unreachable
 QueueLength = Callable[[str], int]  # pipeline_id -> task messages waiting in its broker queue
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """What an operator and an autoscaler need about one pipeline's queue, from the job store
+    (not Celery's lists, which only ever hold the dispatch window)."""
+
+    pipeline_id: str
+    queued: int  # accepted, not yet started: pending + dispatched (as ``QueueDepth.queued``)
+    running: int
+    oldest_queued_ms: int | None  # creation time (epoch ms) of the oldest queued job; None = none queued
+    next_priority: int | None  # priority of the job that will be dispatched next (1-10); None = none pending
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,35 @@ class RedisScheduler:
         pipe.zcard(keys.running(pipeline_id))
         pending, dispatched, running = pipe.execute()
         return QueueDepth(pipeline_id=pipeline_id, queued=int(pending) + int(dispatched), running=int(running))
+
+    def queue_stats(self, pipeline_id: str) -> QueueStats:
+        """Depth, age of the oldest queued job and the next priority, in two round trips.
+
+        Pending ranks are ``(MAX_PRIORITY - priority) * factor + seq`` (see ``jobs.py``), so the
+        oldest pending job is the lowest-ranked of *some* priority band: one ``LIMIT 1`` query per
+        band finds every candidate, and the dispatched set (at most a window) adds the rest.
+        """
+        bands = range(MAX_PRIORITY - MIN_PRIORITY + 1)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zcard(keys.pending(pipeline_id))
+        pipe.zcard(keys.dispatched(pipeline_id))
+        pipe.zcard(keys.running(pipeline_id))
+        pipe.zrange(keys.pending(pipeline_id), 0, 0, withscores=True)
+        pipe.zrange(keys.dispatched(pipeline_id), 0, -1)
+        for band in bands:
+            low = band * RANK_PRIORITY_FACTOR
+            pipe.zrangebyscore(keys.pending(pipeline_id), low, f"({low + RANK_PRIORITY_FACTOR}", start=0, num=1)
+        pending, dispatched, running, head, in_flight, *firsts = pipe.execute()
+        candidates = list(in_flight) + [ids[0] for ids in firsts if ids]
+        oldest: int | None = None
+        if candidates:
+            pipe = self.r.pipeline(transaction=False)
+            for job_id in candidates:
+                pipe.hget(keys.job(job_id), "created_ms")
+            created = [int(ms) for ms in pipe.execute() if ms]
+            oldest = min(created) if created else None
+        next_priority = MAX_PRIORITY - int(head[0][1]) // RANK_PRIORITY_FACTOR if head else None
+        return QueueStats(pipeline_id, int(pending) + int(dispatched), int(running), oldest, next_priority)
 
     def pending_ids(self, pipeline_id: str) -> list[str]:
         """Accepted jobs not yet started, in the order they will be dispatched."""

@@ -5,7 +5,9 @@ handed the same ``DialectServices``. Every error handler is the app's own: the s
 which dialect a failed request belongs to (the blueprint that routed it, else the first
 dialect whose ``owns`` claims it, else the native one) and lets that dialect render the error,
 so a routing 404/405, a 413, a crash or an unreachable store reach each client in its own
-format, never as HTML or a traceback.
+format, never as HTML or a traceback. The one HTML surface, the console (``app.console``), is
+registered here too and renders its own errors as pages; ``app.web.probes`` adds ``/healthz``,
+``/readyz`` and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ import redis
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, RequestURITooLarge
 
+from app.console import ConsoleServices, install_console, session_key
 from app.core.errors import DomainError, Unavailable
 from app.gateway import registry
 from app.gateway.bodies import check_json_depth
 from app.gateway.dialect import Dialect, DialectServices
 from app.gateway.gate import KeyRecord, RequestGate
+from app.notify.delivery import DeliveryStore
 from app.settings import Settings
 from app.storage.nonces import RedisNonceBook
 from app.storage.throttle import RedisTokenBucket
 from app.web.objects import create_objects_blueprint
+from app.web.probes import create_probes_blueprint, install_metrics
 from app.wiring import Services, build_services, ensure_default_pipeline
 
 log = logging.getLogger(__name__)
@@ -70,12 +75,17 @@ def create_app(
         flask_app.register_blueprint(blueprint)
         by_blueprint[blueprint.name] = dialect
     flask_app.register_blueprint(create_objects_blueprint(services, gate))
+    flask_app.register_blueprint(create_probes_blueprint(settings, services))
+    install_metrics(flask_app, settings, services)
+    console = install_console(flask_app, console_services(settings, services, gate))
+    by_blueprint[console.name] = console
+    surfaces = [*mounted, console]
     fallback = next((d for d in mounted if d.name == DEFAULT_DIALECT), mounted[0] if mounted else None)
 
     def owner() -> Dialect | None:
         if request.blueprint in by_blueprint:
             return by_blueprint[request.blueprint]
-        return next((d for d in mounted if d.owns(request)), fallback)
+        return next((d for d in surfaces if d.owns(request)), fallback)
 
     @flask_app.before_request
     def assign_request_id() -> None:
@@ -105,11 +115,6 @@ def create_app(
         response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
         return response
 
-    @flask_app.get("/healthz")
-    def healthz() -> Response:
-        services.redis.ping()
-        return jsonify({"status": "ok"})
-
     @flask_app.errorhandler(Exception)
     def any_error(exc: Exception) -> Response | tuple[Response, int]:
         dialect = owner()
@@ -124,6 +129,19 @@ def create_app(
         return dialect.render_error(exc)
 
     return flask_app
+
+
+def console_services(settings: Settings, services: Services, gate: RequestGate) -> ConsoleServices:
+    return ConsoleServices(
+        settings=settings,
+        snapshots=services.snapshots,
+        gate=gate,
+        deliveries=DeliveryStore(services.redis),
+        objects=services.objects,
+        queue_stats=services.scheduler.queue_stats,
+        is_operator=services.operators.is_operator,
+        session_key=session_key(settings, services.redis),
+    )
 
 
 def build_gate(services: Services) -> RequestGate:

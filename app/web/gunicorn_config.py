@@ -6,8 +6,32 @@ dialect's format. What gunicorn still answers itself, as a plain-text/HTML page,
 sees anything: a request line over 8190 bytes (414), a header line over 8190 bytes or more than
 100 headers (400 "Request Header Fields Too Large"), and malformed HTTP (400). 8190 is the most
 gunicorn allows for a request line.
+
+The hooks are what prometheus-client's multiprocess mode needs (``app/metrics.py``): the arbiter
+clears ``PROMETHEUS_MULTIPROC_DIR`` before it forks the workers (a previous run's counters would
+carry on), and a worker that exits stops counting in live gauges. Bind address, workers and
+threads stay on the command line (Procfile, deploy/), where operators look for them.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import multiprocess
+
+from app.metrics import reset_multiprocess_dir
+from app.settings import Settings
 
 limit_request_line = 8190
 limit_request_field_size = 8190
 limit_request_fields = 100
+
+
+def on_starting(server: Any) -> None:
+    reset_multiprocess_dir(Settings.from_env())
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    directory = Settings.from_env().prometheus_multiproc_dir
+    if directory is not None:
+        multiprocess.mark_process_dead(worker.pid, str(directory))
