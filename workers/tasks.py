@@ -112,6 +112,7 @@ def execute(services: Services, job_id: str, *, worker: str, decoder: str = "aut
                     on_progress=lambda done, total: services.jobs.record_progress(job_id, done, total),
                     should_cancel=watch.should_stop,
                     decoder=decoder,
+                    decode_threads=cfg.effective_decode_threads,
                 )
                 break
             except JobFailure as failure:
