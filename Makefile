@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install test test-slow bench demo up lint clean
+.PHONY: install test test-slow bench bench-load bench-store bench-fleet demo up lint clean
 
 install:
 	@bash scripts/bootstrap.sh
@@ -15,6 +15,18 @@ test-slow: install
 
 bench: install
 	$(PY) -m bench.run
+
+# Submission throughput and latency against a bare Flask endpoint (wrk; no workers running).
+bench-load: install
+	$(PY) -m bench.load
+
+# The job store at 100 and 100 000 queued jobs; Redis bytes per finished job.
+bench-store: install
+	$(PY) -m bench.store
+
+# Worker hosts in network namespaces (1, 2, 4) against one Redis and one S3 server (root only).
+bench-fleet: install
+	$(PY) -m bench.fleet
 
 demo: install
 	$(PY) -m app.devstack demo
