@@ -93,14 +93,18 @@ class Bench:
         self.table: FrameTable = opened.index.table
         opened.close()
         self.rate = max(self._decode_rate(), self._decode_rate())  # best of two: the physical limit
+        # One decoder on one thread: the floor a job decoding in several lanes is compared with too.
+        self.rate_1t = self._decode_rate(threads=1)
         self.key_cost = self._key_decode_cost()
 
-    def _decode_rate(self) -> float:
-        """Frames per second, PyAV with frame threads, decoding everything (nothing converted)."""
+    def _decode_rate(self, threads: int = 0) -> float:
+        """Frames per second, PyAV with frame threads (``threads`` 0: FFmpeg's count; 1: one
+        thread), decoding everything (nothing converted)."""
         limit = 600 if QUICK else 1500
         with av.open(str(self.inp.path)) as c:
             s = c.streams.video[0]
-            s.codec_context.thread_type = "AUTO"
+            s.codec_context.thread_type = "AUTO" if threads != 1 else "SLICE"
+            s.codec_context.thread_count = threads
             n = 0
             t0 = time.perf_counter()
             for _ in c.decode(s):
@@ -289,11 +293,16 @@ def main() -> int:
     names = ["a"] if QUICK else ["a", "b", "c", "d"]
     results: dict[str, dict[str, dict[str, float]]] = {}
     labels: dict[str, str] = {}
+    rates_1t: dict[str, float] = {}  # one-thread decode rate / frame-threaded rate, per input
     with tempfile.TemporaryDirectory(prefix="openmps-bench-") as tmp:
         for name in names:
             inp = ensure(name, QUICK)
             b = Bench(inp, Path(tmp) / name)
-            labels[name] = f"{inp.label} ({inp.path.stat().st_size / 1e6:.0f} MB, decode {b.rate:.0f} fps)"
+            labels[name] = (
+                f"{inp.label} ({inp.path.stat().st_size / 1e6:.0f} MB, decode {b.rate:.0f} fps, "
+                f"one thread {b.rate_1t:.0f} fps)"
+            )
+            rates_1t[name] = b.rate_1t / b.rate
             print(f"{name}: {labels[name]}", flush=True)
             results[name] = workloads(b)
         big = ensure("big", QUICK)
@@ -340,6 +349,9 @@ def main() -> int:
         "sprite_vs_ffmpeg": a["sprite"]["worker"] / a["sprite"]["ff_select_tile"],
         "sprite_vs_lower_bound": a["sprite"]["worker"] / a["sprite"]["lower_bound"],
         "decode_threads": DECODE_THREADS,
+        # The same ratios against a one-thread decoder's lower bound (LB x frame-threaded/1-thread rate).
+        "even100_vs_1thread_lower_bound": a["even100"]["worker"] / a["even100"]["lower_bound"] * rates_1t["a"],
+        "sprite_vs_1thread_lower_bound": a["sprite"]["worker"] / a["sprite"]["lower_bound"] * rates_1t["a"],
         **{
             f"{w}_1lane_vs_lower_bound": a[w]["worker_1lane"] / a[w]["lower_bound"]
             for w in ("even100", "sprite")
