@@ -3,7 +3,7 @@
 Each worker "host" is a ``celery worker`` in a network namespace of its own, with its own
 address on a bridge; nothing is shared but what sits on the bridge in the services namespace:
 Redis (job store and broker) and the S3 server (moto) behind a delay proxy that holds every
-storage request for ``BENCH_FLEET_DELAY_MS`` (default 50 ms, ``bench/delayproxy.py``), so jobs
+storage request for ``BENCH_FLEET_DELAY_MS`` (default 100 ms, ``bench/delayproxy.py``), so jobs
 are bound by storage latency, as against a real object store, not by this machine's cores.
 
     services namespace  (bridge br0 10.231.0.1/24: redis :6379, delay proxy :9000 -> moto on its loopback)
@@ -19,7 +19,7 @@ run of a job) plus output objects no job should have written.
 
 Rounds interleave fleet sizes (1, 2, 4, 1, 2, 4, ...); jobs/s = jobs / (last finish - first
 submission), median over rounds. Environment: ``BENCH_FLEET_ROUNDS`` (2), ``BENCH_FLEET_JOBS_PER_HOST``
-(24), ``BENCH_FLEET_CONCURRENCY`` (2 processes a host), ``BENCH_FLEET_DELAY_MS`` (50),
+(24), ``BENCH_FLEET_CONCURRENCY`` (2 processes a host), ``BENCH_FLEET_DELAY_MS`` (100),
 ``BENCH_FLEET_TIMEOUT_S`` (900, the whole run).
 """
 
@@ -43,7 +43,7 @@ from app.devstack import redis_binary
 ROUNDS = int(os.environ.get("BENCH_FLEET_ROUNDS", "2"))
 JOBS_PER_HOST = int(os.environ.get("BENCH_FLEET_JOBS_PER_HOST", "24"))
 CONCURRENCY = int(os.environ.get("BENCH_FLEET_CONCURRENCY", "2"))
-DELAY_MS = float(os.environ.get("BENCH_FLEET_DELAY_MS", "50"))
+DELAY_MS = float(os.environ.get("BENCH_FLEET_DELAY_MS", "100"))
 TIMEOUT_S = float(os.environ.get("BENCH_FLEET_TIMEOUT_S", "900"))
 SIZES = (1, 2, 4)
 
