@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install test test-slow fuzz bench bench-sync bench-store demo up flower lint clean
+.PHONY: install test test-slow fuzz bench bench-sync bench-load bench-store bench-memory bench-fleet demo up flower lint clean
 
 install:
 	@bash scripts/bootstrap.sh
@@ -24,9 +24,22 @@ bench: install
 # One 1080p frame by synchronous MPS SubmitSnapshotJob (official SDK, S3 input) vs the ffmpeg CLI.
 bench-sync: install
 	$(PY) -m bench.sync
-# Redis memory per finished job (MEMORY USAGE over its keys), and what retention holds.
+
+# Redis memory per finished job by job shape (MEMORY USAGE over its keys), and what retention holds.
+bench-memory: install
+	$(PY) -m bench.memory
+
+# Submission throughput and latency against a bare Flask endpoint (wrk; no workers running).
+bench-load: install
+	$(PY) -m bench.load
+
+# The job store at 100 and 100 000 queued jobs; Redis bytes per finished job.
 bench-store: install
 	$(PY) -m bench.store
+
+# Worker hosts in network namespaces (1, 2, 4) against one Redis and one S3 server (root only).
+bench-fleet: install
+	$(PY) -m bench.fleet
 
 demo: install
 	$(PY) -m app.devstack demo

@@ -60,6 +60,20 @@ def _worker_classes(raw: str) -> tuple[str, ...]:
     return found
 
 
+def _non_negative(name: str, value: int) -> int:
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -84,6 +98,7 @@ class Settings:
     heartbeat_interval_s: float = 3.0
     dispatch_window: int = 2  # task messages in flight per pipeline (see the scheduling policy)
     worker_concurrency: int = 2
+    decode_threads: int = 0  # per job; 0 = max(1, usable CPUs // worker_concurrency)
     worker_class: str = "cpu"  # "cpu" | "gpu": which pipelines' queues this worker consumes
     queue_sync_interval_s: float = 2.0  # how often workers pick up new pipelines' queues
 
@@ -155,6 +170,7 @@ class Settings:
             heartbeat_interval_s=num("OPENMPS_HEARTBEAT_S", d.heartbeat_interval_s, float),
             dispatch_window=num("OPENMPS_DISPATCH_WINDOW", d.dispatch_window, int),
             worker_concurrency=num("OPENMPS_WORKER_CONCURRENCY", d.worker_concurrency, int),
+            decode_threads=_non_negative("OPENMPS_DECODE_THREADS", num("OPENMPS_DECODE_THREADS", 0, int)),
             worker_class=get("OPENMPS_WORKER_CLASS", d.worker_class),
             queue_sync_interval_s=num("OPENMPS_QUEUE_SYNC_S", d.queue_sync_interval_s, float),
             max_frame_pixels=num("OPENMPS_MAX_FRAME_PIXELS", d.max_frame_pixels, int),
@@ -224,6 +240,15 @@ class Settings:
                 "OPENMPS_JOB_HARD_TIMEOUT_S must be less than OPENMPS_VISIBILITY_TIMEOUT_S, or the broker re-delivers "
                 f"running jobs ({self.job_time_limit_s} >= {self.visibility_timeout_s})"
             )
+
+    @property
+    def effective_decode_threads(self) -> int:
+        """Decode threads one job may use: the setting, or this machine's usable CPUs shared
+        among the worker's concurrent jobs, so a busy worker never runs more decode threads than
+        it has cores (a job alone on an idle worker still gets only its share)."""
+        if self.decode_threads > 0:
+            return self.decode_threads
+        return max(1, usable_cpus() // max(1, self.worker_concurrency))
 
     @property
     def effective_broker_url(self) -> str:

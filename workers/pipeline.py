@@ -22,6 +22,7 @@ import io
 import logging
 import re
 import tarfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -40,16 +41,20 @@ from app.core.specs import FrameType, ImageFormat, SnapshotSpec
 from app.storage.objects import ObjectStore
 from workers.frames import compose
 from workers.frames.blank import is_blank
-from workers.frames.capture import Budget, Captured, FrameDecoder, OpenCVDecoder, PyAVDecoder
+from workers.frames.capture import Budget, Captured, FrameDecoder, OpenCVDecoder, PyAVDecoder, Stopped
 from workers.frames.encode import encode_image
 from workers.frames.gpu import open_gpu_decoder
-from workers.frames.plan import Target, choose_seek, decode_plan, frames_to_decode, plan_targets
-from workers.frames.probe import OpenedInput, is_url, open_input
+from workers.frames.lanes import run_lanes
+from workers.frames.plan import Target, choose_seek, decode_plan, frames_to_decode, partition_lanes, plan_targets
+from workers.frames.probe import OpenedInput, is_url, open_input, reopen_input
 
 log = logging.getLogger(__name__)
 
 DECODERS = ("auto", "pyav", "opencv", "gpu")
-MAX_IN_FLIGHT = 3  # encoded-but-not-recorded images (memory bound: 3 frames at output size)
+MAX_IN_FLIGHT = 3  # encoded-but-not-recorded images per decode lane (memory: 3 frames at output size)
+
+# threads -> a new decoder on the job's input for one more decode lane (``_Run.capture_all``)
+OpenLane = Callable[[int], FrameDecoder]
 
 
 class OutputLog(Protocol):
@@ -102,13 +107,18 @@ class MediaLimits:
 
 @dataclass
 class StageTimes:
-    """Seconds one run spent in each stage, summed over its images and sheets (metrics). Decoding
-    happens on the job's thread, encoding and uploading on its helper thread: each field has one
-    writer at a time."""
+    """Seconds one run spent in each stage, summed over its images and sheets (metrics). Several
+    decode lanes and their encode threads add to it at once, so additions take ``lock``."""
 
     decode_s: float = 0.0
     encode_s: float = 0.0
     upload_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, stage: str, started: float) -> None:
+        elapsed = time.monotonic() - started
+        with self.lock:
+            setattr(self, stage, getattr(self, stage) + elapsed)
 
 
 def run_snapshot(
@@ -121,17 +131,24 @@ def run_snapshot(
     decoder: str = "auto",
     written: OutputLog | None = None,
     timings: StageTimes | None = None,
+    decode_threads: int = 1,
 ) -> Manifest:
     """Produce the job's images (and sprites) and return the manifest; raises ``JobFailure``
     (with a ``FailureCode`` and a message without server paths) or ``JobCanceled``. ``timings``,
-    when given, is filled in as it runs."""
+    when given, is filled in as it runs.
+
+    ``decode_threads`` is the job's share of the worker's cores (``Settings.decode_threads``):
+    above 1, a PyAV job whose frames lie in several far-apart GOPs decodes them in up to that
+    many parallel lanes (``_Run.capture_all``); 1 decodes in one lane, as ever."""
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     spec = job.spec
     _check_deadline(limits)
     locator = store.media_locator(spec.input.bucket, spec.input.key)
     try:
-        return _run_snapshot(job, store, limits, on_progress, should_cancel, decoder, written, timings, locator)
+        return _run_snapshot(
+            job, store, limits, on_progress, should_cancel, decoder, written, timings, decode_threads, locator
+        )
     except JobFailure as failure:
         message = public_message(failure.message, locator, f"{spec.input.bucket}/{spec.input.key}")
         if message == failure.message:
@@ -148,33 +165,37 @@ def _run_snapshot(
     decoder: str,
     written: OutputLog | None,
     timings: StageTimes | None,
+    decode_threads: int,
     locator: str,
 ) -> Manifest:
     spec = job.spec
-    budget = Budget(limits.max_decoded_frames, limits.deadline, should_cancel)
+    keyframes_only = spec.frame_type is FrameType.KEYFRAME
     run = _Run(job, store, on_progress, should_cancel, written or MemoryOutputLog(), timings or StageTimes())
+    budget = Budget(limits.max_decoded_frames, limits.deadline, should_cancel, stop=run.stop)
     try:
-        opened = open_input(
-            locator,
-            max_frame_pixels=limits.max_frame_pixels,
-            frame_threads=spec.frame_type is not FrameType.KEYFRAME,
-        )
+        opened = open_input(locator, max_frame_pixels=limits.max_frame_pixels, frame_threads=not keyframes_only)
         try:
-            dec = _decoder_for(
-                decoder, locator, opened, budget, run.manifest, keyframes_only=spec.frame_type is FrameType.KEYFRAME
-            )
+            dec = _decoder_for(decoder, locator, opened, budget, run.manifest, keyframes_only=keyframes_only)
         except BaseException:
             opened.close()
             raise
+        lane_inputs: list[OpenedInput] = []
+
+        def open_lane(threads: int) -> FrameDecoder:
+            lane_input = reopen_input(locator, opened, threads=1 if keyframes_only else threads)
+            lane_inputs.append(lane_input)
+            return PyAVDecoder(lane_input, budget, keyframes_only=keyframes_only)
+
         try:
-            run.capture_all(dec, limits)
+            run.capture_all(dec, limits, lanes=max(1, decode_threads), open_lane=open_lane)
             run.put_archive()
         finally:
             dec.close()
-            if opened.reader is not None:
-                r = opened.reader
+            readers = [i.reader for i in (opened, *lane_inputs) if i.reader is not None]
+            if readers:
                 run.manifest.notes.append(
-                    f"input read over HTTP: {r.bytes_read} of {r.size} bytes in {r.requests} range requests"
+                    f"input read over HTTP: {sum(r.bytes_read for r in readers)} of {readers[0].size} bytes "
+                    f"in {sum(r.requests for r in readers)} range requests"
                 )
         if spec.sprite is not None:
             run.build_sprites()
@@ -191,6 +212,33 @@ def _run_snapshot(
 
 def _done(f: Future[bytes] | None) -> bool:
     return f is None or f.done()
+
+
+@dataclass
+class _Pending:
+    """A captured image whose encode and upload may still be running."""
+
+    target: Target
+    captured: Captured
+    substituted: float | None  # ms the kept frame lies after a blank one; None = not substituted
+    encoded: Future[bytes] | None  # None: sprites only, nothing encoded
+    note: str | None  # for the manifest, recorded in image order
+
+
+@dataclass(frozen=True)
+class _Shot:
+    """An image ready to record: stored (unless sprites or archive only), full-size pixels dropped."""
+
+    target: Target
+    actual_ms: float
+    width: int
+    height: int
+    source_width: int
+    source_height: int
+    data: bytes | None  # the encoded image; None: nothing encoded (sprites only)
+    substituted_ms: float | None
+    cell: np.ndarray | None  # kept for the sprite sheets
+    note: str | None
 
 
 def _check_deadline(limits: MediaLimits) -> None:
@@ -255,31 +303,33 @@ class _Run:
         self.encode_images = self.upload_images or archive is not None
         self.tar_buffer = io.BytesIO() if archive is not None else None
         self.tar = tarfile.open(fileobj=self.tar_buffer, mode="w") if self.tar_buffer is not None else None
+        self.total = 0
+        self.stop = threading.Event()  # set when a parallel run is ending early (lanes.run_lanes)
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
         """Store, then record: a crash between the two leaves an object no cleanup deletes,
         rather than a record that would let cleanup delete an object this job never wrote."""
         started = time.monotonic()
         self.store.put(bucket, key, data, content_type)
-        self.timings.upload_s += time.monotonic() - started
+        self.timings.add("upload_s", started)
         self.written.record(bucket, key)
 
     def _encode(self, image: np.ndarray, fmt: ImageFormat) -> bytes:
         started = time.monotonic()
         data = encode_image(image, fmt, self.spec.quality)
-        self.timings.encode_s += time.monotonic() - started
+        self.timings.add("encode_s", started)
         return data
 
     def _read(self, dec: FrameDecoder, frame: int, seek: int | None) -> Captured:
         started = time.monotonic()
         captured = dec.read(frame, seek, self.spec.size)
-        self.timings.decode_s += time.monotonic() - started
+        self.timings.add("decode_s", started)
         return captured
 
     def _read_next(self, dec: FrameDecoder) -> Captured | None:
         started = time.monotonic()
         captured = dec.read_next(self.spec.size)
-        self.timings.decode_s += time.monotonic() - started
+        self.timings.add("decode_s", started)
         return captured
 
     def delete_uploaded(self) -> None:
@@ -293,11 +343,22 @@ class _Run:
                 log.warning("could not delete %s/%s after cancel: %s", bucket, key, exc)
         self.written.forget(deleted)
 
-    def capture_all(self, dec: FrameDecoder, limits: MediaLimits) -> None:
-        """Decode on this thread; encode + upload on one helper thread (FIFO), so encoding and
+    def capture_all(
+        self, dec: FrameDecoder, limits: MediaLimits, *, lanes: int = 1, open_lane: OpenLane | None = None
+    ) -> None:
+        """Decode, encode and upload every image; record them in image order on this thread.
+
+        With ``open_lane`` and ``lanes`` > 1, a plan whose targets fall into independent runs
+        (far-apart GOPs: evenly spread, series, sprites) is split by ``plan.partition_lanes`` and
+        the groups are decoded at once, group 0 by ``dec`` and each other one by a decoder of its
+        own, with ``threads`` = lanes // groups frame threads each (so a job never uses more
+        decode threads than its budget); their results are recorded in image order
+        (``lanes.run_lanes``). Otherwise one lane on this thread does it all.
+
+        Within a lane, encoding and uploading run on a helper pool (FIFO), so encoding and
         storage round trips overlap the next decode run (cv2.imencode and socket I/O release the
-        GIL). At most ``MAX_IN_FLIGHT`` images wait, bounding memory; results are recorded and
-        progress reported on this thread, in image order."""
+        GIL). At most ``MAX_IN_FLIGHT`` images per lane wait, bounding memory.
+        """
         spec = self.spec
         targets = plan_targets(spec.timing, spec.frame_type, dec.table)
         planned = frames_to_decode(decode_plan(dec.table, targets))
@@ -306,33 +367,85 @@ class _Run:
                 FailureCode.MEDIA_LIMIT_EXCEEDED,
                 f"the job needs {planned} decoded frames; the limit is {limits.max_decoded_frames}",
             )
-        total = len(targets)
-        previous: tuple[int, Captured, float | None, Future[bytes] | None] | None = None
-        in_flight: deque[tuple[Target, Captured, float | None, Future[bytes] | None]] = deque()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
-            try:
-                for target in targets:
-                    if self.should_cancel():
-                        raise JobCanceled("canceled between frames")
-                    key = spec.output.key_for(self.job.id, target.number, target.requested_ms)
-                    if previous is not None and previous[0] == target.frame:
-                        # A duplicate time: same frame, same bytes, its own key.
-                        captured, substituted = previous[1], previous[2]
-                        encoded = self._submit(pool, self._put_copy, previous[3], key)
-                    else:
-                        captured, substituted = self._capture(dec, target)
-                        encoded = self._submit(pool, self._encode_put, captured.image, key)
-                    previous = (target.frame, captured, substituted, encoded)
-                    in_flight.append((target, captured, substituted, encoded))
-                    while in_flight and (len(in_flight) > MAX_IN_FLIGHT or _done(in_flight[0][3])):
-                        self._finish(*in_flight.popleft(), total)
-                while in_flight:
-                    self._finish(*in_flight.popleft(), total)
-            except BaseException:
-                for item in in_flight:  # let uploads settle so a cancel can delete them all
-                    if item[3] is not None:
-                        item[3].cancel()
-                raise
+        self.total = len(targets)
+        groups = partition_lanes(dec.table, targets, lanes) if open_lane is not None else [targets]
+        if len(groups) == 1 or not isinstance(dec, PyAVDecoder) or not dec.limit_threads(lanes // len(groups)):
+            groups = [targets]
+        if len(groups) > 1:
+            self.manifest.notes.append(f"decoded in {len(groups)} parallel lanes")
+        with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="encode") as pool:
+            if len(groups) == 1:
+                self._lane(dec, targets, pool, self._record)
+                return
+            assert open_lane is not None
+            threads = max(1, lanes // len(groups))
+
+            def work(i: int, group: list[Target], deliver: Callable[[_Shot], None]) -> None:
+                if i == 0:
+                    self._lane(dec, group, pool, deliver)
+                    return
+                lane_dec = open_lane(threads)
+                try:
+                    self._lane(lane_dec, group, pool, deliver)
+                finally:
+                    lane_dec.close()
+
+            run_lanes(groups, work, self._record, self.stop, name="decode")
+
+    def _lane(
+        self, dec: FrameDecoder, targets: list[Target], pool: ThreadPoolExecutor, deliver: Callable[[_Shot], None]
+    ) -> None:
+        """Capture ``targets`` in order with ``dec``; ``deliver`` each one once it is encoded and
+        stored (or, sprites only, captured)."""
+        spec = self.spec
+        previous: _Pending | None = None
+        in_flight: deque[_Pending] = deque()
+        try:
+            for target in targets:
+                if self.stop.is_set():
+                    raise Stopped("the run is ending")
+                if self.should_cancel():
+                    raise JobCanceled("canceled between frames")
+                key = spec.output.key_for(self.job.id, target.number, target.requested_ms)
+                if previous is not None and previous.target.frame == target.frame:
+                    # A duplicate time: same frame, same bytes, its own key.
+                    encoded = self._submit(pool, self._put_copy, previous.encoded, key)
+                    pending = _Pending(target, previous.captured, previous.substituted, encoded, None)
+                else:
+                    captured, substituted, note = self._capture(dec, target)
+                    encoded = self._submit(pool, self._encode_put, captured.image, key)
+                    pending = _Pending(target, captured, substituted, encoded, note)
+                previous = pending
+                in_flight.append(pending)
+                while in_flight and (len(in_flight) > MAX_IN_FLIGHT or _done(in_flight[0].encoded)):
+                    deliver(self._shot(in_flight.popleft()))
+            while in_flight:
+                deliver(self._shot(in_flight.popleft()))
+        except BaseException:
+            for item in in_flight:  # let uploads settle so a cancel can delete them all
+                if item.encoded is not None:
+                    item.encoded.cancel()
+            raise
+
+    def _shot(self, p: _Pending) -> _Shot:
+        """What recording needs once the upload is done; the full-size image is dropped unless it
+        becomes a sprite cell (results of later lanes wait here until earlier lanes finish)."""
+        data = p.encoded.result() if p.encoded is not None else None
+        c = p.captured
+        is_cell = self.spec.sprite is not None and (p.target.number - 1) % self.cell_step == 0
+        h, w = c.image.shape[:2]
+        return _Shot(
+            target=p.target,
+            actual_ms=c.pts_ms,
+            width=w,
+            height=h,
+            source_width=c.source_width,
+            source_height=c.source_height,
+            data=data,
+            substituted_ms=p.substituted,
+            cell=c.image if is_cell else None,
+            note=p.note,
+        )
 
     def _submit(self, pool: ThreadPoolExecutor, fn: Callable[..., bytes], *args: object) -> Future[bytes] | None:
         """None when no image file is wanted (sprites only, no archive): nothing is encoded."""
@@ -379,24 +492,14 @@ class _Run:
         self.manifest.archive_key = key
         self.tar, self.tar_buffer = None, None
 
-    def _finish(
-        self, target: Target, captured: Captured, substituted: float | None, encoded: Future[bytes] | None, total: int
-    ) -> None:
-        data = encoded.result() if encoded is not None else None
-        self._emit(target, captured, substituted, data)
-        if data is not None:
-            self._add_to_archive(self.manifest.images[-1].key, data)
-        self.on_progress(len(self.manifest.images), total)
-
-    def _capture(self, dec: FrameDecoder, target: Target) -> tuple[Captured, float | None]:
+    def _capture(self, dec: FrameDecoder, target: Target) -> tuple[Captured, float | None, str | None]:
+        """The frame for ``target``: (captured, substitution offset ms or None, manifest note)."""
         spec = self.spec
         seek = choose_seek(dec.table, dec.position, target.frame)
         captured = self._read(dec, target.frame, seek)
-        if self.manifest.source_width is None:
-            self.manifest.source_width, self.manifest.source_height = captured.source_width, captured.source_height
         rule = spec.black_frames
         if rule is None or not is_blank(captured.image, rule):
-            return captured, None
+            return captured, None, None
         limit_ms = captured.pts_ms + rule.search_window_ms
         keyframes_only = spec.frame_type is FrameType.KEYFRAME
         keys = [k for k in dec.table.key_frames if k > captured.frame and dec.table.pts_ms[k] <= limit_ms]
@@ -411,35 +514,42 @@ class _Run:
             if candidate is None or candidate.pts_ms > limit_ms:
                 break
             if not is_blank(candidate.image, rule):
-                return candidate, candidate.pts_ms - captured.pts_ms
-        self.manifest.notes.append(
+                return candidate, candidate.pts_ms - captured.pts_ms, None
+        note = (
             f"image {target.number}: no acceptable frame within {rule.search_window_ms:.0f} ms of "
             f"{captured.pts_ms:.0f} ms; kept the blank one"
         )
-        return captured, None
+        return captured, None, note
 
-    def _emit(self, target: Target, captured: Captured, substituted: float | None, data: bytes | None) -> None:
+    def _record(self, shot: _Shot) -> None:
+        """Record one image (in image order, on the run's thread: tar members stay in order too)
+        and report progress."""
         spec = self.spec
-        key = spec.output.key_for(self.job.id, target.number, target.requested_ms)
-        is_cell = spec.sprite is not None and (target.number - 1) % self.cell_step == 0
-        h, w = captured.image.shape[:2]
-        if is_cell:
-            self.cells.append(captured.image)
-            self.cell_numbers.append(target.number)
-            self.cell_times.append(target.requested_ms)
+        key = spec.output.key_for(self.job.id, shot.target.number, shot.target.requested_ms)
+        if self.manifest.source_width is None:
+            self.manifest.source_width, self.manifest.source_height = shot.source_width, shot.source_height
+        if shot.note is not None:
+            self.manifest.notes.append(shot.note)
+        if shot.cell is not None:
+            self.cells.append(shot.cell)
+            self.cell_numbers.append(shot.target.number)
+            self.cell_times.append(shot.target.requested_ms)
         self.manifest.images.append(
             OutputImage(
-                index=target.number,
-                requested_ms=target.requested_ms,
-                actual_ms=captured.pts_ms,
+                index=shot.target.number,
+                requested_ms=shot.target.requested_ms,
+                actual_ms=shot.actual_ms,
                 key=key,
-                width=w,
-                height=h,
-                bytes=len(data) if data is not None else 0,
-                substituted_ms=substituted,
-                uploaded=data is not None and self.upload_images,
+                width=shot.width,
+                height=shot.height,
+                bytes=len(shot.data) if shot.data is not None else 0,
+                substituted_ms=shot.substituted_ms,
+                uploaded=shot.data is not None and self.upload_images,
             )
         )
+        if shot.data is not None:
+            self._add_to_archive(key, shot.data)
+        self.on_progress(len(self.manifest.images), self.total)
 
     def build_sprites(self) -> None:
         sprite = self.spec.sprite

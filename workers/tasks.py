@@ -141,6 +141,7 @@ def execute(
                     decoder=decoder,
                     written=JobOutputLog(services, job_id),
                     timings=timings,
+                    decode_threads=cfg.effective_decode_threads,
                 )
                 break
             except JobFailure as failure:

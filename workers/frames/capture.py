@@ -12,9 +12,10 @@ Every decoded frame is charged to a ``Budget`` (frame limit, deadline, cancellat
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import av
@@ -26,29 +27,41 @@ from app.core.errors import FailureCode, JobCanceled, JobFailure
 from app.core.specs import OutputSize
 from workers.frames.encode import output_size, resize
 from workers.frames.plan import EPS_MS, FrameTable, frame_at, key_at_or_before
-from workers.frames.probe import OpenedInput, StreamIndex, ms_of
+from workers.frames.probe import OpenedInput, StreamIndex, ms_of, set_decode_threads
 
 MAX_DECODE_ERRORS = 32
 
 
+class Stopped(Exception):
+    """A parallel decode lane was told to stop: the run is ending because of something another
+    lane or the caller raised, which is what the job records (never this)."""
+
+
 @dataclass
 class Budget:
-    """What a job may spend. ``tick`` is called once per decoded frame."""
+    """What a job may spend. ``tick`` is called once per decoded frame, from every decode lane
+    of the job (the count is shared, so the frame limit holds for the job as a whole)."""
 
     max_frames: int
     deadline: float | None = None  # time.monotonic() value
     should_cancel: Callable[[], bool] = lambda: False
     frames: int = 0
+    stop: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def tick(self) -> None:
-        self.frames += 1
-        if self.frames > self.max_frames:
+        with self._lock:
+            self.frames += 1
+            frames = self.frames
+        if self.stop.is_set():
+            raise Stopped("the run is ending")
+        if frames > self.max_frames:
             raise JobFailure(
                 FailureCode.MEDIA_LIMIT_EXCEEDED, f"the job needs more than {self.max_frames} decoded frames"
             )
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise JobFailure(FailureCode.SNAPSHOT_TIMEOUT, f"the job ran past its deadline after {self.frames} frames")
-        if self.frames % 16 == 0 and self.should_cancel():
+            raise JobFailure(FailureCode.SNAPSHOT_TIMEOUT, f"the job ran past its deadline after {frames} frames")
+        if frames % 16 == 0 and self.should_cancel():
             raise JobCanceled("canceled while decoding")
 
 
@@ -106,6 +119,15 @@ class PyAVDecoder:
         self.position: int | None = None
         self._errors = 0
         self._skip_before: int | None = None  # pts (stream time base) below which NONREF frames are skipped
+
+    def limit_threads(self, threads: int) -> bool:
+        """Decode with ``threads`` frame threads (1 = one thread), if nothing was decoded yet
+        (FFmpeg fixes the thread count when the codec opens). False when it is too late."""
+        ctx = self._in.stream.codec_context
+        if ctx.is_open:
+            return False
+        set_decode_threads(ctx, 1 if self._keyframes_only else threads)
+        return True
 
     # --- decoding ---------------------------------------------------------------------------
 

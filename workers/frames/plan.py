@@ -191,3 +191,74 @@ def decode_plan(table: FrameTable, targets: list[Target]) -> list[Step]:
 
 def frames_to_decode(steps: list[Step]) -> int:
     return sum(s.decode for s in steps)
+
+
+# A parallel decode lane opens its own container (about one key frame's decode, notes §4) and
+# starts on a key frame (~5 frames' cost): below ~2 s of 25 fps video a lane costs more than
+# it saves, so a plan is only split when every lane gets at least this many decoded frames.
+MIN_LANE_FRAMES = 50
+
+
+def independent_runs(steps: list[Step]) -> list[list[Step]]:
+    """The sequential plan cut before each of its seeks (the first step's aside).
+
+    Each run starts with a seek to a key frame and then only decodes forward, so it needs
+    nothing from the runs before it: a decoder of its own reaches the same frames by decoding
+    the same ``sum(step.decode)`` frames. A step that reuses the previous frame (``decode`` 0,
+    never a seek) stays in its run, so duplicate times never cross a cut.
+    """
+    runs: list[list[Step]] = []
+    for step in steps:
+        if not runs or step.seek_to is not None:
+            runs.append([])
+        runs[-1].append(step)
+    return runs
+
+
+def partition_lanes(
+    table: FrameTable, targets: list[Target], lanes: int, *, min_frames: int = MIN_LANE_FRAMES
+) -> list[list[Target]]:
+    """Split ``targets`` (sorted by frame) into at most ``lanes`` groups that separate decoders
+    can work on at once, in order: group i holds earlier frames than group i + 1.
+
+    Groups are whole ``independent_runs`` of the sequential plan, contiguous, balanced so the
+    largest group decodes as few frames as possible (the wall time of a parallel run), and never
+    more groups than ``total frames // min_frames``; of the splits with that smallest maximum it
+    takes one with the fewest groups (fewer containers to open). Concatenated, the groups are ``targets``;
+    their decode counts sum to the sequential plan's (``frames_to_decode``). One group = decode
+    sequentially.
+    """
+    if not targets:
+        return []
+    runs = independent_runs(decode_plan(table, targets))
+    costs = [frames_to_decode(run) for run in runs]
+    total = sum(costs)
+    wanted = max(1, min(lanes, len(runs), total // max(1, min_frames)))
+    if wanted == 1:
+        return [list(targets)]
+    # Smallest capacity C such that greedy packing in order needs <= wanted groups (binary
+    # search over C; greedy is optimal for contiguous packing at a given C).
+    lo, hi = max(costs), total
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(_pack(costs, mid)) <= wanted:
+            hi = mid
+        else:
+            lo = mid + 1
+    groups: list[list[Target]] = []
+    for members in _pack(costs, lo):
+        groups.append([step.target for i in members for step in runs[i]])
+    return groups
+
+
+def _pack(costs: list[int], capacity: int) -> list[list[int]]:
+    """Indices of ``costs`` packed in order into groups whose sums stay <= ``capacity``."""
+    groups: list[list[int]] = []
+    load = capacity + 1
+    for i, cost in enumerate(costs):
+        if load + cost > capacity:
+            groups.append([])
+            load = 0
+        groups[-1].append(i)
+        load += cost
+    return groups

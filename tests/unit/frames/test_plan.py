@@ -16,7 +16,9 @@ from workers.frames.plan import (
     decode_plan,
     frame_at,
     frames_to_decode,
+    independent_runs,
     key_at_or_before,
+    partition_lanes,
     plan_targets,
     requested_times,
 )
@@ -192,3 +194,99 @@ class TestDecodePlan:
     def test_table_requires_key_frame_zero(self) -> None:
         with pytest.raises(ValueError):
             FrameTable((0.0, 40.0), (1,), 80.0)
+
+
+# 60 s at 25 fps with 250-frame GOPs (the benchmark's 1080p input): 1500 frames, 6 key frames.
+GOP250 = FrameTable(tuple(i * 40.0 for i in range(1500)), tuple(range(0, 1500, 250)), 60_000.0)
+
+
+def random_table(rng: random.Random) -> FrameTable:
+    n = rng.randint(1, 400)
+    keys = sorted({0, *rng.sample(range(n), rng.randint(0, max(0, n // 20)))})
+    return FrameTable(tuple(i * 40.0 for i in range(n)), tuple(keys), n * 40.0)
+
+
+def random_targets(rng: random.Random, table: FrameTable) -> list[Target]:
+    frames = sorted(rng.choice(range(table.frame_count)) for _ in range(rng.randint(1, 60)))
+    return [Target(i + 1, table.pts_ms[f], f) for i, f in enumerate(frames)]
+
+
+def group_cost(table: FrameTable, group: list[Target]) -> int:
+    """What a fresh decoder of its own decodes for ``group`` (it starts with a seek)."""
+    return frames_to_decode(decode_plan(table, group))
+
+
+class TestParallelLanes:
+    def test_runs_are_cut_before_each_seek(self) -> None:
+        tg = [Target(i + 1, 0, f) for i, f in enumerate([3, 10, 10, 30, 40, 80])]
+        runs = independent_runs(decode_plan(CFR, tg))
+        assert [[s.target.frame for s in run] for run in runs] == [[3, 10, 10], [30, 40], [80]]
+        assert all(run[0].seek_to is not None for run in runs)
+        assert all(s.seek_to is None for run in runs for s in run[1:])
+
+    def test_even100_on_gop250_splits_into_three_gops_each(self) -> None:
+        tg = plan_targets(Average(100), FrameType.EXACT, GOP250)
+        lanes = partition_lanes(GOP250, tg, 2)
+        assert [len(g) for g in lanes] == [50, 50]
+        assert lanes[0][-1].frame < 750 <= lanes[1][0].frame
+        assert [group_cost(GOP250, g) for g in lanes] == [729, 729]  # targets at frames 7, 22, ... 1492
+        assert sum(group_cost(GOP250, g) for g in lanes) == frames_to_decode(decode_plan(GOP250, tg))
+
+    def test_one_lane_single_target_or_one_gop_is_sequential(self) -> None:
+        tg = plan_targets(Average(100), FrameType.EXACT, GOP250)
+        assert partition_lanes(GOP250, tg, 1) == [tg]
+        one = plan_targets(SingleTime(30_000), FrameType.EXACT, GOP250)
+        assert partition_lanes(GOP250, one, 4) == [one]
+        same_gop = plan_targets(Series(0, 0.5, 10), FrameType.EXACT, GOP250)  # frames 0..225: GOP 0
+        assert partition_lanes(GOP250, same_gop, 4) == [same_gop]
+        assert partition_lanes(GOP250, [], 2) == []
+
+    def test_small_plans_are_not_split(self) -> None:
+        # 10 key frames: 10 decoded frames in 10 runs, below MIN_LANE_FRAMES for a second lane.
+        tg = plan_targets(Series(0, 10, 6), FrameType.KEYFRAME, GOP250)
+        assert len(independent_runs(decode_plan(GOP250, tg))) == 6
+        assert partition_lanes(GOP250, tg, 4) == [tg]
+        # Six 1-frame runs over 4 lanes: 2 frames is the best maximum, and 3 lanes reach it.
+        assert [len(g) for g in partition_lanes(GOP250, tg, 4, min_frames=1)] == [2, 2, 2]
+
+    def test_never_more_lanes_than_runs_or_asked(self) -> None:
+        tg = plan_targets(Average(100), FrameType.EXACT, GOP250)
+        assert len(partition_lanes(GOP250, tg, 16)) == 6  # six GOPs
+        assert len(partition_lanes(GOP250, tg, 3)) == 3
+        assert len(partition_lanes(GOP250, tg, 16, min_frames=400)) == 3  # 1475 // 400
+
+    def test_duplicates_stay_together(self) -> None:
+        tg = [Target(i + 1, 0, f) for i, f in enumerate([10, 60, 60, 60, 85, 85])]
+        lanes = partition_lanes(CFR, tg, 3, min_frames=1)
+        assert [[t.frame for t in g] for g in lanes] == [[10], [60, 60, 60], [85, 85]]
+
+    @pytest.mark.parametrize("seed", range(40))
+    def test_groups_are_independent_in_order_and_optimally_balanced(self, seed: int) -> None:
+        rng = random.Random(seed)
+        table = random_table(rng)
+        tg = random_targets(rng, table)
+        lanes = rng.randint(1, 5)
+        min_frames = rng.choice([1, 10, 50])
+        groups = partition_lanes(table, tg, lanes, min_frames=min_frames)
+        # In order, nothing lost, nothing repeated.
+        assert [t for g in groups for t in g] == tg
+        assert all(g for g in groups)
+        # Independent: fresh decoders per group decode exactly what the sequential plan decodes.
+        sequential = frames_to_decode(decode_plan(table, tg))
+        assert sum(group_cost(table, g) for g in groups) == sequential
+        # Balanced: no contiguous split of the runs into as many groups has a smaller maximum.
+        runs = independent_runs(decode_plan(table, tg))
+        costs = [frames_to_decode(r) for r in runs]
+        k = max(1, min(lanes, len(runs), sequential // min_frames))
+        assert len(groups) <= k
+        best = (
+            min(
+                max(sum(costs[a:b]) for a, b in zip((0, *cut), (*cut, len(costs)), strict=True))
+                for n in range(k)
+                for cut in itertools.combinations(range(1, len(costs)), n)
+            )
+            if len(costs) <= 12
+            else None
+        )
+        if best is not None:
+            assert max(group_cost(table, g) for g in groups) == best

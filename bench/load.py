@@ -1,0 +1,281 @@
+"""``python -m bench.load`` (``make bench-load``): accepted jobs/s and latency of job submission.
+
+Side by side in one run, under the Procfile's gunicorn configuration (read from the Procfile,
+so the benchmark follows it): openmps ``POST /api/v1/jobs`` (single), ``POST /api/v1/jobs:batch``
+(batch, when the endpoint answers; else the row says so), and a bare Flask endpoint returning 202
+(``bench/bare.py``). A private redis-server (AOF every second, as deploy/ runs it), local object
+storage holding the input, no workers running (jobs just queue), throttling off (the default of 50
+requests/s per access key would measure the throttle). Load: ``wrk`` (Debian package, installed by
+``make install``) with a Lua script for the POST body and the latency percentiles; a bounded
+Python load generator when wrk is missing. Rounds interleave the targets (bare, single, batch,
+bare, ...) so load from other processes on this shared machine hits them alike; each figure is
+the median over rounds.
+
+Accepted jobs are counted in the job store (the tenant's index before and after a round), not
+from HTTP statuses. Environment: ``BENCH_LOAD_ROUNDS`` (2), ``BENCH_LOAD_SECONDS`` (10),
+``BENCH_LOAD_CONNECTIONS`` (32), ``BENCH_LOAD_THREADS`` (2), ``BENCH_LOAD_BATCH`` (100 jobs a request).
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import redis
+
+from app.settings import Settings
+from app.storage import keys
+from app.storage.credentials import RedisCredentialStore
+from app.storage.objects import LocalObjectStore
+from bench.procs import Procs, procfile_gunicorn_options, wait_for
+
+ROUNDS = int(os.environ.get("BENCH_LOAD_ROUNDS", "2"))
+SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_LOAD_CONNECTIONS", "32"))
+THREADS = int(os.environ.get("BENCH_LOAD_THREADS", "2"))
+BATCH = int(os.environ.get("BENCH_LOAD_BATCH", "100"))
+TENANT = "bench"
+
+JOB = {
+    "input": {"bucket": "media", "key": "in/video.mp4"},
+    "output": {"bucket": "media", "key": "snapshots/{JobId}/{Count}.jpg"},
+    "snapshot": {"mode": "single", "time_ms": 1000, "width": 320},
+}
+
+LUA = """
+wrk.method = "POST"
+wrk.body = [==[%(body)s]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "%(auth)s"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRKJSON {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"status\\": %%d, \\"socket\\": %%d, "
+    .. "\\"p50_us\\": %%d, \\"p99_us\\": %%d, \\"max_us\\": %%d}\\n",
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    requests: int  # answered requests
+    seconds: float
+    non_2xx: int  # answered with another status (wrk: non-2xx/3xx)
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+    jobs: int  # jobs the store accepted during the run (requests for the bare endpoint)
+
+    @property
+    def per_s(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def jobs_per_s(self) -> float:
+        return self.jobs / self.seconds
+
+
+def wrk(url: str, body: str, auth: str, seconds: int, work: Path) -> Run:
+    script = work / "post.lua"
+    script.write_text(LUA % {"body": body, "auth": auth})
+    out = subprocess.run(
+        ["wrk", "-t", str(THREADS), "-c", str(CONNECTIONS), "-d", f"{seconds}s", "--timeout", "10s"]
+        + ["-s", str(script), url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
+    d = json.loads(line[len("WRKJSON ") :])
+    ok = d["requests"] - d["status"]
+    return Run(
+        d["requests"], d["duration_us"] / 1e6, d["status"], d["socket"], d["p50_us"] / 1e3, d["p99_us"] / 1e3, ok
+    )
+
+
+def python_load(url: str, body: str, auth: str, seconds: int, work: Path) -> Run:
+    """Fallback without wrk: CONNECTIONS keep-alive connections on threads, closed loop, bounded
+    by time. Heavier per request than wrk (the generator shares the cores), so figures are lower."""
+    parts = urlsplit(url)
+    latencies: list[list[float]] = [[] for _ in range(CONNECTIONS)]
+    bad = [0] * CONNECTIONS
+    errors = [0] * CONNECTIONS
+    deadline = time.monotonic() + seconds
+    headers = {"Content-Type": "application/json", "Authorization": auth}
+
+    def loop(i: int) -> None:
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", parts.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+            except OSError:
+                errors[i] += 1
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+                continue
+            latencies[i].append(time.perf_counter() - t0)
+            if resp.status >= 300:
+                bad[i] += 1
+        conn.close()
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(CONNECTIONS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    lat = sorted(x for per in latencies for x in per)
+    n = len(lat)
+    pick = (lambda q: lat[min(n - 1, int(q * n))] * 1000) if n else (lambda q: 0.0)
+    return Run(n, elapsed, sum(bad), sum(errors), pick(0.5), pick(0.99), n - sum(bad))
+
+
+LOAD = wrk if shutil.which("wrk") else python_load
+
+
+def stored_jobs(r: redis.Redis) -> int:
+    return int(r.zcard(keys.tenant_jobs(TENANT)))
+
+
+def settled_jobs(r: redis.Redis) -> int:
+    """The store's count once requests still in flight when the load stopped have landed."""
+    last = stored_jobs(r)
+    while True:
+        time.sleep(0.3)
+        now = stored_jobs(r)
+        if now == last:
+            return now
+        last = now
+
+
+def measure(name: str, url: str, body: str, auth: str, r: redis.Redis | None, work: Path, seconds: int) -> Run:
+    before = settled_jobs(r) if r is not None else 0
+    run = LOAD(url, body, auth, seconds, work)
+    if r is not None:
+        run = Run(
+            run.requests, run.seconds, run.non_2xx, run.socket_errors, run.p50_ms, run.p99_ms, settled_jobs(r) - before
+        )
+    print(
+        f"  {name}: {run.per_s:.0f} req/s, {run.jobs_per_s:.0f} jobs/s, p50 {run.p50_ms:.1f} ms, "
+        f"p99 {run.p99_ms:.1f} ms, non-2xx {run.non_2xx}, socket errors {run.socket_errors}",
+        flush=True,
+    )
+    return run
+
+
+def probe_batch(base: str, auth: str, body: str) -> str | None:
+    """None when ``POST /api/v1/jobs:batch`` accepts our batch; else why the row is n/a."""
+    resp = httpx.post(
+        f"{base}/api/v1/jobs:batch", content=body, headers={"Authorization": auth, "Content-Type": "application/json"}
+    )
+    if resp.status_code in (404, 405):
+        return "n/a (endpoint missing)"
+    if resp.status_code >= 300:
+        return f"n/a (endpoint answered {resp.status_code}: {resp.text[:120]})"
+    return None
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="openmps-load-") as tmp, Procs(Path(tmp) / "procs") as procs:
+        work = Path(tmp)
+        redis_url = procs.redis()
+        data_dir = work / "data"
+        store = LocalObjectStore(data_dir / "objects")
+        store.make_bucket("media")
+        store.put("media", "in/video.mp4", b"\0" * 1024, "video/mp4")  # submission checks existence only
+        r = redis.Redis.from_url(redis_url, decode_responses=True)
+        key = RedisCredentialStore(r).create(TENANT)
+        auth = "Basic " + base64.b64encode(f"{key.id}:{key.secret}".encode()).decode()
+        env = {
+            "OPENMPS_REDIS_URL": redis_url,
+            "OPENMPS_DATA_DIR": str(data_dir),
+            "OPENMPS_STORAGE": "local",
+            "OPENMPS_THROTTLE_RATE": "0",
+        }
+        Settings.from_env(env)  # the settings are valid before anything starts
+        bare = procs.gunicorn("bare", "bench.bare:flask_app", env)
+        api = procs.gunicorn("api", "app.web:create_app()", env)
+        for base in (bare, api):
+            wait_for(lambda b=base: httpx.get(f"{b}/healthz" if b == api else b, timeout=1), base)
+        single_body = json.dumps(JOB)
+        batch_body = json.dumps({"jobs": [JOB] * BATCH})
+        batch_missing = probe_batch(api, auth, batch_body)
+        targets: list[tuple[str, str, str, redis.Redis | None]] = [
+            ("bare", f"{bare}/api/v1/jobs", single_body, None),
+            ("single", f"{api}/api/v1/jobs", single_body, r),
+        ]
+        if batch_missing is None:
+            targets.append(("batch", f"{api}/api/v1/jobs:batch", batch_body, r))
+        gen = "wrk" if LOAD is wrk else "python load generator (wrk not installed)"
+        print(
+            f"load: {gen}, {THREADS} threads, {CONNECTIONS} connections, {SECONDS} s x {ROUNDS} interleaved "
+            f"rounds; gunicorn {' '.join(procfile_gunicorn_options())}; no workers; throttling off",
+            flush=True,
+        )
+        for name, url, body, rr in targets:  # warm-up: imports, connection pools, script cache
+            measure(f"warm-up {name}", url, body, auth, rr, work, 2)
+        runs: dict[str, list[Run]] = {name: [] for name, *_ in targets}
+        for rnd in range(ROUNDS):
+            print(f"round {rnd + 1}", flush=True)
+            for name, url, body, rr in targets:
+                runs[name].append(measure(name, url, body, auth, rr, work, SECONDS))
+        queued = stored_jobs(r)
+        pending = sum(int(r.zcard(k)) for k in r.scan_iter(keys.pending("*")))
+
+    def med(name: str, f: str) -> float:
+        return statistics.median(getattr(x, f) for x in runs[name])
+
+    print()
+    print("| endpoint | accepted jobs/s | requests/s | p50 ms | p99 ms | non-2xx | vs bare (req/s) | rounds (jobs/s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    bare_rps = med("bare", "per_s")
+    for name in ("bare", "single", "batch"):
+        if name not in runs:
+            print(f"| {name} `POST /api/v1/jobs:batch` | {batch_missing} | - | - | - | - | - | - |")
+            continue
+        label = {
+            "bare": "bare Flask 202",
+            "single": "`POST /api/v1/jobs`",
+            "batch": f"`POST /api/v1/jobs:batch` x{BATCH}",
+        }
+        rounds = ", ".join(f"{x.jobs_per_s:.0f}" for x in runs[name])
+        print(
+            f"| {label[name]} | {med(name, 'jobs_per_s'):.0f} | {med(name, 'per_s'):.0f} | {med(name, 'p50_ms'):.1f} "
+            f"| {med(name, 'p99_ms'):.1f} | {sum(x.non_2xx for x in runs[name])} | {med(name, 'per_s') / bare_rps:.2f} "
+            f"| {rounds} |"
+        )
+    print(f"\njobs in the store after the run: {queued} (pending, never dispatched: {pending})")
+    summary = {
+        "single_jobs_per_s": f"{med('single', 'jobs_per_s'):.0f}",
+        "single_p50_ms": f"{med('single', 'p50_ms'):.1f}",
+        "single_p99_ms": f"{med('single', 'p99_ms'):.1f}",
+        "single_vs_bare": f"{med('single', 'per_s') / bare_rps:.3f}",
+        "bare_req_per_s": f"{bare_rps:.0f}",
+        "batch_jobs_per_s": f"{med('batch', 'jobs_per_s'):.0f}" if "batch" in runs else "n/a",
+        "connections": str(CONNECTIONS),
+    }
+    print("SUMMARY " + " ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
