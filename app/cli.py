@@ -17,13 +17,16 @@ import argparse
 import json
 import sys
 
+import redis
+
+from app import stackfile
 from app.core.errors import DomainError, PipelineNotFound
 from app.core.grants import Grant
 from app.core.pipelines import PipelineState
 from app.notify.delivery import DeliveryStore
 from app.notify.signing import reseal_stored
 from app.notify.topics import reseal_subscriptions
-from app.settings import Settings, SettingsError
+from app.settings import ClientEnv, Settings, SettingsError
 from app.storage.secretbox import generate_key
 from app.wiring import Services, build_services, ensure_default_pipeline
 
@@ -141,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         print(generate_key())  # needs no key, no Redis
         return 0
     try:
-        services = build_services(Settings.from_env())
+        settings = server_settings(ClientEnv.from_env())
+        services = build_services(settings)
     except SettingsError as exc:
         print(f"openmps: {exc}", file=sys.stderr)
         return 2
@@ -150,6 +154,20 @@ def main(argv: list[str] | None = None) -> int:
     except DomainError as exc:
         print(f"{exc.code}: {exc.message}", file=sys.stderr)
         return 2
+    except redis.RedisError as exc:
+        print(f"openmps: the store at {settings.redis_url} is unreachable ({exc})", file=sys.stderr)
+        return 2
+
+
+def server_settings(env: ClientEnv) -> Settings:
+    """The operator commands act on the store itself: ``OPENMPS_REDIS_URL`` (and friends) when set,
+    else the running ``make up`` stack's (its ``stack.json``), else the defaults."""
+    server_env = dict(env.server_env or {})
+    stack = None if server_env.get("OPENMPS_REDIS_URL") else stackfile.read(env.data_dir)
+    if stack is not None:
+        server_env = {**stack.server_env(), **{k: v for k, v in server_env.items() if v}}
+        server_env["OPENMPS_REDIS_URL"] = stack.redis_url
+    return Settings.from_env(server_env)
 
 
 if __name__ == "__main__":

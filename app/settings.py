@@ -210,3 +210,29 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+STACK_FILE = "stack.json"  # written by `make up` into its data dir: how the CLI finds a running stack
+
+
+@dataclass(frozen=True)
+class ClientEnv:
+    """What the ``openmps`` command line reads from the environment: where the API is, the access
+    key it signs with, and where a running ``make up`` stack left its ``stack.json``."""
+
+    url: str | None = None  # OPENMPS_URL
+    access_key: str | None = None  # OPENMPS_ACCESS_KEY
+    secret: str | None = None  # OPENMPS_SECRET
+    data_dir: Path = Path("var/dev")  # OPENMPS_DATA_DIR (the stack file's folder; `make up`'s default)
+    server_env: Mapping[str, str] | None = None  # the whole environment, for Settings.from_env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientEnv:
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            url=env.get("OPENMPS_URL") or None,
+            access_key=env.get("OPENMPS_ACCESS_KEY") or None,
+            secret=env.get("OPENMPS_SECRET") or None,
+            data_dir=Path(env.get("OPENMPS_DATA_DIR") or "var/dev"),
+            server_env=env,
+        )
