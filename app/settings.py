@@ -88,6 +88,7 @@ class Settings:
     mts_sync_budget_s: float = 5.0  # MPS sync SubmitSnapshotJob: longer -> SnapshotTimeOut (SDKs time out at 10 s)
     secret_keys: tuple[str, ...] = ()  # OPENMPS_SECRET_KEY: the first seals secrets at rest and signs URLs, all open
     url_ttl_s: int = 3600  # lifetime of signed/presigned object URLs
+    max_upload_bytes: int = 1 << 30  # largest object PUT /api/v1/objects/... accepts
     job_retention_s: float = 30 * 86400.0  # finished jobs are forgotten this long after they end
 
     @classmethod
@@ -148,6 +149,7 @@ class Settings:
             mts_sync_budget_s=num("OPENMPS_MTS_SYNC_BUDGET_S", d.mts_sync_budget_s, float),
             secret_keys=tuple(k.strip() for k in get("OPENMPS_SECRET_KEY", "").split(",") if k.strip()),
             url_ttl_s=num("OPENMPS_URL_TTL_S", d.url_ttl_s, int),
+            max_upload_bytes=num("OPENMPS_MAX_UPLOAD_BYTES", d.max_upload_bytes, int),
             job_retention_s=_retention_s(get("OPENMPS_JOB_RETENTION_DAYS", "")),
         )
         settings.validate()
@@ -173,6 +175,7 @@ class Settings:
             "OPENMPS_DISPATCH_WINDOW": self.dispatch_window,
             "OPENMPS_WORKER_CONCURRENCY": self.worker_concurrency,
             "OPENMPS_QUEUE_SYNC_S": self.queue_sync_interval_s,
+            "OPENMPS_MAX_UPLOAD_BYTES": self.max_upload_bytes,
             "OPENMPS_NOTIFY_TIME_SCALE": self.notify_time_scale,
             "OPENMPS_CLOCK_SKEW_S": self.request_clock_skew_s,
             "OPENMPS_NOTIFY_CONCURRENCY": self.notify_concurrency,
