@@ -181,9 +181,9 @@ class Settings:
             "OPENMPS_NOTIFY_CONCURRENCY": self.notify_concurrency,
             "OPENMPS_THROTTLE_BURST": self.throttle_burst,
         }
-        for name, value in positive.items():
-            if value <= 0:
-                raise SettingsError(f"{name} must be greater than 0, got {value}")
+        for name, number in positive.items():
+            if number <= 0:
+                raise SettingsError(f"{name} must be greater than 0, got {number}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"OPENMPS_PORT must be a TCP port (1-65535), got {self.port}")
         if self.throttle_rate < 0:

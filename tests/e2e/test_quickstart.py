@@ -6,22 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from app.settings import STACK_FILE
 from tests.devstackproc import DevStack, readme_blocks, start_devstack
 from tests.workerproc import REPO
-
-
-@pytest.fixture(scope="module")
-def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    stack = start_devstack(tmp_path_factory.mktemp("checkout"))
-    yield stack
-    stack.stop()
 
 
 def test_make_up_prints_exports_seeds_the_sample_and_writes_its_stack_file(devstack: DevStack) -> None:
