@@ -89,6 +89,7 @@ class Settings:
     secret_keys: tuple[str, ...] = ()  # OPENMPS_SECRET_KEY: the first seals secrets at rest and signs URLs, all open
     url_ttl_s: int = 3600  # lifetime of signed/presigned object URLs
     max_upload_bytes: int = 1 << 30  # largest object PUT /api/v1/objects/... accepts
+    log_format: str = "text"  # "text" | "json" (app/logs.py)
     job_retention_s: float = 30 * 86400.0  # finished jobs are forgotten this long after they end
 
     @classmethod
@@ -150,6 +151,7 @@ class Settings:
             secret_keys=tuple(k.strip() for k in get("OPENMPS_SECRET_KEY", "").split(",") if k.strip()),
             url_ttl_s=num("OPENMPS_URL_TTL_S", d.url_ttl_s, int),
             max_upload_bytes=num("OPENMPS_MAX_UPLOAD_BYTES", d.max_upload_bytes, int),
+            log_format=get("OPENMPS_LOG_FORMAT") or d.log_format,
             job_retention_s=_retention_s(get("OPENMPS_JOB_RETENTION_DAYS", "")),
         )
         settings.validate()
@@ -160,6 +162,7 @@ class Settings:
         choices = {
             "OPENMPS_STORAGE": (self.storage, ("local", "s3")),
             "OPENMPS_WORKER_CLASS": (self.worker_class, ("cpu", "gpu")),
+            "OPENMPS_LOG_FORMAT": (self.log_format, ("text", "json")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
 
+from app import logs
 from app.core.pipelines import DEFAULT_PIPELINE_ID, QUEUE_PREFIX, Pipeline, queue_name
 from app.queueing import make_celery
 from app.settings import Settings, SettingsError
@@ -76,3 +77,9 @@ class PipelineQueues(bootsteps.StartStopStep):
 
 
 celery_app.steps["consumer"].add(PipelineQueues)
+
+
+@signals.setup_logging.connect
+def _configure_logging(loglevel: Any = None, **_kwargs: Any) -> None:
+    """Connected, so Celery leaves logging to ``app.logs`` (OPENMPS_LOG_FORMAT) in every worker."""
+    logs.configure(settings.log_format, loglevel or logging.INFO)

@@ -28,6 +28,7 @@ from types import FrameType
 
 import redis
 
+from app import logs
 from app.core.errors import DomainError, JobNotFound
 from app.core.jobs import NotificationResult, SnapshotJob
 from app.core.ports import PushEndpoint, Sealer
@@ -233,7 +234,6 @@ def run(settings: Settings, stop: threading.Event) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -245,6 +245,7 @@ def main() -> None:
         settings = Settings.from_env()
     except SettingsError as exc:
         raise SystemExit(f"openmps notifier: {exc}") from None
+    logs.configure(settings.log_format)
     run(settings, stop)
 
 

@@ -11,3 +11,10 @@ gunicorn allows for a request line.
 limit_request_line = 8190
 limit_request_field_size = 8190
 limit_request_fields = 100
+
+# The API's logs (access lines included) in OPENMPS_LOG_FORMAT, set up once in the master before
+# it forks its workers. A bad setting stops gunicorn here with the variable named.
+from app import logs  # noqa: E402
+from app.settings import Settings  # noqa: E402
+
+logs.configure(Settings.from_env().log_format)
