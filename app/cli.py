@@ -6,7 +6,7 @@ else the running ``make up`` stack's ``DATA_DIR/stack.json``:
 
 openmps jobs submit clip.mp4 --mode average --count 8 --wait   # uploads the file, shows progress, prints URLs
 openmps jobs submit media/in/video.mp4 --mode single --time-ms 1500
-openmps jobs list [--state failed] | show ID | cancel ID
+openmps jobs list [--state failed] | show ID | cancel ID | delete ID [--outputs]
 openmps pipelines list | show ID | create NAME | pause ID | resume ID | delete ID
 
 Operator commands act on the store itself (``OPENMPS_REDIS_URL`` and friends, else the running
@@ -372,6 +372,21 @@ def jobs_cancel(ctx: Context, job_id: str) -> None:
         out(job.raw)
     else:
         click.echo(f"{job.id}\t{job.state}")
+
+
+@jobs.command("delete")
+@click.argument("job_id")
+@click.option("--outputs", is_flag=True, help="also delete every object the job wrote")
+@json_option
+@pass_ctx
+def jobs_delete(ctx: Context, job_id: str, outputs: bool) -> None:
+    """Forget a finished job (cancel a queued or running one first)."""
+    with ctx.client() as client, errors():
+        client.delete_job(job_id, outputs=outputs)
+    if ctx.as_json:
+        out({"id": job_id, "deleted": True, "outputs_deleted": outputs})
+    else:
+        click.echo(f"{job_id}\tdeleted")
 
 
 # --- pipelines (API; --operator: the store) --------------------------------------------------

@@ -211,6 +211,10 @@ class Client:
     def cancel(self, job_id: str) -> Job:
         return Job.from_json(self._call("POST", f"/jobs/{job_id}/cancel"))
 
+    def delete_job(self, job_id: str, *, outputs: bool = False) -> None:
+        """Forget a finished job now; ``outputs=True`` first deletes every object it wrote."""
+        self._call("DELETE", f"/jobs/{job_id}", params={"outputs": "true"} if outputs else {})
+
     # --- objects ------------------------------------------------------------------------------
 
     def upload(self, path: str | os.PathLike[str], bucket: str, key: str, *, content_type: str | None = None) -> Upload:

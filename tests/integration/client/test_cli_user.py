@@ -80,6 +80,13 @@ def test_submit_a_local_file_with_wait_prints_progress_then_the_outputs(
     assert code == 0 and [j["id"] for j in json.loads(stdout)["jobs"]] == [job_id]
     code, stdout, _ = run("jobs", "list", env=env)
     assert code == 0 and job_id in stdout and "succeeded" in stdout
+    written = services.jobs.written(job_id)
+    assert len(written) == 3
+    code, stdout, _ = run("jobs", "delete", job_id, "--outputs", env=env)
+    assert (code, stdout) == (0, f"{job_id}\tdeleted\n")
+    assert all(services.objects.stat(bucket, key) is None for bucket, key in written)
+    code, _, stderr = run("jobs", "show", job_id, env=env)
+    assert code == 1 and stderr.startswith("openmps: JobNotFound: ")
 
 
 def test_pipelines_through_the_api(api_url: str, key: AccessKey) -> None:
