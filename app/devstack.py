@@ -370,11 +370,33 @@ def run_demo(stack: Stack) -> int:
         if manifest.get("storyboard_key"):
             print(f"  storyboard: {objects_root / OUTPUT_BUCKET / manifest['storyboard_key']}")
     heard = print_notifications(notifications, {job_id for _, job_id in submitted})
+    cli_ok = demo_cli(stack, stack.data_dir / "sample.mp4", key.id, key.secret)
     print(
         f"\n{len(submitted) - failed} of {len(submitted)} demo jobs succeeded, {heard} completion messages "
-        f"received from MNS queue {NOTIFY_QUEUE!r}; logs in {stack.data_dir}"
+        f"received from MNS queue {NOTIFY_QUEUE!r}, command line {'ok' if cli_ok else 'FAILED'}; logs in {stack.data_dir}"
     )
-    return 1 if failed or heard < len(submitted) else 0
+    return 1 if failed or heard < len(submitted) or not cli_ok else 0
+
+
+def demo_cli(stack: Stack, video: Path, key_id: str, secret: str) -> bool:
+    """The command-line path: upload a local file, submit, wait with progress, fetch an output URL."""
+    cmd = ["jobs", "submit", str(video), "--mode", "average", "--count", "6", "--width", "320", "--wait"]
+    print(f"\ncommand line: openmps {' '.join(cmd)}", flush=True)
+    env = {k: v for k, v in stack.env.items() if not k.startswith("OPENMPS_")}
+    env.update({"OPENMPS_URL": stack.base_url, "OPENMPS_ACCESS_KEY": key_id, "OPENMPS_SECRET": secret})
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *cmd], env=env, stdout=subprocess.PIPE, text=True, timeout=180
+    )
+    print(done.stdout, end="")
+    urls = [line for line in done.stdout.splitlines() if line.startswith("http")]
+    if done.returncode != 0 or not urls:
+        print(f"  the command failed (exit {done.returncode})")
+        return False
+    image = httpx.get(urls[0], timeout=10)
+    print(
+        f"  fetched {urls[0].split('?')[0]}: {image.status_code}, {len(image.content)} bytes of {image.headers.get('content-type')}"
+    )
+    return image.status_code == 200 and image.headers.get("content-type", "").startswith("image/")
 
 
 def print_notifications(queue: QueueStore, job_ids: set[str], timeout_s: float = 30.0) -> int:
