@@ -409,15 +409,16 @@ def print_notifications(queue: QueueStore, job_ids: set[str], timeout_s: float =
         except MessageNotFound:  # the long poll ended empty, as MNS answers: keep waiting
             continue
         for msg in received:
-            body = json.loads(msg.body)
-            if body.get("JobId") in pending:
-                pending.discard(body["JobId"])
-                extra = (
-                    f"Count={body['Count']} LastUrl={body['LastUrl']}"
-                    if body["State"] == "Success"
-                    else f"Code={body['Code']}"
-                )
-                print(f"  {body['JobId']}  State={body['State']}  UserData={body['UserData']!r}  {extra}")
+            # Jobs submitted through the native API announce themselves with the native event
+            # (docs/notifications.md): the job as GET /jobs/{id} returns it, and signed URLs.
+            event = json.loads(msg.body)
+            job = event.get("job") or {}
+            if job.get("id") in pending:
+                pending.discard(job["id"])
+                urls = event.get("urls", {})
+                shown = urls.get("images") or urls.get("sheets") or []
+                extra = f"objects={len(shown)} first={shown[0]}" if shown else f"error={job.get('error')}"
+                print(f"  {job['id']}  {event['event']}  user_data={job.get('user_data')!r}  {extra}")
             queue.delete_message(NOTIFY_QUEUE, msg.receipt_handle)
     for job_id in sorted(pending):
         print(f"  {job_id}: no completion message within {timeout_s:.0f} s (see notifier.log)")

@@ -36,12 +36,15 @@ def _dialect_ports(raw: str) -> tuple[tuple[str, int], ...]:
 
 
 def _retention_s(raw: str) -> float:
-    """``OPENMPS_JOB_RETENTION_DAYS`` (fractions allowed) -> seconds; must be > 0."""
+    """``OPENMPS_JOB_RETENTION_DAYS`` (fractions allowed) -> seconds; must be a finite number > 0."""
     if not raw.strip():
         return Settings.job_retention_s
-    days = float(raw)
-    if not days > 0:
-        raise ValueError(f"OPENMPS_JOB_RETENTION_DAYS must be a number of days > 0, got {raw!r}")
+    try:
+        days = float(raw)
+    except ValueError:
+        days = math.nan
+    if not (math.isfinite(days) and days > 0):
+        raise SettingsError(f"OPENMPS_JOB_RETENTION_DAYS must be a number of days > 0, got {raw!r}")
     return days * 86400.0
 
 
@@ -189,6 +192,8 @@ class Settings:
                 raise SettingsError(f"{name} must be greater than 0, got {number}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"OPENMPS_PORT must be a TCP port (1-65535), got {self.port}")
+        if not 1 <= self.url_ttl_s <= 7 * 86400:
+            raise SettingsError(f"OPENMPS_URL_TTL_S must be 1 s to 7 days (S3's limit), got {self.url_ttl_s}")
         if self.throttle_rate < 0:
             raise SettingsError(f"OPENMPS_THROTTLE_RATE must be >= 0 (0 = off), got {self.throttle_rate}")
         if self.job_time_limit_s >= self.visibility_timeout_s:

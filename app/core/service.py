@@ -164,9 +164,10 @@ class SnapshotService:
             raise InputNotFound(f"input bucket {spec.input.bucket!r} does not exist")
         if not self.objects.object_exists(spec.input.bucket, spec.input.key):
             raise InputNotFound(f"input object {spec.input.bucket}/{spec.input.key} does not exist")
-        for name, target in [("output", spec.output)] + (
-            [("sprite.output", spec.sprite.target)] if spec.sprite else []
-        ):
+        targets = [("output", spec.output)]
+        targets += [("sprite.output", spec.sprite.target)] if spec.sprite else []
+        targets += [("archive.output", spec.archive.target)] if spec.archive else []
+        for name, target in targets:
             if not self.objects.bucket_exists(target.bucket):
                 raise InvalidParameter(f"{name}.bucket", f"{target.bucket!r} does not exist")
         req = replace(req, spec=spec)

@@ -28,6 +28,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from app.settings import SettingsError
+
 PREFIX = "sealed:v1:"
 MIN_KEY_CHARS = 32
 FERNET_INFO = b"openmps secrets at rest v1"
@@ -49,13 +51,13 @@ def derive(key: str, info: bytes) -> bytes:
 
 def check_keys(keys: Sequence[str]) -> None:
     if not keys:
-        raise ValueError(
+        raise SettingsError(
             "OPENMPS_SECRET_KEY is not set: secrets are stored encrypted with it. Generate one with "
             "`openmps secrets generate-key` (make up/demo create one in their data dir)"
         )
     for key in keys:
         if len(key) < MIN_KEY_CHARS:
-            raise ValueError(f"every OPENMPS_SECRET_KEY must be at least {MIN_KEY_CHARS} characters")
+            raise SettingsError(f"every OPENMPS_SECRET_KEY must be at least {MIN_KEY_CHARS} characters")
 
 
 class SecretBox:

@@ -19,6 +19,11 @@ from app.settings import Settings, SettingsError
         ({"OPENMPS_THROTTLE_RATE": "-1"}, "OPENMPS_THROTTLE_RATE must be >= 0"),
         ({"OPENMPS_JOB_HARD_TIMEOUT_S": "2000"}, "must be less than OPENMPS_VISIBILITY_TIMEOUT_S"),
         ({"OPENMPS_DIALECT_PORTS": "mts:8101"}, "OPENMPS_DIALECT_PORTS must look like"),
+        ({"OPENMPS_URL_TTL_S": "0"}, "OPENMPS_URL_TTL_S must be 1 s to 7 days"),
+        ({"OPENMPS_URL_TTL_S": "604801"}, "OPENMPS_URL_TTL_S must be 1 s to 7 days"),
+        ({"OPENMPS_JOB_RETENTION_DAYS": "0"}, "OPENMPS_JOB_RETENTION_DAYS must be a number of days > 0"),
+        ({"OPENMPS_JOB_RETENTION_DAYS": "a month"}, "OPENMPS_JOB_RETENTION_DAYS must be a number of days > 0"),
+        ({"OPENMPS_JOB_RETENTION_DAYS": "inf"}, "OPENMPS_JOB_RETENTION_DAYS must be a number of days > 0"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], message: str) -> None:

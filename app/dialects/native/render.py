@@ -33,6 +33,10 @@ def manifest_json(job: SnapshotJob, object_url: ObjectUrl | None) -> dict[str, A
     for name in ("storyboard", "index"):
         key = out.get(f"{name}_key")
         out[f"{name}_url"] = object_url(sheets_bucket, key) if key else None
+    archive = job.spec.archive
+    out["archive_url"] = (
+        object_url(archive.target.bucket, out["archive_key"]) if archive and out.get("archive_key") else None
+    )
     return out
 
 
