@@ -82,3 +82,13 @@ def test_bad_key_unknown_job_and_unreachable_api_are_one_line_errors(devstack: D
         assert done.returncode == code, (args, done.stdout, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and text in done.stderr, (args, done.stderr)
         assert done.stderr.startswith("openmps: ")
+
+
+def test_on_a_terminal_the_progress_is_a_live_bar(devstack: DevStack) -> None:
+    # rich treats the pipe as an interactive terminal with these (what a shell on a tty gets)
+    tty = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}
+    done = openmps(devstack, "jobs", "submit", "media/samples/sample.mp4", "--count", "8", "--wait", env=tty)
+    assert done.returncode == 0, done.stderr
+    frames = [line for line in done.stderr.split("\n") if "images" in line]
+    assert "━" in frames[-1] and "succeeded" in frames[-1] and "8/8" in frames[-1]
+    assert done.stdout.splitlines()[0].split("\t")[1:] == ["succeeded", "8/8 images"]
