@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -28,9 +29,11 @@ import httpx
 import numpy as np
 import redis
 
+from app import stackfile
 from app.notify.errors import MessageNotFound
 from app.notify.queues import QueueAttributes, QueueStore
 from app.settings import Settings
+from app.stackfile import StackInfo
 from app.storage.secretbox import generate_key
 from app.wiring import Services, build_services, ensure_default_pipeline
 
@@ -319,12 +322,7 @@ def run_demo(stack: Stack) -> int:
     key = services.credentials.ensure(LOCAL_TENANT, LOCAL_KEY_ID, os.urandom(12).hex())
     local_access(services)
     print(f"local access key: id={key.id} secret={key.secret} (tenant {key.tenant})")
-    for bucket in (SAMPLE_BUCKET, OUTPUT_BUCKET):
-        services.objects.make_bucket(bucket)
-    sample = stack.data_dir / "sample.mp4"
-    if not sample.exists():
-        make_sample_video(sample)
-    services.objects.put(SAMPLE_BUCKET, SAMPLE_KEY, sample.read_bytes(), "video/mp4")
+    seed_sample(stack, services)
     client = httpx.Client(base_url=stack.base_url, auth=(key.id, key.secret), timeout=30)
     # Completion messages go to an MNS-style queue bound to the demo's pipeline (MPS NotifyConfig).
     notifications = QueueStore(services.redis, key.tenant)
@@ -374,11 +372,33 @@ def run_demo(stack: Stack) -> int:
         if manifest.get("storyboard_key"):
             print(f"  storyboard: {objects_root / OUTPUT_BUCKET / manifest['storyboard_key']}")
     heard = print_notifications(notifications, {job_id for _, job_id in submitted})
+    cli_ok = demo_cli(stack, stack.data_dir / "sample.mp4", key.id, key.secret)
     print(
         f"\n{len(submitted) - failed} of {len(submitted)} demo jobs succeeded, {heard} completion messages "
-        f"received from MNS queue {NOTIFY_QUEUE!r}; logs in {stack.data_dir}"
+        f"received from MNS queue {NOTIFY_QUEUE!r}, command line {'ok' if cli_ok else 'FAILED'}; logs in {stack.data_dir}"
     )
-    return 1 if failed or heard < len(submitted) else 0
+    return 1 if failed or heard < len(submitted) or not cli_ok else 0
+
+
+def demo_cli(stack: Stack, video: Path, key_id: str, secret: str) -> bool:
+    """The command-line path: upload a local file, submit, wait with progress, fetch an output URL."""
+    cmd = ["jobs", "submit", str(video), "--mode", "average", "--count", "6", "--width", "320", "--wait"]
+    print(f"\ncommand line: openmps {' '.join(cmd)}", flush=True)
+    env = {k: v for k, v in stack.env.items() if not k.startswith("OPENMPS_")}
+    env.update({"OPENMPS_URL": stack.base_url, "OPENMPS_ACCESS_KEY": key_id, "OPENMPS_SECRET": secret})
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *cmd], env=env, stdout=subprocess.PIPE, text=True, timeout=180
+    )
+    print(done.stdout, end="")
+    urls = [line for line in done.stdout.splitlines() if line.startswith("http")]
+    if done.returncode != 0 or not urls:
+        print(f"  the command failed (exit {done.returncode})")
+        return False
+    image = httpx.get(urls[0], timeout=10)
+    print(
+        f"  fetched {urls[0].split('?')[0]}: {image.status_code}, {len(image.content)} bytes of {image.headers.get('content-type')}"
+    )
+    return image.status_code == 200 and image.headers.get("content-type", "").startswith("image/")
 
 
 def print_notifications(queue: QueueStore, job_ids: set[str], timeout_s: float = 30.0) -> int:
@@ -407,6 +427,22 @@ def print_notifications(queue: QueueStore, job_ids: set[str], timeout_s: float =
     return len(job_ids) - len(pending)
 
 
+def seed_sample(stack: Stack, services: Services) -> None:
+    """Put the sample video where the quick start reads it (generated once into the data dir)."""
+    for bucket in (SAMPLE_BUCKET, OUTPUT_BUCKET):
+        services.objects.make_bucket(bucket)
+    sample = stack.data_dir / "sample.mp4"
+    if not sample.exists():
+        make_sample_video(sample)
+    services.objects.put(SAMPLE_BUCKET, SAMPLE_KEY, sample.read_bytes(), "video/mp4")
+
+
+def export_lines(url: str, key_id: str, secret: str) -> str:
+    """Shell lines that point the CLI, curl and the Python client at this stack."""
+    values = {"OPENMPS_URL": url, "OPENMPS_ACCESS_KEY": key_id, "OPENMPS_SECRET": secret}
+    return "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the stack the same way Ctrl-C does
 
@@ -426,12 +462,28 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         if args.command == "demo":
             return run_demo(stack)
-        print(f"openmps is up: API {stack.base_url}  data {stack.data_dir}  redis {stack.env['OPENMPS_REDIS_URL']}")
+        signal.signal(signal.SIGTERM, _interrupt)
         services = build_services(stack.settings())
         key = services.credentials.ensure(LOCAL_TENANT, LOCAL_KEY_ID, os.urandom(12).hex())
         local_access(services)
-        print(f"local access key: id={key.id} secret={key.secret}   (Ctrl-C stops everything)")
-        signal.signal(signal.SIGTERM, _interrupt)
+        seed_sample(stack, services)
+        stackfile.write(
+            stack.data_dir,
+            StackInfo(
+                url=stack.base_url,
+                redis_url=stack.env["OPENMPS_REDIS_URL"],
+                data_dir=str(stack.data_dir),
+                secret_key_file=str(stack.data_dir / SECRET_KEY_FILE),
+                access_key_id=key.id,
+                secret=key.secret,
+                pid=os.getpid(),
+            ),
+        )
+        print(f"openmps is up: API {stack.base_url}  data {stack.data_dir}  redis {stack.env['OPENMPS_REDIS_URL']}")
+        print(f"sample video: bucket {SAMPLE_BUCKET!r}, key {SAMPLE_KEY!r}; the CLI finds this stack by itself")
+        print("paste into another shell (tenant 'local' may read and write every bucket):\n")
+        print(export_lines(stack.base_url, key.id, key.secret))
+        print("\n(Ctrl-C stops everything)", flush=True)
         while all(proc.poll() is None for _, proc in stack.procs):
             time.sleep(0.5)
         dead = [name for name, proc in stack.procs if proc.poll() is not None]
@@ -440,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        stackfile.remove(stack.data_dir, os.getpid())
         stack.stop()
 
 

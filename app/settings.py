@@ -118,6 +118,8 @@ class Settings:
     mts_sync_budget_s: float = 5.0  # MPS sync SubmitSnapshotJob: longer -> SnapshotTimeOut (SDKs time out at 10 s)
     secret_keys: tuple[str, ...] = ()  # OPENMPS_SECRET_KEY: the first seals secrets at rest and signs URLs, all open
     url_ttl_s: int = 3600  # lifetime of signed/presigned object URLs
+    max_upload_bytes: int = 1 << 30  # largest object PUT /api/v1/objects/... accepts
+    log_format: str = "text"  # "text" | "json" (app/logs.py)
     job_retention_s: float = 30 * 86400.0  # finished jobs are forgotten this long after they end
 
     console_secret: str | None = None  # signs console sessions; None = a random key kept in Redis
@@ -188,6 +190,8 @@ class Settings:
             mts_sync_budget_s=num("OPENMPS_MTS_SYNC_BUDGET_S", d.mts_sync_budget_s, float),
             secret_keys=tuple(k.strip() for k in get("OPENMPS_SECRET_KEY", "").split(",") if k.strip()),
             url_ttl_s=num("OPENMPS_URL_TTL_S", d.url_ttl_s, int),
+            max_upload_bytes=num("OPENMPS_MAX_UPLOAD_BYTES", d.max_upload_bytes, int),
+            log_format=get("OPENMPS_LOG_FORMAT") or d.log_format,
             job_retention_s=_retention_s(get("OPENMPS_JOB_RETENTION_DAYS", "")),
             console_secret=get("OPENMPS_CONSOLE_SECRET") or None,
             task_events=_bool(get("OPENMPS_TASK_EVENTS", "true")),
@@ -206,6 +210,7 @@ class Settings:
         choices = {
             "OPENMPS_STORAGE": (self.storage, ("local", "s3")),
             "OPENMPS_WORKER_CLASS": (self.worker_class, ("cpu", "gpu")),
+            "OPENMPS_LOG_FORMAT": (self.log_format, ("text", "json")),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -221,6 +226,7 @@ class Settings:
             "OPENMPS_DISPATCH_WINDOW": self.dispatch_window,
             "OPENMPS_WORKER_CONCURRENCY": self.worker_concurrency,
             "OPENMPS_QUEUE_SYNC_S": self.queue_sync_interval_s,
+            "OPENMPS_MAX_UPLOAD_BYTES": self.max_upload_bytes,
             "OPENMPS_NOTIFY_TIME_SCALE": self.notify_time_scale,
             "OPENMPS_CLOCK_SKEW_S": self.request_clock_skew_s,
             "OPENMPS_NOTIFY_CONCURRENCY": self.notify_concurrency,
@@ -269,3 +275,29 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+STACK_FILE = "stack.json"  # written by `make up` into its data dir: how the CLI finds a running stack
+
+
+@dataclass(frozen=True)
+class ClientEnv:
+    """What the ``openmps`` command line reads from the environment: where the API is, the access
+    key it signs with, and where a running ``make up`` stack left its ``stack.json``."""
+
+    url: str | None = None  # OPENMPS_URL
+    access_key: str | None = None  # OPENMPS_ACCESS_KEY
+    secret: str | None = None  # OPENMPS_SECRET
+    data_dir: Path = Path("var/dev")  # OPENMPS_DATA_DIR (the stack file's folder; `make up`'s default)
+    server_env: Mapping[str, str] | None = None  # the whole environment, for Settings.from_env
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientEnv:
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            url=env.get("OPENMPS_URL") or None,
+            access_key=env.get("OPENMPS_ACCESS_KEY") or None,
+            secret=env.get("OPENMPS_SECRET") or None,
+            data_dir=Path(env.get("OPENMPS_DATA_DIR") or "var/dev"),
+            server_env=env,
+        )

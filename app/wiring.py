@@ -22,7 +22,7 @@ from app.storage.credentials import RedisCredentialStore
 from app.storage.endpoints import RedisPushEndpoints
 from app.storage.grants import RedisGrantRepository
 from app.storage.jobs import RedisJobRepository
-from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore, StoreCatalog
+from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore, StoreCatalog, StoreUploads
 from app.storage.operators import RedisOperatorRoster
 from app.storage.pipelines import RedisPipelineRepository
 from app.storage.scheduler import RedisScheduler
@@ -95,6 +95,8 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
             endpoints=EndpointGuard(allow_private=settings.allow_private_endpoints),
             webhook_secrets=RedisWebhookSecrets(client, sealer),
             push_endpoints=RedisPushEndpoints(client),
+            uploads=StoreUploads(objects),
+            max_upload_bytes=settings.max_upload_bytes,
         ),
         grants=grants,
         sealer=sealer,

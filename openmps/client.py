@@ -16,11 +16,14 @@ only HTTP: it needs nothing of the server's code and no Redis.
 
 from __future__ import annotations
 
+import mimetypes
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import httpx
 
@@ -113,6 +116,14 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Upload:
+    bucket: str
+    key: str
+    size: int
+    url: str | None  # signed: fetches the object without credentials until it expires
+
+
+@dataclass(frozen=True)
 class JobPage:
     jobs: list[Job]
     next_page_token: str | None
@@ -200,6 +211,26 @@ class Client:
     def cancel(self, job_id: str) -> Job:
         return Job.from_json(self._call("POST", f"/jobs/{job_id}/cancel"))
 
+    def delete_job(self, job_id: str, *, outputs: bool = False) -> None:
+        """Forget a finished job now; ``outputs=True`` first deletes every object it wrote."""
+        self._call("DELETE", f"/jobs/{job_id}", params={"outputs": "true"} if outputs else {})
+
+    # --- objects ------------------------------------------------------------------------------
+
+    def upload(self, path: str | os.PathLike[str], bucket: str, key: str, *, content_type: str | None = None) -> Upload:
+        """Stream a local file to ``bucket/key`` (``PUT /api/v1/objects/...``; the tenant needs
+        write on it), e.g. a video to snapshot next."""
+        size = os.path.getsize(path)
+        kind = content_type or mimetypes.guess_type(str(path))[0] or "application/octet-stream"
+        with open(path, "rb") as fh:
+            data = self._object(
+                "PUT",
+                f"/objects/{quote(bucket, safe='')}/{quote(key, safe='/')}",
+                content=_chunks(fh),
+                headers={"Content-Type": kind, "Content-Length": str(size)},
+            )
+        return Upload(bucket=str(data["bucket"]), key=str(data["key"]), size=int(data["size"]), url=data.get("url"))
+
     # --- pipelines ----------------------------------------------------------------------------
 
     def create_pipeline(self, name: str, **fields: Any) -> dict[str, Any]:
@@ -265,3 +296,8 @@ def _api_error(resp: httpx.Response) -> ApiError:
     if isinstance(data, dict) and "code" in data:
         return ApiError(resp.status_code, str(data["code"]), str(data.get("message", "")), data.get("request_id"))
     return ApiError(resp.status_code, f"HTTP{resp.status_code}", resp.text[:200], resp.headers.get("X-Request-Id"))
+
+
+def _chunks(fh: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := fh.read(size):
+        yield chunk

@@ -39,6 +39,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "OPENMPS_WORKER_CLASS": settings.worker_class,
         "OPENMPS_SECRET_KEY": ",".join(settings.secret_keys),
         "OPENMPS_URL_TTL_S": str(settings.url_ttl_s),
+        "OPENMPS_LOG_FORMAT": settings.log_format,
         "OPENMPS_JOB_RETENTION_DAYS": repr(settings.job_retention_s / 86400),
     }
     if settings.public_url:

@@ -18,6 +18,7 @@ from typing import Any
 from celery import Celery, bootsteps, signals
 from prometheus_client import multiprocess
 
+from app import logs
 from app.core.pipelines import DEFAULT_PIPELINE_ID, QUEUE_PREFIX, Pipeline, queue_name
 from app.metrics import reset_multiprocess_dir
 from app.queueing import make_celery
@@ -116,3 +117,7 @@ def _child_gone(pid: int | None = None, **_: Any) -> None:
     """A pool child leaving: its live gauges (busy slots) stop counting; its counters stay."""
     if settings.prometheus_multiproc_dir is not None:
         multiprocess.mark_process_dead(pid or os.getpid(), str(settings.prometheus_multiproc_dir))
+@signals.setup_logging.connect
+def _configure_logging(loglevel: Any = None, **_kwargs: Any) -> None:
+    """Connected, so Celery leaves logging to ``app.logs`` (OPENMPS_LOG_FORMAT) in every worker."""
+    logs.configure(settings.log_format, loglevel or logging.INFO)

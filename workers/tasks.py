@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -102,30 +103,90 @@ class Watch(threading.Thread):
         self.join(timeout=2)
 
 
+class JobFailed(Exception):
+    """Raised by the task after a failure is recorded, so Celery reports the task as failed; it is
+    in the task's ``throws``, so Celery logs it as expected, in one line, without a traceback."""
+
+    def __init__(self, job_id: str, code: str, message: str) -> None:
+        super().__init__(job_id, code, message)  # the arguments themselves: it crosses a pickle
+        self.job_id, self.code, self.message = job_id, code, message
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} failed: {self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    outcome: StartOutcome
+    failure: JobFailed | None = None  # the failure this delivery recorded
+
+
 def execute(
     services: Services, job_id: str, *, worker: str, decoder: str = "auto", metrics: WorkerMetrics | None = None
 ) -> StartOutcome:
     """Run one delivery of the job's task. The slots its start and finish free (window, running)
     are refilled by the repository as part of those transitions, not here. ``metrics``: where the
     attempt's duration, stage times and images are observed (the task passes its process's)."""
+    return deliver(services, job_id, worker=worker, decoder=decoder, metrics=metrics).outcome
+
+
+def deliver(
+    services: Services, job_id: str, *, worker: str, decoder: str = "auto", metrics: WorkerMetrics | None = None
+) -> Delivery:
+    """``execute``, also telling which failure (if any) it recorded; each recorded outcome is
+    logged in one line with its code."""
     cfg = services.settings
     started = services.jobs.start(
         job_id, worker=worker, lease_ttl_ms=int(cfg.lease_ttl_s * 1000), max_attempts=cfg.max_attempts
     )
     if started.outcome not in (StartOutcome.STARTED, StartOutcome.TAKEOVER):
         log.info("job %s not started: %s (attempts %d)", job_id, started.outcome.value, started.attempts)
-        return started.outcome
+        return Delivery(started.outcome)
     job = services.jobs.get(job_id)
     log.info("job %s started (attempt %d, %s)", job_id, started.attempts, started.outcome.value)
+    began = time.monotonic()
+    failure: JobFailed | None = None
+    ended: JobState | None = None  # None: superseded, nothing recorded by this attempt
+    timings = StageTimes()
+
+    def finish(state: JobState, *, manifest: Any = None, code: str | None = None, message: str = "") -> None:
+        nonlocal failure, ended
+        ended = state
+        recorded = services.jobs.finish(
+            job_id,
+            state,
+            lease_token=started.lease_token,
+            manifest=manifest,
+            error_code=code,
+            error_message=message if code else None,
+        )
+        seconds = round(time.monotonic() - began, 3)
+        extra = {
+            "job_id": job_id,
+            "state": state.value,
+            "code": code,
+            "duration_s": seconds,
+            "attempt": started.attempts,
+        }
+        if not recorded:
+            log.info("job %s: %s not recorded (lease lost or job already ended)", job_id, state.value, extra=extra)
+        elif state is JobState.SUCCEEDED:
+            images = len(manifest.images) if manifest is not None else 0
+            log.info(
+                "job %s succeeded: %d images in %.2f s", job_id, images, seconds, extra={**extra, "images": images}
+            )
+        elif state is JobState.FAILED:
+            log.warning("job %s failed: %s: %s (after %.2f s)", job_id, code, message, seconds, extra=extra)
+            failure = JobFailed(job_id, code or "", message)
+        else:
+            log.info("job %s %s after %.2f s", job_id, state.value, seconds, extra=extra)
+
     watch = Watch(services, job_id, started.lease_token, cfg)
     watch.start()
-    timings = StageTimes()
-    began = time.monotonic()
-    ended: JobState | None = None  # None: superseded, nothing recorded by this attempt
     if metrics is not None:
         metrics.busy.inc()
+    manifest = None
     try:
-        manifest = None
         for retry in range(TRANSIENT_RETRIES + 1):
             try:
                 manifest = run_snapshot(
@@ -144,46 +205,31 @@ def execute(
                     decode_threads=cfg.effective_decode_threads,
                 )
                 break
-            except JobFailure as failure:
-                if not failure.transient or retry == TRANSIENT_RETRIES:
+            except JobFailure as failed:
+                if not failed.transient or retry == TRANSIENT_RETRIES:
                     raise
-                log.warning("job %s: transient failure (%s); retry %d", job_id, failure.message, retry + 1)
+                log.warning("job %s: transient failure (%s); retry %d", job_id, failed.message, retry + 1)
                 if watch.cancel_event.wait(0.5 * 2**retry):  # a cancel must not wait out the back-off
-                    raise JobCanceled("canceled while waiting to retry") from failure
-        ended = JobState.SUCCEEDED
-        services.jobs.finish(job_id, JobState.SUCCEEDED, lease_token=started.lease_token, manifest=manifest)
+                    raise JobCanceled("canceled while waiting to retry") from failed
+        finish(JobState.SUCCEEDED, manifest=manifest)
     except AttemptSuperseded:
         log.warning("job %s: attempt %d was superseded by a takeover; it stops here", job_id, started.attempts)
     except JobCanceled:
-        ended = JobState.CANCELED
-        services.jobs.finish(job_id, JobState.CANCELED, lease_token=started.lease_token)
-    except JobFailure as failure:
-        ended = JobState.FAILED
-        services.jobs.finish(
-            job_id,
-            JobState.FAILED,
-            lease_token=started.lease_token,
-            error_code=failure.code.value,
-            error_message=failure.message,
-        )
+        finish(JobState.CANCELED)
+    except JobFailure as failed:
+        finish(JobState.FAILED, code=failed.code.value, message=failed.message)
     except SoftTimeLimitExceeded:
-        ended = JobState.FAILED
-        services.jobs.finish(
-            job_id,
+        finish(
             JobState.FAILED,
-            lease_token=started.lease_token,
-            error_code=FailureCode.SNAPSHOT_TIMEOUT.value,
-            error_message=f"the job ran longer than {cfg.job_soft_time_limit_s} s",
+            code=FailureCode.SNAPSHOT_TIMEOUT.value,
+            message=f"the job ran longer than {cfg.job_soft_time_limit_s} s",
         )
     except Exception as exc:  # a bug or an unforeseen input: fail the job, keep the worker
         log.exception("job %s failed unexpectedly", job_id)
-        ended = JobState.FAILED
-        services.jobs.finish(
-            job_id,
+        finish(
             JobState.FAILED,
-            lease_token=started.lease_token,
-            error_code=FailureCode.INTERNAL_ERROR.value,
-            error_message=public_message(f"internal error: {type(exc).__name__}: {exc}", "", ""),
+            code=FailureCode.INTERNAL_ERROR.value,
+            message=public_message(f"internal error: {type(exc).__name__}: {exc}", "", ""),
         )
     finally:
         watch.stop()
@@ -194,11 +240,14 @@ def execute(
             if ended is not None:
                 images = len(manifest.images) if ended is JobState.SUCCEEDED and manifest is not None else 0
                 observe_job(metrics, cfg.worker_class, ended.value, spent, images, timings)
-    return started.outcome
+    return Delivery(started.outcome, failure)
 
 
-@celery_app.task(name=TASK_RUN_SNAPSHOT, bind=True)
+@celery_app.task(name=TASK_RUN_SNAPSHOT, bind=True, throws=(JobFailed,))
 def run_snapshot_task(self, job_id: str) -> str:  # type: ignore[no-untyped-def]
     worker = f"{self.request.hostname or socket.gethostname()}:{os.getpid()}"
     decoder = "gpu" if settings.worker_class == "gpu" else "auto"
-    return execute(process_services(), job_id, worker=worker, decoder=decoder, metrics=process_metrics()).value
+    delivery = deliver(process_services(), job_id, worker=worker, decoder=decoder, metrics=process_metrics())
+    if delivery.failure is not None:
+        raise delivery.failure  # recorded already; this tells Celery (task-failed, no traceback)
+    return delivery.outcome.value

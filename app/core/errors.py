@@ -117,6 +117,12 @@ class AccessDenied(DomainError):
         self.access = access
 
 
+class TooLarge(DomainError):
+    """A request body (an uploaded object) is larger than this server accepts."""
+
+    code = "RequestTooLarge"
+
+
 class Unavailable(DomainError):
     """A dependency (object storage, broker) did not answer; the request may be retried."""
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from app.core.grants import Grant
 from app.core.jobs import SnapshotJob
@@ -105,6 +105,14 @@ class ObjectCatalog(Protocol):
     def bucket_exists(self, bucket: str) -> bool: ...
     def object_exists(self, bucket: str, key: str) -> bool: ...
     def delete_object(self, bucket: str, key: str) -> None: ...
+
+
+class ObjectUploads(Protocol):
+    """Writes an uploaded object from a stream, never holding it whole (``length`` bytes, known
+    before it starts: S3 needs it); returns the bytes written. Raises ``Unavailable`` when the
+    store does not answer."""
+
+    def put_stream(self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str) -> int: ...
 
 
 class BucketGrants(Protocol):

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from app.core import outputs
@@ -24,6 +25,7 @@ from app.core.errors import (
     JobNotFound,
     PipelineNotEmpty,
     PipelineNotFound,
+    TooLarge,
     Unavailable,
 )
 from app.core.grants import Access, permits
@@ -47,6 +49,7 @@ from app.core.ports import (
     JobQuery,
     JobRepository,
     ObjectCatalog,
+    ObjectUploads,
     ObjectUrls,
     PipelinePage,
     PipelineRepository,
@@ -56,10 +59,11 @@ from app.core.ports import (
     Scheduler,
     WebhookSecrets,
 )
-from app.core.specs import SnapshotSpec, spec_to_dict, validate_spec, validate_user_data
+from app.core.specs import ObjectRef, SnapshotSpec, spec_to_dict, validate_spec, validate_user_data
 from app.core.states import JobState
 
 MAX_WAIT_S = 10.0
+DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,8 @@ class SnapshotService:
         ids: Callable[[], str] = new_id,
         webhook_secrets: WebhookSecrets | None = None,
         push_endpoints: PushEndpoints | None = None,
+        uploads: ObjectUploads | None = None,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     ) -> None:
         self.jobs = jobs
         self.pipelines = pipelines
@@ -132,6 +138,8 @@ class SnapshotService:
         self.ids = ids
         self.webhook_secrets = webhook_secrets
         self.push_endpoints = push_endpoints
+        self.uploads = uploads
+        self.max_upload_bytes = max_upload_bytes
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -206,6 +214,29 @@ class SnapshotService:
             raise InvalidParameter("", f"{bucket}/{key} is not a valid object name")
         if not permits(self.grants.grants_for(tenant), Access.READ, bucket, key):
             raise AccessDenied(f"you may not read {bucket}/{key}", access="read")
+
+    def upload(
+        self, tenant: str, bucket: str, key: str, stream: BinaryIO, length: int | None, content_type: str
+    ) -> ObjectRef:
+        """Store an uploaded object (a local video to snapshot): the tenant needs write on it.
+
+        Names, then the grant, then the size, then the bucket's existence (so another tenant's
+        buckets cannot be probed); the body is streamed to the store, never held whole."""
+        if self.uploads is None:
+            raise Unavailable("uploads are not configured in this process")
+        for name, problem in (("bucket", bucket_problem(bucket)), ("key", key_problem(key))):
+            if problem:
+                raise InvalidParameter(name, problem)
+        if not permits(self.grants.grants_for(tenant), Access.WRITE, bucket, key):
+            raise AccessDenied(f"you may not write to {bucket}/{key}", field="key", access="write")
+        if length is None:
+            raise InvalidParameter("content_length", "is required: send the object's size in Content-Length")
+        if length > self.max_upload_bytes:
+            raise TooLarge(f"the object is {length} bytes; this server accepts at most {self.max_upload_bytes}")
+        if not self.objects.bucket_exists(bucket):
+            raise InvalidParameter("bucket", f"{bucket!r} does not exist")
+        self.uploads.put_stream(bucket, key, stream, length, content_type)
+        return ObjectRef(bucket, key)
 
     def object_url(self, bucket: str, key: str) -> str:
         """A URL that fetches the object without credentials until it expires (``OPENMPS_URL_TTL_S``)."""

@@ -34,7 +34,9 @@ class RawRequest:
         return default
 
     @classmethod
-    def from_flask(cls, request: Request) -> RawRequest:
+    def from_flask(cls, request: Request, *, with_body: bool = True) -> RawRequest:
+        """``with_body=False`` for a scheme that signs no body (HTTP Basic) on a streamed upload,
+        whose body the view reads itself instead of holding it in memory."""
         query = request.query_string.decode("latin-1")
         return cls(
             method=request.method,
@@ -42,7 +44,7 @@ class RawRequest:
             target=_raw_target(request, query),
             query=query,
             headers=tuple(request.headers.items()),
-            body=request.get_data(cache=True),
+            body=request.get_data(cache=True) if with_body else b"",
             host=request.headers.get("Host", ""),
         )
 

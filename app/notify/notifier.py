@@ -30,6 +30,7 @@ from types import FrameType
 import redis
 from prometheus_client import start_http_server
 
+from app import logs
 from app.core.errors import DomainError, JobNotFound
 from app.core.jobs import NotificationResult, SnapshotJob
 from app.core.ports import PushEndpoint, Sealer
@@ -248,7 +249,6 @@ def run(settings: Settings, stop: threading.Event) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -260,6 +260,7 @@ def main() -> None:
         settings = Settings.from_env()
     except SettingsError as exc:
         raise SystemExit(f"openmps notifier: {exc}") from None
+    logs.configure(settings.log_format)
     run(settings, stop)
 
 

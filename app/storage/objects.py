@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import urllib3
 from minio import Minio
@@ -22,6 +22,7 @@ from minio.error import S3Error
 
 from app.core.errors import FailureCode, JobFailure, Unavailable
 
+_CHUNK = 1 << 20
 _NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "NoSuchObject", "ResourceNotFound"}
 
 
@@ -37,6 +38,7 @@ class ObjectStore(Protocol):
     def make_bucket(self, bucket: str) -> None: ...
     def stat(self, bucket: str, key: str) -> ObjectInfo | None: ...
     def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None: ...
+    def put_stream(self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str) -> int: ...
     def get(self, bucket: str, key: str) -> bytes: ...
     def delete(self, bucket: str, key: str) -> None: ...
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]: ...
@@ -98,6 +100,34 @@ class LocalObjectStore:
         except (ValueError, OSError) as exc:  # the message names the object, never a server path
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "invalid name"
             raise JobFailure(FailureCode.OUTPUT_WRITE_FAILED, f"cannot write {bucket}/{key}: {reason}") from exc
+
+    def put_stream(self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str) -> int:
+        """Copy ``length`` bytes in chunks into a temporary file beside the object, then rename."""
+        if not self.bucket_exists(bucket):
+            raise JobFailure(FailureCode.OUTPUT_WRITE_FAILED, f"output bucket {bucket!r} does not exist")
+        try:
+            path = self._path(bucket, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except (ValueError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "invalid name"
+            raise JobFailure(FailureCode.OUTPUT_WRITE_FAILED, f"cannot write {bucket}/{key}: {reason}") from exc
+        written = 0
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                while written < length:
+                    chunk = stream.read(min(_CHUNK, length - written))
+                    if not chunk:
+                        break
+                    fh.write(chunk)
+                    written += len(chunk)
+            if written != length:
+                raise JobFailure(FailureCode.OUTPUT_WRITE_FAILED, f"upload of {bucket}/{key} ended at {written} bytes")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return written
 
     def get(self, bucket: str, key: str) -> bytes:
         info = self.stat(bucket, key)
@@ -187,6 +217,17 @@ class S3ObjectStore:
         except urllib3.exceptions.HTTPError as exc:
             raise _transient(exc) from exc
 
+    def put_stream(self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str) -> int:
+        try:
+            self.client.put_object(bucket, key, stream, length, content_type=content_type)
+        except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                raise JobFailure(FailureCode.OUTPUT_WRITE_FAILED, f"output bucket {bucket!r} does not exist") from exc
+            raise _transient(exc) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise _transient(exc) from exc
+        return length
+
     def get(self, bucket: str, key: str) -> bytes:
         try:
             resp = self.client.get_object(bucket, key)
@@ -245,3 +286,16 @@ class StoreCatalog:
             self.store.delete(bucket, key)
         except JobFailure as exc:
             raise Unavailable(f"object storage did not answer: {exc.message}") from exc
+
+
+class StoreUploads:
+    """Adapts an ObjectStore to the core's ``ObjectUploads`` port (``PUT /api/v1/objects/...``)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def put_stream(self, bucket: str, key: str, stream: BinaryIO, length: int, content_type: str) -> int:
+        try:
+            return self.store.put_stream(bucket, key, stream, length, content_type)
+        except JobFailure as exc:
+            raise Unavailable(f"object storage did not take the upload: {exc.message}") from exc

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Sequence
+from typing import Any, cast
 
 import redis
 from flask import Flask, Response, g, jsonify, request
@@ -26,7 +28,8 @@ from app.core.errors import DomainError, Unavailable
 from app.gateway import registry
 from app.gateway.bodies import check_json_depth
 from app.gateway.dialect import Dialect, DialectServices
-from app.gateway.gate import KeyRecord, RequestGate
+from app.gateway.gate import AuthScheme, Caller, KeyRecord, RequestGate
+from app.gateway.raw import RawRequest
 from app.notify.delivery import DeliveryStore
 from app.settings import Settings
 from app.storage.nonces import RedisNonceBook
@@ -36,6 +39,7 @@ from app.web.probes import create_probes_blueprint, install_metrics
 from app.wiring import Services, build_services, ensure_default_pipeline
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("openmps.access")
 DEFAULT_DIALECT = "native"
 MAX_BODY_BYTES = 1 << 20
 # Below gunicorn's own caps (``app/web/gunicorn_config.py``: 8190-byte request line, 8190-byte
@@ -65,7 +69,7 @@ def create_app(
     flask_app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     ensure_default_pipeline(services)
 
-    gate = gate or build_gate(services)
+    gate = cast(RequestGate, TenantRecordingGate(gate or build_gate(services)))
     handed = DialectServices(
         settings=settings, snapshots=services.snapshots, gate=gate, redis=services.redis, sealer=services.sealer
     )
@@ -89,6 +93,7 @@ def create_app(
 
     @flask_app.before_request
     def assign_request_id() -> None:
+        g.started = time.perf_counter()
         given = request.headers.get("X-Request-Id", "")
         g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
@@ -113,6 +118,7 @@ def create_app(
     @flask_app.after_request
     def echo_request_id(response: Response) -> Response:
         response.headers.setdefault("X-Request-Id", g.get("request_id", ""))
+        access_line(response)
         return response
 
     @flask_app.errorhandler(Exception)
@@ -141,6 +147,48 @@ def console_services(settings: Settings, services: Services, gate: RequestGate) 
         queue_stats=services.scheduler.queue_stats,
         is_operator=services.operators.is_operator,
         session_key=session_key(settings, services.redis),
+    )
+
+
+class TenantRecordingGate:
+    """The gate every dialect admits through, noting the admitted tenant for the access line."""
+
+    def __init__(self, inner: RequestGate) -> None:
+        self.inner = inner
+
+    def admit(self, raw: RawRequest, scheme: AuthScheme) -> Caller:
+        caller = self.inner.admit(raw, scheme)
+        g.tenant = caller.tenant
+        return caller
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def access_line(response: Response) -> None:
+    """One line per request: method, path (never the query string: it can carry a presigned
+    URL's signature), status, duration, request id and the tenant once a dialect admitted it.
+    Credentials never appear: they travel in headers, and no header is logged."""
+    started = g.get("started")
+    duration_ms = round((time.perf_counter() - started) * 1000, 1) if started is not None else None
+    tenant = g.get("tenant")
+    fields = {
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "duration_ms": duration_ms,
+        "request_id": g.get("request_id"),
+        "tenant": tenant,
+    }
+    access_log.info(
+        "%s %s %s %sms request_id=%s tenant=%s",
+        request.method,
+        request.path,
+        response.status_code,
+        duration_ms,
+        fields["request_id"],
+        tenant or "-",
+        extra=fields,
     )
 
 

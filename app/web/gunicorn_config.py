@@ -19,6 +19,7 @@ from typing import Any
 
 from prometheus_client import multiprocess
 
+from app import logs
 from app.metrics import reset_multiprocess_dir
 from app.settings import Settings
 
@@ -35,3 +36,6 @@ def child_exit(server: Any, worker: Any) -> None:
     directory = Settings.from_env().prometheus_multiproc_dir
     if directory is not None:
         multiprocess.mark_process_dead(worker.pid, str(directory))
+# The API's logs (access lines included) in OPENMPS_LOG_FORMAT, set up once in the master before
+# it forks its workers. A bad setting stops gunicorn here with the variable named.
+logs.configure(Settings.from_env().log_format)

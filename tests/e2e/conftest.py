@@ -14,6 +14,7 @@ from app.settings import Settings
 from app.storage.credentials import AccessKey
 from app.web import create_app
 from app.wiring import Services
+from tests.devstackproc import DevStack, start_devstack
 from tests.workerproc import WorkerProcess
 
 
@@ -43,3 +44,11 @@ def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., W
 
 def basic(key: AccessKey) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{key.id}:{key.secret}".encode()).decode()}
+
+
+@pytest.fixture(scope="session")
+def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """``make up`` in a scratch checkout (its own redis-server, gunicorn API, worker, notifier)."""
+    stack = start_devstack(tmp_path_factory.mktemp("checkout"))
+    yield stack
+    stack.stop()

@@ -51,7 +51,7 @@ def test_pause_holds_the_shared_default_pipeline_and_resume_dispatches_what_queu
 
 def test_pause_of_an_unknown_pipeline_fails_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["pipelines", "pause", "nope"]) == 1
-    assert capsys.readouterr().err == "no pipeline nope\n"
+    assert capsys.readouterr().err == "openmps: no pipeline nope\n"
 
 
 def test_the_list_shows_the_state_the_cli_set(services: Services, capsys: pytest.CaptureFixture[str]) -> None:

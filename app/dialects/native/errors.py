@@ -19,6 +19,7 @@ STATUS_BY_TYPE: list[tuple[type[e.DomainError], int]] = [
     (e.Unauthenticated, 401),
     (e.AccessDenied, 403),
     (e.Throttled, 429),
+    (e.TooLarge, 413),
     (e.InputNotFound, 400),  # the request named an input that is not there: the caller's mistake
     (e.NotFound, 404),
     (e.IdempotencyConflict, 409),

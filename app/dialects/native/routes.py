@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from flask import Blueprint, Response, g, jsonify, request
 
@@ -36,6 +36,13 @@ def _body() -> Any:
     if data is None:
         raise InvalidParameter("", "request body is not valid JSON (with Content-Type: application/json)")
     return data
+
+
+class _LazyBody:
+    """The request body as a file, opened on the first read (werkzeug checks its size then)."""
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(request.stream.read(size))
 
 
 def _count_arg(name: str, default: str) -> int:
@@ -104,6 +111,20 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         if wait > 0 and not job.is_terminal:
             job = svc.wait(tenant, job.id, wait)
         return jsonify(render(job)), (200 if job.is_terminal else 202)
+
+    @bp.put("/objects/<bucket>/<path:key>")
+    def upload_object(bucket: str, key: str) -> tuple[Response, int]:
+        """A local file in: the body streamed to the object store (the tenant needs write on it)."""
+        tenant = services.gate.admit(RawRequest.from_flask(request, with_body=False), http_basic).tenant
+        g.tenant = tenant
+        request.max_content_length = services.settings.max_upload_bytes  # the use case says so first
+        content_type = request.mimetype or "application/octet-stream"
+        body = cast(BinaryIO, _LazyBody())  # opened only once the use case has checked grant and size
+        ref = snapshots.upload(tenant, bucket, key, body, request.content_length, content_type)
+        size = request.content_length or 0
+        return jsonify(
+            {"bucket": ref.bucket, "key": ref.key, "size": size, "url": snapshots.object_url(ref.bucket, ref.key)}
+        ), 201
 
     @bp.get("/jobs/<job_id>")
     def get_job(job_id: str) -> Response:
