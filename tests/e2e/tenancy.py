@@ -26,8 +26,8 @@ A client whose vendor has no such call sets the capability to ``False`` and the 
 that check for it: ``can_delete``; ``can_cancel`` (MPS and JD Cloud have no snapshot cancel);
 ``cancels_running`` (Huawei cancels WAITING tasks only: the cleanup race then cancels through the
 native API with the same tenant's key); ``can_sprite`` (only MPS of the vendors draws sprite
-sheets). ``series_count`` is the image the cleanup race plans alpha's key at (Huawei's TIME mode
-over the 6 s video plans fewer than 40). Vendor clients live in ``tests/e2e/tenancy_vendors.py``
+sheets). ``series_count`` is the image the cleanup race plans alpha's key at, from beta's
+``race_input`` (Huawei's TIME mode, 1-100 s apart, needs the 1000 s ``in/long.mp4``). Vendor clients live in ``tests/e2e/tenancy_vendors.py``
 and serve the app on a loopback port for their SDKs; ``close`` stops it.
 """
 
@@ -63,6 +63,7 @@ class TenantClient(Protocol):
     cancels_running: bool
     can_sprite: bool
     series_count: int
+    race_input: str
 
     def submit(
         self,
@@ -100,6 +101,7 @@ class NativeTenant:
     cancels_running: bool = True
     can_sprite: bool = True
     series_count: int = 40
+    race_input: str = "in/heavy.mp4"
     headers: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:

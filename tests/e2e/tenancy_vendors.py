@@ -24,6 +24,18 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkmts.request.v20140618.QuerySnapshotJobListRequest import QuerySnapshotJobListRequest
 from aliyunsdkmts.request.v20140618.SubmitSnapshotJobRequest import SubmitSnapshotJobRequest
 from flask.testing import FlaskClient
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions.exceptions import ServiceResponseException
+from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkmpc.v1 import (
+    CreateThumbnailsTaskRequest,
+    CreateThumbReq,
+    DeleteThumbnailsTaskRequest,
+    ListThumbnailsTaskRequest,
+    MpcClient,
+    ObsObjInfo,
+    ThumbnailPara,
+)
 from jdcloud_sdk.core.config import Config
 from jdcloud_sdk.core.credential import Credential
 from jdcloud_sdk.core.logger import ERROR, Logger
@@ -73,6 +85,7 @@ class MpsTenant(Served):
     cancels_running = False
     can_sprite = True
     series_count = 1000  # images come at ~300/s and a cancel lands in ~0.3 s: enough to be canceled
+    race_input = "in/heavy.mp4"
 
     def __init__(self, http: FlaskClient, key: AccessKey) -> None:
         super().__init__(http)
@@ -169,6 +182,7 @@ class JdTenant(Served):
     cancels_running = False
     can_sprite = False
     series_count = 1000  # 40 or 100 finished before the cancel landed about once in 10 runs
+    race_input = "in/heavy.mp4"
 
     def __init__(self, http: FlaskClient, key: AccessKey) -> None:
         super().__init__(http)
@@ -239,4 +253,108 @@ class JdTenant(Served):
         return {t["taskID"] for t in self._send(ListThumbnailTaskRequest(params)).body["taskList"]}
 
 
-CLIENTS: dict[str, Any] = {"mts": MpsTenant, "jdcloud": JdTenant}
+# --- Huawei MPC (huaweicloudsdkmpc) -----------------------------------------------------------------
+
+HUAWEI_LOCATION = "cn-north-4"
+HUAWEI_PROJECT = "0123456789abcdef0123456789abcdef"
+HUAWEI_STATES = {
+    "WAITING": NOT_DONE,
+    "PROCESSING": NOT_DONE,
+    "SUCCEEDED": "succeeded",
+    "FAILED": "failed",
+    "CANCELED": "canceled",
+}
+
+
+class HuaweiTenant(Served):
+    """``original_dir: 1`` and ``tar: 1`` (no sub-directory per task, no tar): one image is
+    ``output.object/output_filename`` (``.jpg`` added unless there), a ``TIME`` series every 1 s is
+    ``output.object/<second>.jpg``; the cleanup race reads ``in/long.mp4`` (1000 s at 1 fps), the
+    only way to plan many images at 1-100 s apart. DeleteThumbnailsTask is the cancel."""
+
+    dialect = "huawei"
+    can_delete = False
+    can_cancel = True
+    cancels_running = False
+    can_sprite = False
+    series_count = 900
+    race_input = "in/long.mp4"
+
+    def __init__(self, http: FlaskClient, key: AccessKey) -> None:
+        super().__init__(http)
+        self.client = (
+            MpcClient.new_builder()
+            .with_credentials(BasicCredentials(key.id, key.secret, HUAWEI_PROJECT))
+            .with_endpoint(self.url)
+            .with_http_config(HttpConfig(timeout=(5, 30)))
+            .build()
+        )
+
+    def _call(self, method: Any, request: Any) -> Outcome:
+        try:
+            resp = method(request)
+        except ServiceResponseException as exc:
+            return Outcome(exc.status_code, {"error_code": exc.error_code, "error_msg": exc.error_msg})
+        return Outcome(resp.status_code or 200, resp.to_dict())
+
+    def submit(
+        self,
+        input_bucket: str,
+        input_key: str,
+        output_bucket: str,
+        output_key: str,
+        *,
+        count: int = 1,
+        sprite: Sprite | None = None,
+        time_ms: int = 100,
+    ) -> Outcome:
+        assert sprite is None, "Huawei MPC draws no sprite sheets"
+        if count > 1:
+            directory, para = output_key.strip("/"), ThumbnailPara(type="TIME", time=1, start_time=0)
+        else:
+            directory, _, name = output_key.rpartition("/")
+            para = ThumbnailPara(type="DOTS_MS", dots_ms=[time_ms], output_filename=name, format=1)
+        body = CreateThumbReq(
+            input=ObsObjInfo(bucket=input_bucket, location=HUAWEI_LOCATION, object=input_key),
+            output=ObsObjInfo(bucket=output_bucket, location=HUAWEI_LOCATION, object=directory),
+            thumbnail_para=para,
+            tar=1,
+            original_dir=1,
+            sync=0,
+        )
+        outcome = self._call(self.client.create_thumbnails_task, CreateThumbnailsTaskRequest(body=body))
+        return Outcome(outcome.status, outcome.body, outcome.body.get("task_id") if outcome.status < 300 else None)
+
+    def series_key(self, prefix: str, n: int, job_id: str) -> str:
+        return f"{prefix}{n - 1}.jpg"  # image n at second n - 1
+
+    def single_key(self, output_key: str, job_id: str) -> str:
+        return output_key if output_key.endswith(".jpg") else output_key + ".jpg"
+
+    def denied(self, outcome: Outcome) -> bool:
+        return outcome.status == 403 and outcome.body["error_code"] == "MPC.10203"
+
+    def not_found(self, outcome: Outcome) -> bool:
+        if outcome.status >= 300:  # DeleteThumbnailsTask of an unknown task
+            return outcome.status == 400 and outcome.body["error_code"] == "MPC.10212"
+        return not outcome.body["task_array"]  # ListThumbnailsTask leaves unknown ids out
+
+    def job(self, job_id: str) -> Outcome:
+        return self._call(self.client.list_thumbnails_task, ListThumbnailsTaskRequest(task_id=[job_id]))
+
+    def state(self, job_id: str) -> str:
+        (task,) = self.job(job_id).body["task_array"]
+        return HUAWEI_STATES[task["status"]]
+
+    def cancel(self, job_id: str) -> Outcome:
+        return self._call(self.client.delete_thumbnails_task, DeleteThumbnailsTaskRequest(task_id=job_id))
+
+    def delete(self, job_id: str, *, outputs: bool) -> Outcome:
+        raise NotImplementedError("Huawei MPC's DeleteThumbnailsTask is its cancel: no delete")
+
+    def list_ids(self) -> set[str]:
+        body = self._call(self.client.list_thumbnails_task, ListThumbnailsTaskRequest(size=100)).body
+        return {t["task_id"] for t in body["task_array"]}
+
+
+CLIENTS: dict[str, Any] = {"mts": MpsTenant, "jdcloud": JdTenant, "huawei": HuaweiTenant}

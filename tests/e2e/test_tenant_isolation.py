@@ -54,19 +54,20 @@ ALPHAS = {"alpha": "", "shared": "a/"}
 
 
 @pytest.fixture(scope="module")
-def video_paths(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def video_paths(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     base = tmp_path_factory.mktemp("videos")
     small = make_video(base / "small.mp4", seconds=2, fps=25, width=320, height=240, gop=25).path
     heavy = make_video(base / "heavy.mp4", seconds=6, fps=25, width=1280, height=720, gop=150).path
-    return small, heavy
+    long = make_video(base / "long.mp4", seconds=1000, fps=1, width=160, height=120, gop=10).path  # 1 image/s series
+    return small, heavy, long
 
 
 @pytest.fixture
 def stack(
-    settings: Settings, video_paths: tuple[Path, Path], start_worker: Callable[..., WorkerProcess]
+    settings: Settings, video_paths: tuple[Path, Path, Path], start_worker: Callable[..., WorkerProcess]
 ) -> Iterator[Stack]:
     services = make_services(settings)
-    small, heavy = video_paths
+    small, heavy, long = video_paths
     for bucket in BUCKETS:
         services.objects.make_bucket(bucket)
     grants = services.grants
@@ -78,6 +79,7 @@ def stack(
     services.objects.put("shared", "a/in/a.mp4", small.read_bytes(), "video/mp4")
     services.objects.put("beta", "in/b.mp4", small.read_bytes(), "video/mp4")
     services.objects.put("beta", "in/heavy.mp4", heavy.read_bytes(), "video/mp4")
+    services.objects.put("beta", "in/long.mp4", long.read_bytes(), "video/mp4")
     http = create_app(settings, services).test_client()
     alpha = NativeTenant(http, services.credentials.create("alpha"))
     start_worker(concurrency=2)
@@ -163,7 +165,7 @@ def test_a_canceled_job_deletes_only_what_it_wrote_in_a_shared_bucket(stack: Sta
     Alpha uploads right after the submission (a key may name the job), long before the job would
     reach that image. A dialect that cannot cancel a running job cancels through the native API."""
     services = stack.services
-    started = beta.submit("beta", "in/heavy.mp4", "common", "race/", count=beta.series_count)
+    started = beta.submit("beta", beta.race_input, "common", "race/", count=beta.series_count)
     assert started.job_id, started
     alphas = beta.series_key("race/", beta.series_count, started.job_id)  # the key of its last planned image
     alpha_bytes = b"alpha's own bytes in the common bucket"
