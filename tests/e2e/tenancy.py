@@ -1,7 +1,8 @@
 """Tenant clients for the isolation suite (``test_tenant_isolation.py``): one tenant's view of
 the API through one dialect, reduced to what the isolation checks need.
 
-Adding a dialect's checks = one class here and one entry in ``DIALECT_CLIENTS``. The suite sets
+Adding a dialect's checks = one class and one entry in ``DIALECT_CLIENTS`` (the vendor dialects'
+are in ``tenancy_vendors.py``). The suite sets
 up the data through the native API and then runs every refusal and every own-work check as the
 second tenant through the dialect under test. A client for a vendor dialect signs its requests
 with its vendor's SDK or scheme and reads its vendor's error format; what it must provide:
@@ -9,26 +10,27 @@ with its vendor's SDK or scheme and reads its vendor's error format; what it mus
 * ``submit``: a snapshot job (one image at ``output_key``, or ``count`` images whose keys the
   client reports with ``series_key``, or sheets under ``sprite``) -> ``Outcome``;
 * ``denied`` / ``not_found``: whether an ``Outcome`` is the dialect's permission error (MPS
-  ``PermissionDenied.ResourceAccess``, JD Cloud ``403 PermissionDenied``, Huawei ``MPC.10212``...)
-  or its "no such job" error;
+  ``PermissionDenied.ResourceAccess``, JD Cloud ``403 HTTP_FORBIDDEN``, Huawei ``403 MPC.10203``)
+  or its "no such job" answer (MPS: listed in ``NonExistSnapshotJobIds``; JD Cloud: 404
+  ``NOT_FOUND``; Huawei: not listed, ``MPC.10212`` from its cancel);
 * ``job`` / ``cancel`` / ``delete``: read, cancel and (where the vendor has it) delete a job by id;
   ``list_ids``: the ids the tenant's listing shows;
 * ``series_key(prefix, n, job_id)``: the key its index token gives image ``n`` for ``prefix``;
   ``single_key(output_key, job_id)``: the key one image submitted for ``output_key`` gets;
-
 * ``state(job_id)``: the job's state in the core's words (``succeeded``, ``failed``, ``canceled``,
   or ``running`` for any unfinished one), read through the dialect.
 
 Both key methods may use the job id (JD Cloud names images after the task), so the suite asks
 for them after the submission.
 
-A client whose vendor has no such call sets the capability to ``False`` and the suite skips only
-that check for it: ``can_delete``; ``can_cancel`` (MPS and JD Cloud have no snapshot cancel);
-``cancels_running`` (Huawei cancels WAITING tasks only: the cleanup race then cancels through the
-native API with the same tenant's key); ``can_sprite`` (only MPS of the vendors draws sprite
-sheets). ``series_count`` is the image the cleanup race plans alpha's key at, from beta's
-``race_input`` (Huawei's TIME mode, 1-100 s apart, needs the 1000 s ``in/long.mp4``). Vendor clients live in ``tests/e2e/tenancy_vendors.py``
-and serve the app on a loopback port for their SDKs; ``close`` stops it.
+A client whose vendor has no such call sets the capability to ``False`` and the suite leaves out
+only that check for it: ``can_delete`` (no vendor deletes snapshot jobs); ``can_cancel`` (MPS and
+JD Cloud have no snapshot cancel); ``cancels_running`` (none of the vendors cancels a running
+job; Huawei cancels WAITING tasks only): the cleanup race then cancels through the native API with
+the same tenant's key; ``can_sprite`` (only MPS of the vendors draws sprite sheets).
+``series_count`` is the image the cleanup race plans alpha's key at, from beta's ``race_input``
+(Huawei's TIME mode, 1-100 s apart, needs the 1000 s ``in/long.mp4``). Vendor clients serve the
+app on a loopback port for their SDKs; ``close`` stops it.
 """
 
 from __future__ import annotations
