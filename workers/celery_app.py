@@ -117,6 +117,8 @@ def _child_gone(pid: int | None = None, **_: Any) -> None:
     """A pool child leaving: its live gauges (busy slots) stop counting; its counters stay."""
     if settings.prometheus_multiproc_dir is not None:
         multiprocess.mark_process_dead(pid or os.getpid(), str(settings.prometheus_multiproc_dir))
+
+
 @signals.setup_logging.connect
 def _configure_logging(loglevel: Any = None, **_kwargs: Any) -> None:
     """Connected, so Celery leaves logging to ``app.logs`` (OPENMPS_LOG_FORMAT) in every worker."""

@@ -36,6 +36,8 @@ def child_exit(server: Any, worker: Any) -> None:
     directory = Settings.from_env().prometheus_multiproc_dir
     if directory is not None:
         multiprocess.mark_process_dead(worker.pid, str(directory))
+
+
 # The API's logs (access lines included) in OPENMPS_LOG_FORMAT, set up once in the master before
 # it forks its workers. A bad setting stops gunicorn here with the variable named.
 logs.configure(Settings.from_env().log_format)
