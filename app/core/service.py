@@ -353,7 +353,8 @@ class SnapshotService:
 
     def retry(self, tenant: str, job_id: str) -> SnapshotJob:
         """Run a failed or canceled job again: a new job with the same spec, pipeline, priority,
-        user data, webhook and origin, recording ``retry_of``. The old job stays as it ended (its
+        user data, webhook, origin and dialect data (so its dialect still echoes what was sent),
+        recording ``retry_of``. The old job stays as it ended (its
         state is terminal, and no transition leaves a terminal state). No client token: a retry is
         a new request, and the same token would only return the old job."""
         job = self.get(tenant, job_id)
@@ -368,6 +369,7 @@ class SnapshotService:
                 user_data=job.user_data,
                 webhook_url=job.webhook_url,
                 origin=job.origin,
+                dialect_data=job.dialect_data,
                 retry_of=job.id,
             ),
         )

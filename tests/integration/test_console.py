@@ -5,6 +5,7 @@ no worker). The browser tests are in tests/e2e/test_console_browser.py."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -42,14 +43,16 @@ def login(client: FlaskClient, key: AccessKey, secret: str | None = None) -> int
     return resp.status_code
 
 
-def stored_job(services: Services, tenant: str, *, finish: JobState | None = None) -> str:
+def stored_job(
+    services: Services, tenant: str, *, finish: JobState | None = None, request: dict[str, Any] | None = None
+) -> str:
     services.objects.put("media", "v.mp4", b"not really a video", "video/mp4")
     for bucket in ("media", "out"):  # every tenant here may use the test buckets
         services.grants.grant(tenant, bucket, read=True, write=True)
     spec = SnapshotSpec(
         input=ObjectRef("media", "v.mp4"), output=OutputTarget("out", "o/{job_id}/{index:5}.jpg"), timing=SingleTime(0)
     )
-    job = services.snapshots.submit(tenant, SubmitRequest(spec=spec))
+    job = services.snapshots.submit(tenant, SubmitRequest(spec=spec, **(request or {})))
     if finish is not None:
         start = services.jobs.start(job.id, worker="test", lease_ttl_ms=10_000, max_attempts=3)
         key = spec.output.key_for(job.id, 1)
@@ -164,6 +167,13 @@ def test_retry_submits_a_linked_job_with_the_same_spec(services: Services) -> No
         services.snapshots.retry("acme", again.id)  # still queued
     with pytest.raises(Exception, match="does not exist"):
         services.snapshots.retry("beta", failed)  # another tenant's job
+
+
+def test_a_retry_keeps_the_origin_and_what_its_dialect_echoes(services: Services) -> None:
+    sent = {"origin": "mts", "dialect_data": {"echo": '{"Input":{"Location":"oss-cn-hangzhou"}}'}}
+    failed = stored_job(services, "acme", finish=JobState.FAILED, request=sent)
+    again = services.jobs.get(services.snapshots.retry("acme", failed).id)
+    assert again.origin == "mts" and again.dialect_data == sent["dialect_data"]
 
 
 def test_console_retry_and_cancel_buttons(services: Services, app_client: FlaskClient) -> None:
