@@ -67,9 +67,13 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         lease_ttl_s=settings.lease_ttl_s,
         queue_length=queue_length_probe(celery),
     )
-    # A transition that frees a window or running slot refills its pipeline (see RedisJobRepository).
+    # A transition that frees a window or running slot refills its pipeline, and a create fills
+    # it in its own script (see RedisJobRepository).
     jobs = RedisJobRepository(
-        client, on_slot_freed=scheduler.dispatch, retention_ms=int(settings.job_retention_s * 1000)
+        client,
+        on_slot_freed=scheduler.dispatch,
+        retention_ms=int(settings.job_retention_s * 1000),
+        dispatch=scheduler,
     )
     objects = object_store(settings)
     sealer = SecretBox(settings.secret_keys)

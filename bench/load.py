@@ -39,7 +39,9 @@ import redis
 from app.settings import Settings
 from app.storage import keys
 from app.storage.credentials import RedisCredentialStore
+from app.storage.grants import RedisGrantRepository
 from app.storage.objects import LocalObjectStore
+from app.storage.secretbox import SecretBox, generate_key
 from bench.procs import Procs, procfile_gunicorn_options, wait_for
 
 ROUNDS = int(os.environ.get("BENCH_LOAD_ROUNDS", "2"))
@@ -203,13 +205,16 @@ def main() -> int:
         store.make_bucket("media")
         store.put("media", "in/video.mp4", b"\0" * 1024, "video/mp4")  # submission checks existence only
         r = redis.Redis.from_url(redis_url, decode_responses=True)
-        key = RedisCredentialStore(r).create(TENANT)
+        secret_key = generate_key()
+        key = RedisCredentialStore(r, SecretBox((secret_key,))).create(TENANT)
+        RedisGrantRepository(r).grant(TENANT, "media", read=True, write=True)  # else every job is a 403
         auth = "Basic " + base64.b64encode(f"{key.id}:{key.secret}".encode()).decode()
         env = {
             "OPENMPS_REDIS_URL": redis_url,
             "OPENMPS_DATA_DIR": str(data_dir),
             "OPENMPS_STORAGE": "local",
             "OPENMPS_THROTTLE_RATE": "0",
+            "OPENMPS_SECRET_KEY": secret_key,
         }
         Settings.from_env(env)  # the settings are valid before anything starts
         bare = procs.gunicorn("bare", "bench.bare:flask_app", env)

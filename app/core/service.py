@@ -187,10 +187,9 @@ class SnapshotService:
             created_at=self.clock(),
             progress_total=spec.requested_count or 0,
         )
-        stored = self.jobs.create(job, request_fingerprint(tenant, req))
-        if stored.id == job.id:
-            self.scheduler.dispatch(pipeline.id)
-        return stored
+        # The repository stores the job and fills the pipeline's dispatch window in one step
+        # (``JobRepository.create``), so no separate dispatch follows here.
+        return self.jobs.create(job, request_fingerprint(tenant, req))
 
     def _check_access(self, tenant: str, spec: SnapshotSpec, job_id: str) -> None:
         """Read on the input; write on every key the job can produce; none of them its input."""
