@@ -28,7 +28,7 @@ from app.core.errors import (
     TooLarge,
     Unavailable,
 )
-from app.core.grants import Access, permits
+from app.core.grants import Access, Grant, permits
 from app.core.jobs import (
     DEFAULT_ORIGIN,
     DEFAULT_PRIORITY,
@@ -125,7 +125,13 @@ class SnapshotService:
         push_endpoints: PushEndpoints | None = None,
         uploads: ObjectUploads | None = None,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        submit_pipelines: PipelineRepository | None = None,
+        submit_grants: BucketGrants | None = None,
     ) -> None:
+        """``submit_pipelines`` and ``submit_grants``: the lookups submission uses, when they may
+        differ from ``pipelines`` and ``grants`` (short-lived caches, ``app/storage/cache.py``).
+        Only submission uses them: its create step re-checks the pipeline itself, while every view
+        that shows a pipeline or acts on an object reads the authoritative ports."""
         self.jobs = jobs
         self.pipelines = pipelines
         self.scheduler = scheduler
@@ -140,6 +146,8 @@ class SnapshotService:
         self.push_endpoints = push_endpoints
         self.uploads = uploads
         self.max_upload_bytes = max_upload_bytes
+        self.submit_pipelines = submit_pipelines or pipelines
+        self.submit_grants = submit_grants or grants
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -158,7 +166,9 @@ class SnapshotService:
             raise InvalidParameter("client_token", "must be 1-64 characters")
         if req.webhook_url is not None:
             self._check_endpoint(req.webhook_url, "webhook_url")
-        pipeline = self.get_pipeline(tenant, req.pipeline_id)
+        pipeline = self.submit_pipelines.find(req.pipeline_id)
+        if pipeline is None or not pipeline.visible_to(tenant):
+            raise PipelineNotFound(f"pipeline {req.pipeline_id!r} does not exist")
         job_id = self.ids()
         self._check_access(tenant, spec, job_id)
         if not self.objects.bucket_exists(spec.input.bucket):
@@ -192,8 +202,19 @@ class SnapshotService:
         return self.jobs.create(job, request_fingerprint(tenant, req))
 
     def _check_access(self, tenant: str, spec: SnapshotSpec, job_id: str) -> None:
-        """Read on the input; write on every key the job can produce; none of them its input."""
-        grants = self.grants.grants_for(tenant)
+        """Read on the input; write on every key the job can produce; none of them its input.
+
+        The grants come from ``submit_grants`` (possibly a short-lived cache); a denial is
+        confirmed against ``grants`` before it is raised, so a grant added a moment ago in any
+        process works at once (only a revocation can take the cache's lifetime to be seen)."""
+        try:
+            self._check_grants(self.submit_grants.grants_for(tenant), spec, job_id)
+        except AccessDenied:
+            if self.submit_grants is self.grants:
+                raise
+            self._check_grants(self.grants.grants_for(tenant), spec, job_id)
+
+    def _check_grants(self, grants: list[Grant], spec: SnapshotSpec, job_id: str) -> None:
         source = spec.input
         if not permits(grants, Access.READ, source.bucket, source.key):
             raise AccessDenied(f"you may not read {source.bucket}/{source.key}", field="input", access="read")
