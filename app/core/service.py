@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import BinaryIO
@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from app.core import outputs
 from app.core.errors import (
     AccessDenied,
+    DomainError,
     InputNotFound,
     InvalidJobState,
     InvalidParameter,
@@ -63,6 +64,7 @@ from app.core.specs import ObjectRef, SnapshotSpec, spec_to_dict, validate_spec,
 from app.core.states import JobState
 
 MAX_WAIT_S = 10.0
+MAX_BATCH_JOBS = 100  # jobs in one batch submission (``submit_many``)
 DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
 
 
@@ -155,8 +157,35 @@ class SnapshotService:
         """Validate, check the tenant's grants, check the objects exist, store, then dispatch.
 
         Grants come before existence, so another tenant's buckets and objects cannot be probed.
-        The job is stored before any task message is sent.
+        The job is stored before any task message is sent. The repository stores the job and
+        fills the pipeline's dispatch window in one step (``JobRepository.create``), so no
+        separate dispatch follows here.
         """
+        return self.jobs.create(*self._prepare(tenant, req))
+
+    def submit_many(self, tenant: str, reqs: Sequence[SubmitRequest]) -> list[SnapshotJob | DomainError]:
+        """A batch (1 to ``MAX_BATCH_JOBS``): each request accepted or refused on its own, with
+        every check of ``submit``; the accepted ones are stored in one ``create_many`` (a client
+        token repeated within the batch names one job, as it would across two requests). Returns,
+        in order, the stored job or the refusal of each."""
+        if not 1 <= len(reqs) <= MAX_BATCH_JOBS:
+            raise InvalidParameter("jobs", f"must hold 1 to {MAX_BATCH_JOBS} jobs, got {len(reqs)}")
+        outcomes: list[SnapshotJob | DomainError] = []
+        prepared: list[tuple[SnapshotJob, str]] = []
+        positions: list[int] = []
+        for req in reqs:
+            try:
+                prepared.append(self._prepare(tenant, req))
+                positions.append(len(outcomes))
+                outcomes.append(prepared[-1][0])
+            except DomainError as refused:
+                outcomes.append(refused)
+        for position, stored in zip(positions, self.jobs.create_many(prepared), strict=True):
+            outcomes[position] = stored
+        return outcomes
+
+    def _prepare(self, tenant: str, req: SubmitRequest) -> tuple[SnapshotJob, str]:
+        """The job a valid request makes, and its fingerprint; raises the request's refusal."""
         spec = validate_spec(req.spec)
         validate_user_data(req.user_data)
         _check_dialect_data(req.dialect_data)
@@ -197,9 +226,7 @@ class SnapshotService:
             created_at=self.clock(),
             progress_total=spec.requested_count or 0,
         )
-        # The repository stores the job and fills the pipeline's dispatch window in one step
-        # (``JobRepository.create``), so no separate dispatch follows here.
-        return self.jobs.create(job, request_fingerprint(tenant, req))
+        return job, request_fingerprint(tenant, req)
 
     def _check_access(self, tenant: str, spec: SnapshotSpec, job_id: str) -> None:
         """Read on the input; write on every key the job can produce; none of them its input.
@@ -223,7 +250,9 @@ class SnapshotService:
                 raise AccessDenied(
                     f"you may not write to {family.bucket}/{family.head}", field=family.field, access="write"
                 )
-            if family.bucket == source.bucket and family.pattern.fullmatch(source.key):
+            # Every key of the family starts with its head: only then can it be the input.
+            same_bucket = family.bucket == source.bucket
+            if same_bucket and source.key.startswith(family.head) and family.pattern.fullmatch(source.key):
                 raise InvalidParameter(
                     f"{family.field}.key", "can name the job's own input; a job never overwrites its input"
                 )

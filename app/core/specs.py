@@ -8,7 +8,6 @@ field path (``snapshot.time_ms``, ``output.key``), so every dialect can name the
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
@@ -396,28 +395,34 @@ def validate_user_data(user_data: str | None) -> None:
 _TIMING_KINDS: dict[str, type] = {"single": SingleTime, "series": Series, "average": Average, "points": TimePoints}
 
 
-@functools.cache
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
-def _plain(value: Any) -> Any:
-    """``dataclasses.asdict`` without its deep copies: the same dict (a spec holds only strings,
-    numbers, enums, tuples and dataclasses, none of which a copy changes), several times cheaper,
-    for a function each submission calls more than once (fingerprint, stored record, response)."""
+def plain_data(value: Any) -> Any:
+    """``dataclasses.asdict`` without its deep copies: the same dict for dataclasses that hold
+    only strings, numbers, enums, lists, tuples and dataclasses (a spec, a manifest), which a copy
+    would not change; several times cheaper, and each submission converts its spec and manifest
+    more than once (fingerprint, stored record, response)."""
     if hasattr(type(value), "__dataclass_fields__"):
-        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
+        return {name: plain_data(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, list | tuple):
-        return type(value)(_plain(v) for v in value)
+        return type(value)(plain_data(v) for v in value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_data(v) for k, v in value.items()}
     return value
 
 
 def spec_to_dict(spec: SnapshotSpec) -> dict[str, Any]:
-    data: dict[str, Any] = _plain(spec)
+    data: dict[str, Any] = plain_data(spec)
     kind = next(k for k, cls in _TIMING_KINDS.items() if isinstance(spec.timing, cls))
-    data["timing"] = {"kind": kind, **_plain(spec.timing)}
+    data["timing"] = {"kind": kind, **plain_data(spec.timing)}
     if isinstance(spec.timing, TimePoints):
         data["timing"]["points_ms"] = list(spec.timing.points_ms)
     return data

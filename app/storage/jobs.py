@@ -242,7 +242,7 @@ class RedisJobRepository:
         if not jobs:
             return []
         script_keys: list[str] = [keys.SCHED_SEQ]
-        args: list[str | int] = []
+        batch: list[list[object]] = []
         n_idx = 0
         pipelines: list[str] = []  # distinct, in order of first use
         for job, fingerprint in jobs:
@@ -258,26 +258,25 @@ class RedisJobRepository:
                 keys.pending(job.pipeline_id),
                 *index_keys,
             ]
-            flat: list[str] = []
-            for k, v in job_to_hash(job).items():
-                flat += [k, v]
-            args += [
-                job.id,
-                fingerprint,
-                "1" if idem_key else "0",
-                to_ms(job.created_at),
-                MAX_PRIORITY - job.priority,
-                job.tenant,
-                len(flat),
-                *flat,
-            ]
+            batch.append(
+                [
+                    job.id,
+                    fingerprint,
+                    "1" if idem_key else "0",
+                    to_ms(job.created_at),
+                    MAX_PRIORITY - job.priority,
+                    job.tenant,
+                    job_to_hash(job),
+                ]
+            )
             if job.pipeline_id not in pipelines:
                 pipelines.append(job.pipeline_id)
         for pid in pipelines:
             script_keys += [keys.pipeline(pid), keys.pending(pid), keys.dispatched(pid), keys.running(pid)]
         window = self.dispatch.window if self.dispatch is not None else 0
-        header: list[str | int] = [len(jobs), n_idx, len(pipelines), window, now_ms(), RANK_PRIORITY_FACTOR]
-        results, sent = self._create(keys=script_keys, args=header + args)
+        args: list[str | int] = [len(jobs), n_idx, len(pipelines), window, now_ms(), RANK_PRIORITY_FACTOR]
+        args.append(json.dumps(batch, separators=(",", ":"), ensure_ascii=False))  # UTF-8 as is, like HSET's
+        results, sent = self._create(keys=script_keys, args=args)
         if self.dispatch is not None:
             for pid, ids in zip(pipelines, sent, strict=True):
                 if ids:

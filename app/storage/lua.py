@@ -98,12 +98,13 @@ end
 # every pipeline that received one, in one round trip: a submission into a full window costs this
 # one script call. Jobs are handled in order, each on its own: one refused never stops the next,
 # and a client token a job stores is seen by a later job of the same batch.
-# KEYS: seq, then per job (``5 + n_idx`` keys): job, idem (or job when unused), pipeline, pending,
+# KEYS: seq, then per job (``4 + n_idx`` keys): job, idem (or job when unused), pipeline, pending,
 #       its listing indexes (``n_idx`` of them: every index a submitted job is listed in),
 #       then per pipeline to dispatch (4 keys): pipeline, pending, dispatched, running
-# ARGV: n_jobs, n_idx, n_dispatch, window (0 = store only), now_ms, rank_factor,
-#       then per job: job_id, fingerprint, use_idem, created_ms, inverted_priority, tenant,
-#       n (= 2 x number of hash fields), field, value, ...
+# ARGV: n_jobs, n_idx, n_dispatch, window (0 = store only), now_ms, rank_factor, then one JSON
+#       array with per job [job_id, fingerprint, use_idem ("1"/"0"), created_ms, inverted_priority,
+#       tenant, {hash field: value}] (one string for the whole batch: redis-py packs each argument
+#       in Python, the JSON is encoded in C and decoded by the server's cjson)
 # Per job, the pipeline must still exist and be the tenant's or shared (checked here, atomically,
 # so a concurrent delete cannot orphan the job, and a cached pipeline lookup can never let a job
 # into a pipeline that is gone). A job is stored only in the initial state and only under an id
@@ -119,16 +120,15 @@ CREATE = (
     + """
 local n_jobs, n_idx, n_dispatch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local window, now, factor = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local batch = cjson.decode(ARGV[7])
 local stride = 4 + n_idx
 local results, touched = {}, {}
-local a = 7
 for j = 0, n_jobs - 1 do
   local k = 1 + j * stride
   local job_key, idem_key, pipeline_key, pending_key = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
-  local job_id, fingerprint, use_idem, created = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local inverted, tenant, n = tonumber(ARGV[a + 4]), ARGV[a + 5], tonumber(ARGV[a + 6])
-  local first = a + 7
-  a = first + n
+  local item = batch[j + 1]
+  local job_id, fingerprint, use_idem, created = item[1], item[2], item[3], item[4]
+  local inverted, tenant, hash = tonumber(item[5]), item[6], item[7]
   local result
   local owner = redis.call("HMGET", pipeline_key, "id", "tenant")
   if not owner[1] or (owner[2] and owner[2] ~= "" and owner[2] ~= tenant) then
@@ -144,29 +144,23 @@ for j = 0, n_jobs - 1 do
   if not result and redis.call("EXISTS", job_key) == 1 then
     result = {"refused", redis.call("HGET", job_key, "state") or "", ""}
   end
+  if not result and hash["state"] ~= INITIAL then
+    result = {"refused", "", ""}
+  end
   if not result then
-    local fields, state = {}, nil
-    for i = first, first + n - 1, 2 do
-      fields[#fields + 1] = ARGV[i]
-      fields[#fields + 1] = ARGV[i + 1]
-      if ARGV[i] == "state" then state = ARGV[i + 1] end
+    local seq = redis.call("INCR", KEYS[1])
+    local rank = string.format("%d", inverted * factor + seq)
+    local fields = {"rank", rank, "seq", seq}
+    for name, value in pairs(hash) do
+      fields[#fields + 1] = name
+      fields[#fields + 1] = value
     end
-    if state ~= INITIAL then
-      result = {"refused", "", ""}
-    else
-      local seq = redis.call("INCR", KEYS[1])
-      local rank = string.format("%d", inverted * factor + seq)
-      fields[#fields + 1] = "rank"
-      fields[#fields + 1] = rank
-      fields[#fields + 1] = "seq"
-      fields[#fields + 1] = seq
-      redis.call("HSET", job_key, unpack(fields))
-      redis.call("ZADD", pending_key, rank, job_id)
-      for i = k + 5, k + 4 + n_idx do redis.call("ZADD", KEYS[i], created, job_id) end
-      if use_idem == "1" then redis.call("SET", idem_key, job_id .. " " .. fingerprint) end
-      touched[pipeline_key] = true
-      result = {"created", job_id, fingerprint}
-    end
+    redis.call("HSET", job_key, unpack(fields))
+    redis.call("ZADD", pending_key, rank, job_id)
+    for i = k + 5, k + 4 + n_idx do redis.call("ZADD", KEYS[i], created, job_id) end
+    if use_idem == "1" then redis.call("SET", idem_key, job_id .. " " .. fingerprint) end
+    touched[pipeline_key] = true
+    result = {"created", job_id, fingerprint}
   end
   results[#results + 1] = result
 end
