@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
 from app.core.pipelines import DEFAULT_PIPELINE_ID, queue_name
 from app.storage import keys
 from app.storage.credentials import AccessKey
+from app.web import create_app
 from app.wiring import Services
-from tests.integration.test_api import auth, body, client  # noqa: F401  (fixture)
+from tests.integration.test_api import auth, body
+
+
+@pytest.fixture
+def client(services: Services) -> FlaskClient:
+    services.objects.put("media", "in/video.mp4", b"\x00" * 64, "video/mp4")
+    return create_app(services.settings, services).test_client()
 
 
 def post_batch(client: FlaskClient, key: AccessKey, jobs: Any, **kw: Any) -> Any:
