@@ -396,6 +396,7 @@ _TIMING_KINDS: dict[str, type] = {"single": SingleTime, "series": Series, "avera
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_LEAVES = (str, int, float, type(None))  # enums here are StrEnum (str): kept as the members asdict keeps
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
@@ -408,12 +409,19 @@ def _field_names(cls: type) -> tuple[str, ...]:
 def plain_data(value: Any) -> Any:
     """``dataclasses.asdict`` without its deep copies: the same dict for dataclasses that hold
     only strings, numbers, enums, lists, tuples and dataclasses (a spec, a manifest), which a copy
-    would not change; several times cheaper, and each submission converts its spec and manifest
-    more than once (fingerprint, stored record, response)."""
-    if hasattr(type(value), "__dataclass_fields__"):
-        return {name: plain_data(getattr(value, name)) for name in _field_names(type(value))}
+    would not change; several times cheaper (leaves are kept without a call), and each submission
+    converts its spec and manifest more than once (fingerprint, stored record, response)."""
+    if isinstance(value, _LEAVES):
+        return value
+    cls = type(value)
+    if hasattr(cls, "__dataclass_fields__"):
+        out: dict[str, Any] = {}
+        for name in _field_names(cls):
+            item = getattr(value, name)
+            out[name] = item if isinstance(item, _LEAVES) else plain_data(item)
+        return out
     if isinstance(value, list | tuple):
-        return type(value)(plain_data(v) for v in value)
+        return cls(plain_data(v) for v in value)
     if isinstance(value, dict):
         return {k: plain_data(v) for k, v in value.items()}
     return value
