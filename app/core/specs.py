@@ -430,7 +430,7 @@ def plain_data(value: Any) -> Any:
 def spec_to_dict(spec: SnapshotSpec) -> dict[str, Any]:
     data: dict[str, Any] = plain_data(spec)
     kind = next(k for k, cls in _TIMING_KINDS.items() if isinstance(spec.timing, cls))
-    data["timing"] = {"kind": kind, **plain_data(spec.timing)}
+    data["timing"] = {"kind": kind, **data["timing"]}  # converted with the spec
     if isinstance(spec.timing, TimePoints):
         data["timing"]["points_ms"] = list(spec.timing.points_ms)
     return data

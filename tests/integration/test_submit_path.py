@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,16 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from app.core.pipelines import queue_name
+from app.core.errors import PipelineNotFound
+from app.core.jobs import SnapshotJob
+from app.core.pipelines import Pipeline, queue_name
+from app.core.specs import ObjectRef, OutputTarget, SingleTime, SnapshotSpec
 from app.settings import Settings
 from app.storage import keys
 from app.storage.cache import TtlCache
 from app.storage.credentials import AccessKey
+from app.storage.jobs import RedisJobRepository
+from app.storage.pipelines import RedisPipelineRepository
 from app.web import create_app
 from app.wiring import Services
 from tests.integration.test_api import auth, body
@@ -197,3 +203,22 @@ def test_a_submission_into_a_full_window_is_one_script_call_and_a_batch_too(tmp_
     finally:
         services.redis.close()
         server.stop()
+
+
+def test_the_create_script_refuses_a_job_into_another_tenants_pipeline(redis_client: redis.Redis) -> None:
+    """The authoritative check behind the pipeline cache: existence and owner, in the script."""
+    pipes = RedisPipelineRepository(redis_client)
+    pipes.create(Pipeline(id="theirs", name="t", tenant="globex"))
+    pipes.create(Pipeline(id="shared", name="s"))
+    repo = RedisJobRepository(redis_client)
+    spec = SnapshotSpec(input=ObjectRef("media", "a.mp4"), timing=SingleTime(0), output=OutputTarget("out", "x.jpg"))
+    now = datetime.now(tz=UTC)
+    into = {
+        pid: SnapshotJob(id=f"j-{pid}", tenant="acme", pipeline_id=pid, spec=spec, created_at=now)
+        for pid in ("theirs", "shared")
+    }
+    outcomes = repo.create_many([(into["theirs"], "a"), (into["shared"], "b")])
+    assert isinstance(outcomes[0], PipelineNotFound)
+    assert outcomes[1] == into["shared"]
+    assert not redis_client.exists(keys.job("j-theirs")) and redis_client.exists(keys.job("j-shared"))
+    assert redis_client.zrange(keys.pending("theirs"), 0, -1) == []
