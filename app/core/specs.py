@@ -8,6 +8,7 @@ field path (``snapshot.time_ms``, ``output.key``), so every dialect can name the
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
@@ -182,6 +183,17 @@ class SnapshotSpec:
     sprite: SpriteSpec | None = None
     black_frames: BlackFrameSpec | None = None
     archive: ArchiveSpec | None = None
+
+    @functools.cached_property
+    def _as_dict(self) -> dict[str, Any]:
+        """``spec_to_dict``'s result, built once per spec (it is immutable): a submission converts
+        its spec three times (fingerprint, stored record, response)."""
+        data: dict[str, Any] = plain_data(self)
+        kind = next(k for k, cls in _TIMING_KINDS.items() if isinstance(self.timing, cls))
+        data["timing"] = {"kind": kind, **data["timing"]}  # converted with the spec
+        if isinstance(self.timing, TimePoints):
+            data["timing"]["points_ms"] = list(self.timing.points_ms)
+        return data
 
     @property
     def requested_count(self) -> int | None:
@@ -428,12 +440,10 @@ def plain_data(value: Any) -> Any:
 
 
 def spec_to_dict(spec: SnapshotSpec) -> dict[str, Any]:
-    data: dict[str, Any] = plain_data(spec)
-    kind = next(k for k, cls in _TIMING_KINDS.items() if isinstance(spec.timing, cls))
-    data["timing"] = {"kind": kind, **data["timing"]}  # converted with the spec
-    if isinstance(spec.timing, TimePoints):
-        data["timing"]["points_ms"] = list(spec.timing.points_ms)
-    return data
+    """The spec as plain JSON-ready data (``dataclasses.asdict`` plus the timing's ``kind``). A
+    fresh top-level dict over nested values shared by every caller of the same spec: build new
+    nested dicts rather than changing them (``app/dialects/native/render.py`` ``native_spec``)."""
+    return dict(spec._as_dict)
 
 
 def spec_from_dict(data: dict[str, Any]) -> SnapshotSpec:
