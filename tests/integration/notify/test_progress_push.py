@@ -124,6 +124,7 @@ def test_events_are_signed_in_order_and_none_follows_the_completion(services: Se
     done = completion(services, job, f"{receiver.url}/hook")
     publisher.publish(event_seq(1, 4), 20, 20, AT)  # too late: the job's completion is already enqueued
     run_until(services, lambda: services.redis.zcard("openmps:push:due") == 0)
+    assert DeliveryStore(services.redis).get(done.id).state == DeliveryState.DELIVERED
     assert [b.get("images_done", b.get("event")) for b in bodies(receiver)] == [5, 10, 15, "job.succeeded"]
     time.sleep(0.2)
     assert len(receiver.got) == 4
