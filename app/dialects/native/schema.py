@@ -11,7 +11,8 @@ Body of ``POST /api/v1/jobs``::
        ... plus optional "frame_type" ("exact"|"keyframe"), "width", "height",
        "format" ("jpeg"|"png"|"webp"), "quality", "sprite": {...}, "black_frames": {...}
      "pipeline_id": "default", "priority": 5, "user_data": "...", "client_token": "...",
-     "webhook_url": "https://..."}
+     "webhook_url": "https://...",
+     "progress": {"webhook_url": "https://...", "every_images": 5, "every_s": 10}}   # optional
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from app.core import templates
 from app.core.errors import InvalidParameter
 from app.core.jobs import DEFAULT_PRIORITY
 from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, PipelineState, ResourceClass
+from app.core.progress import ProgressEvents
 from app.core.service import PipelineChanges, SubmitRequest
 from app.core.specs import (
     Average,
@@ -239,11 +241,33 @@ def parse_black_frames(value: Any) -> BlackFrameSpec:
     )
 
 
+def parse_progress(value: Any) -> ProgressEvents:
+    """``progress``: events while the job runs (``app.core.progress``); the bounds are the core's."""
+    p = "progress"
+    data = _obj(value, p)
+    _only(data, {"webhook_url", "every_images", "every_s"}, p)
+    return ProgressEvents(
+        webhook_url=_str(data, "webhook_url", p),
+        every_images=_int(data, "every_images", p),
+        every_s=_num(data, "every_s", p),
+    )
+
+
 def parse_submit(body: Any) -> SubmitRequest:
     data = _obj(body, "body")
     _only(
         data,
-        {"input", "output", "snapshot", "pipeline_id", "priority", "user_data", "client_token", "webhook_url"},
+        {
+            "input",
+            "output",
+            "snapshot",
+            "pipeline_id",
+            "priority",
+            "user_data",
+            "client_token",
+            "webhook_url",
+            "progress",
+        },
         "body",
     )
     in_bucket, in_key = _ref(data.get("input"), "input")
@@ -276,6 +300,7 @@ def parse_submit(body: Any) -> SubmitRequest:
         user_data=_str(data, "user_data", "body"),
         client_token=_str(data, "client_token", "body"),
         webhook_url=_str(data, "webhook_url", "body"),
+        progress_events=parse_progress(data["progress"]) if data.get("progress") is not None else None,
     )
 
 
