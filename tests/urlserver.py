@@ -166,7 +166,5 @@ def tls_files(folder: Path, host: str) -> TlsFiles:
     files = TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key")
     files.ca.write_bytes(ca.public_bytes(pem))
     files.cert.write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
-    files.key.write_bytes(
-        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    files.key.write_bytes(leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return files

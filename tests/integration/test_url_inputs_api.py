@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from app.settings import Settings
-from app.storage.credentials import AccessKey
 from app.web import create_app
 from app.wiring import Services
 from tests.integration.test_api import assert_error, auth, submit
@@ -138,4 +137,3 @@ def test_the_client_token_is_bound_to_the_url(services: Services) -> None:
     assert submit(client, key, body(client_token="tok-u")).get_json()["id"] == first["id"]
     changed = body(URL.replace("t0k3n", "t0k3m"), client_token="tok-u")
     assert_error(submit(client, key, changed), 409, "IdempotencyConflict", "tok-u")
-

@@ -25,7 +25,7 @@ from app.core.specs import Average, OutputTarget, SingleTime, SnapshotSpec, Timi
 from app.notify.ssrf import EndpointGuard
 from app.storage.objects import LocalObjectStore
 from tests.integration.frames.conftest import Videos
-from tests.media import VideoFacts, read_frame_index
+from tests.media import read_frame_index
 from tests.urlserver import MediaServer, tls_files
 from workers.pipeline import MediaLimits, run_snapshot
 from workers.urlinput import UrlInputs

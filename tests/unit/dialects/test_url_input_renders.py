@@ -44,6 +44,8 @@ def test_jdcloud_shows_the_url_as_the_key_and_maps_the_url_failures() -> None:
 
 def test_mps_shows_the_url_as_the_object() -> None:
     record = job_record(url_job())
-    assert record["Input"]["Bucket"] == "" and record["Input"]["Object"] == quote(URL, safe="/")  # MPS URL-encodes object names, slashes kept
+    assert record["Input"]["Bucket"] == "" and record["Input"]["Object"] == quote(
+        URL, safe="/"
+    )  # MPS URL-encodes object names, slashes kept
     failed = job_record(url_job(JobState.FAILED, FailureCode.INPUT_REFUSED))
     assert failed["Code"] == "PermissionDenied.ResourceAccess"
