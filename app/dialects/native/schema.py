@@ -2,7 +2,7 @@
 
 Body of ``POST /api/v1/jobs``::
 
-    {"input": {"bucket": "media", "key": "in/video.mp4"},
+    {"input": {"bucket": "media", "key": "in/video.mp4"},     # or {"url": "https://..."}
      "output": {"bucket": "media", "key": "out/{JobId}/{Count}.jpg"},
      "snapshot": {"mode": "single", "time_ms": 5000}          # or
                  {"mode": "series", "start_ms": 0, "interval_s": 2.5, "count": 10}
@@ -41,6 +41,7 @@ from app.core.specs import (
     SpriteSpec,
     TimePoints,
     Timing,
+    UrlSource,
     shown,
 )
 
@@ -133,6 +134,18 @@ def _ref(value: Any, path: str) -> tuple[str, str]:
     data = _obj(value, path)
     _only(data, {"bucket", "key"}, path)
     return _str(data, "bucket", path, required=True) or "", _str(data, "key", path, required=True) or ""
+
+
+def parse_input(value: Any) -> ObjectRef | UrlSource:
+    """``{"bucket", "key"}`` or ``{"url"}``: exactly one of the two forms."""
+    data = _obj(value, "input")
+    if "url" not in data:
+        bucket, key = _ref(data, "input")
+        return ObjectRef(bucket, key)
+    if "bucket" in data or "key" in data:
+        raise InvalidParameter("input", "must hold either url or bucket and key, not both")
+    _only(data, {"url"}, "input")
+    return UrlSource(_str(data, "url", "input", required=True) or "")
 
 
 def parse_timing(snap: Mapping[str, Any]) -> Timing:
@@ -270,7 +283,7 @@ def parse_submit(body: Any) -> SubmitRequest:
         },
         "body",
     )
-    in_bucket, in_key = _ref(data.get("input"), "input")
+    source = parse_input(data.get("input"))
     out_bucket, out_key = _ref(data.get("output"), "output")
     snap = _obj(data.get("snapshot", {}), "snapshot")
     _only(snap, _SNAPSHOT_FIELDS, "snapshot")
@@ -282,7 +295,7 @@ def parse_submit(body: Any) -> SubmitRequest:
         raise InvalidParameter("snapshot.frame_type", f"must be exact or keyframe, got {frame_type_raw!r}")
     quality = _int(snap, "quality", "snapshot")
     spec = SnapshotSpec(
-        input=ObjectRef(in_bucket, in_key),
+        input=source,
         timing=parse_timing(snap),
         output=OutputTarget(out_bucket, templates.from_vendor(out_key, KEY_SPELLING)),
         frame_type=FrameType(frame_type_raw),
