@@ -35,7 +35,17 @@ from app.core.progress import ProgressEvents
 from app.core.specs import spec_from_dict, spec_to_dict
 from app.core.states import INITIAL_STATE, JobState
 from app.storage import keys
-from app.storage.lua import CANCEL_QUEUED, CREATE, DELETE_JOB, FINISH, HEARTBEAT, HSET_EXISTING, START, SWEEP_JOB
+from app.storage.lua import (
+    CANCEL_QUEUED,
+    CREATE,
+    DELETE_JOB,
+    FINISH,
+    HEARTBEAT,
+    HSET_EXISTING,
+    REINDEX_JOBS,
+    START,
+    SWEEP_JOB,
+)
 
 RANK_PRIORITY_FACTOR = 10**12  # rank = (MAX_PRIORITY - priority) * factor + submission seq: lowest first
 DEFAULT_RETENTION_MS = 30 * 86_400_000  # OPENMPS_JOB_RETENTION_DAYS' default
@@ -156,11 +166,18 @@ def job_from_hash(h: dict[str, str]) -> SnapshotJob:
 
 
 def _index_keys(tenant: str, pipeline_id: str, state: str) -> list[str]:
+    """The listing indexes a job in ``state`` sits in (creation, deletion and the sweep)."""
     return [
         keys.tenant_jobs(tenant),
         keys.tenant_state_jobs(tenant, state),
         keys.tenant_pipeline_jobs(tenant, pipeline_id),
+        keys.tenant_pipeline_state_jobs(tenant, pipeline_id, state),
     ]
+
+
+def _moved_index_keys(placement: Placement, *states: JobState) -> list[str]:
+    """The per-(tenant, pipeline, state) indexes a transition script moves the job between."""
+    return [keys.tenant_pipeline_state_jobs(placement.tenant, placement.pipeline_id, s.value) for s in states]
 
 
 class RedisJobRepository:
@@ -183,6 +200,7 @@ class RedisJobRepository:
         self.r = client
         self.on_slot_freed = on_slot_freed
         self.retention_ms = retention_ms
+        self._complete_indexes: set[tuple[str, str]] = set()  # see _pipeline_state_index_complete
         self._delete_job = client.register_script(DELETE_JOB)
         self._sweep_job = client.register_script(SWEEP_JOB)
         self._create = client.register_script(CREATE)
@@ -191,6 +209,7 @@ class RedisJobRepository:
         self._cancel_queued = client.register_script(CANCEL_QUEUED)
         self._heartbeat = client.register_script(HEARTBEAT)
         self._hset_existing = client.register_script(HSET_EXISTING)
+        self._reindex_jobs = client.register_script(REINDEX_JOBS)
 
     def _slot_freed(self, pipeline_id: str) -> None:
         if self.on_slot_freed is None:
@@ -294,13 +313,50 @@ class RedisJobRepository:
         raw = self.r.hget(keys.job(job_id), "state")
         return JobState(raw) if raw else None
 
-    def list(self, tenant: str, query: JobQuery) -> JobPage:
+    def _listing_index(self, tenant: str, query: JobQuery) -> str:
+        """The one index whose members are the jobs matching the query's state and pipeline.
+
+        Both filters at once read the per-(pipeline, state) index once it holds every job of the
+        pipeline; until then (jobs stored before it existed, see ``reindex``) the pipeline's
+        index, whose jobs ``list`` then filters by state as they load."""
+        if query.pipeline_id and query.state:
+            if self._pipeline_state_index_complete(tenant, query.pipeline_id):
+                return keys.tenant_pipeline_state_jobs(tenant, query.pipeline_id, query.state.value)
+            return keys.tenant_pipeline_jobs(tenant, query.pipeline_id)
         if query.pipeline_id:
-            index = keys.tenant_pipeline_jobs(tenant, query.pipeline_id)
-        elif query.state:
-            index = keys.tenant_state_jobs(tenant, query.state.value)
-        else:
-            index = keys.tenant_jobs(tenant)
+            return keys.tenant_pipeline_jobs(tenant, query.pipeline_id)
+        if query.state:
+            return keys.tenant_state_jobs(tenant, query.state.value)
+        return keys.tenant_jobs(tenant)
+
+    def _pipeline_state_index_complete(self, tenant: str, pipeline_id: str) -> bool:
+        """Whether every job of the pipeline is in its per-state index: the counts agree.
+
+        Every script keeps a job in at most one per-(pipeline, state) index, only while it is in
+        the pipeline's index and in the one of its stored state, so equal counts mean all are
+        there, and stay so (nothing written since this version can leave one out). Only jobs
+        stored before it (or by an older process still running) make the sum fall short, and
+        each such job enters at its next transition, its sweep or ``reindex``. A "yes" is
+        remembered for this repository's life; a "no" is asked again next time."""
+        if (tenant, pipeline_id) in self._complete_indexes:
+            return True
+        pipe = self.r.pipeline(transaction=True)  # the counts from one snapshot
+        pipe.zcard(keys.tenant_pipeline_jobs(tenant, pipeline_id))
+        for state in JobState:
+            pipe.zcard(keys.tenant_pipeline_state_jobs(tenant, pipeline_id, state.value))
+        total, *per_state = pipe.execute()
+        if int(total) != sum(int(n) for n in per_state):
+            return False
+        if len(self._complete_indexes) >= 4096:  # bounded: a process that lists many pipelines re-asks
+            self._complete_indexes.clear()
+        self._complete_indexes.add((tenant, pipeline_id))
+        return True
+
+    def list(self, tenant: str, query: JobQuery) -> JobPage:
+        """A page of the tenant's jobs, newest first (created ms, then id, both descending), read
+        from the one index that answers the state and pipeline filters; only an origin filter
+        (and a state filter on an index being rebuilt, ``_listing_index``) skips loaded jobs."""
+        index = self._listing_index(tenant, query)
         max_score: str = "+inf"
         cursor: tuple[int, str] | None = None
         if query.page_token:
@@ -311,7 +367,12 @@ class RedisJobRepository:
             max_score = str(min(before, int(max_score))) if max_score != "+inf" else str(before)
         min_score = to_ms(query.created_after) if query.created_after is not None else "-inf"
         found: list[SnapshotJob] = []
-        offset, batch = 0, max(query.limit * 2, 20)
+        # One more than a page tells whether another follows; an origin filter, or a state filter
+        # on the pipeline's index, skips some of what it reads, so read ahead further then.
+        skips = bool(query.origin) or (
+            bool(query.state) and index == keys.tenant_pipeline_jobs(tenant, query.pipeline_id or "")
+        )
+        offset, batch = 0, max(query.limit * 2, 20) if skips else query.limit + 1
         while len(found) <= query.limit:
             rows = self.r.zrevrangebyscore(index, max_score, min_score, start=offset, num=batch, withscores=True)
             if not rows:
@@ -343,12 +404,14 @@ class RedisJobRepository:
 
     def list_at(self, tenant: str, query: JobQuery, offset: int) -> CountedJobPage:
         """Offset paging with a total, in ``list``'s order (score = created ms, then id, both
-        descending). One index answers a filter on state or pipeline alone: ZCOUNT for the total
-        and a LIMIT range for the page, without loading any other job. Both filters at once
-        intersect the two indexes' ids in the time range (ids only, no hashes)."""
+        descending). One index answers the state and pipeline filters (``_listing_index``): ZCOUNT
+        for the total and a LIMIT range for the page, without loading any other job. Only while
+        the per-(pipeline, state) index is incomplete do both filters at once intersect the
+        pipeline's and the state's indexes in the time range (ids only, no hashes)."""
         max_score = str(int(to_ms(query.created_before))) if query.created_before is not None else "+inf"
         min_score = to_ms(query.created_after) if query.created_after is not None else "-inf"
-        if query.pipeline_id and query.state:
+        index = self._listing_index(tenant, query)
+        if query.pipeline_id and query.state and index == keys.tenant_pipeline_jobs(tenant, query.pipeline_id):
             in_state = set(
                 self.r.zrangebyscore(keys.tenant_state_jobs(tenant, query.state.value), min_score, max_score)
             )
@@ -361,12 +424,6 @@ class RedisJobRepository:
             ]
             total, page_ids = len(ids), ids[offset : offset + query.limit]
         else:
-            if query.pipeline_id:
-                index = keys.tenant_pipeline_jobs(tenant, query.pipeline_id)
-            elif query.state:
-                index = keys.tenant_state_jobs(tenant, query.state.value)
-            else:
-                index = keys.tenant_jobs(tenant)
             pipe = self.r.pipeline(transaction=True)  # the count and the page from one snapshot
             pipe.zcount(index, min_score, max_score)
             pipe.zrevrangebyscore(index, max_score, min_score, start=offset, num=query.limit)
@@ -414,6 +471,7 @@ class RedisJobRepository:
                 keys.tenant_state_jobs(tenant, JobState.RUNNING.value),
                 keys.tenant_state_jobs(tenant, JobState.FAILED.value),
                 *self._retention_keys(job_id, placement),
+                *_moved_index_keys(placement, JobState.SUBMITTED, JobState.RUNNING, JobState.FAILED),
             ],
             args=[
                 job_id,
@@ -476,6 +534,7 @@ class RedisJobRepository:
                 keys.tenant_state_jobs(tenant, JobState.RUNNING.value),
                 keys.tenant_state_jobs(tenant, target.value),
                 *self._retention_keys(job_id, placement),
+                *_moved_index_keys(placement, JobState.SUBMITTED, JobState.RUNNING, target),
             ],
             args=[job_id, target.value, lease_token or "", *self._retention_args(job_id, placement, target), *flat],
         )
@@ -502,6 +561,7 @@ class RedisJobRepository:
                 keys.tenant_state_jobs(tenant, JobState.SUBMITTED.value),
                 keys.tenant_state_jobs(tenant, JobState.CANCELED.value),
                 *self._retention_keys(job_id, placement),
+                *_moved_index_keys(placement, JobState.SUBMITTED, JobState.CANCELED),
             ],
             args=[job_id, str(now_ms()), *self._retention_args(job_id, placement, JobState.CANCELED)],
         )
@@ -586,6 +646,51 @@ class RedisJobRepository:
                 )
             if len(due) < batch:
                 return swept
+
+    def reindex(self, *, batch: int = 500) -> ReindexReport:
+        """Rebuild every per-(tenant, pipeline, state) index (``openmps store reindex``).
+
+        For stores that hold jobs from before that index existed: listing by pipeline and state
+        is right without it (``_listing_index`` falls back to filtering the pipeline's index) but
+        reads the whole pipeline. Jobs enter it anyway at their next transition and finished ones
+        leave with the retention sweep, so a store heals by itself within the retention; this
+        makes it at once, and repairs what an older process still running beside a newer one
+        wrote (run it once the last older process is gone). Safe while the service runs: each
+        batch is one script that derives the entries from the indexes every version keeps."""
+        prefix = keys.tenant_jobs("")
+        pairs: set[tuple[str, str]] = set()
+        for name in self.r.scan_iter(match=prefix + "*", count=1000):
+            tenant, _, rest = name[len(prefix) :].partition(":")
+            kind, _, tail = rest.partition(":")
+            if kind == "p":
+                pairs.add((tenant, tail))
+            elif kind == "ps":
+                pairs.add((tenant, tail.partition(":")[2]))
+        seen = changed = 0
+        for tenant, pipeline_id in sorted(pairs):
+            by_state = [keys.tenant_pipeline_state_jobs(tenant, pipeline_id, s.value) for s in JobState]
+            script_keys = [keys.tenant_pipeline_jobs(tenant, pipeline_id)]
+            for state, index in zip(JobState, by_state, strict=True):
+                script_keys += [keys.tenant_state_jobs(tenant, state.value), index]
+            for source in [script_keys[0], *by_state]:  # stray entries of the per-state ones go too
+                ids: list[str] = []
+                for job_id, _ in self.r.zscan_iter(source, count=batch):
+                    ids.append(job_id)
+                    if len(ids) == batch:
+                        changed += int(self._reindex_jobs(keys=script_keys, args=ids))
+                        seen, ids = seen + len(ids), []
+                if ids:
+                    changed += int(self._reindex_jobs(keys=script_keys, args=ids))
+                    seen += len(ids)
+            self._complete_indexes.discard((tenant, pipeline_id))
+        return ReindexReport(len(pairs), seen, changed)
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    pipelines: int  # (tenant, pipeline) pairs whose per-state indexes were rebuilt
+    entries: int  # index members looked at (a job counts once per index it was found in)
+    changed: int  # entries added or removed
 
 
 def encode_page_token(score: int, job_id: str) -> str:
