@@ -11,11 +11,10 @@ publish: the notifier only ever sees stored outcomes).
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -29,23 +28,38 @@ from app.core.errors import (
     JobNotFound,
     PipelineNotFound,
 )
-from app.core.jobs import DEFAULT_ORIGIN, DEFAULT_PRIORITY, MAX_PRIORITY, Manifest, NotificationResult, SnapshotJob
+from app.core.jobs import MAX_PRIORITY, Manifest, NotificationResult, SnapshotJob
 from app.core.ports import CountedJobPage, JobPage, JobQuery
-from app.core.progress import ProgressEvents
-from app.core.specs import spec_from_dict, spec_to_dict
 from app.core.states import INITIAL_STATE, JobState
 from app.storage import keys
+from app.storage.jobhash import (
+    LISTPACK_VALUE_BYTES,
+    attributes,
+    encode,
+    finish_fields,
+    from_ms,
+    job_from_hash,
+    job_to_hash,
+    notification_fields,
+    pack_json,
+    to_ms,
+    written_fields,
+    written_objects,
+)
 from app.storage.lua import (
     CANCEL_QUEUED,
     CREATE,
     DELETE_JOB,
     FINISH,
     HEARTBEAT,
-    HSET_EXISTING,
+    PUT_EXISTING,
+    RECORD_WRITTEN,
     REINDEX_JOBS,
     START,
     SWEEP_JOB,
 )
+
+__all__ = ["RedisJobRepository", "from_ms", "job_from_hash", "job_to_hash", "now_ms", "to_ms"]
 
 RANK_PRIORITY_FACTOR = 10**12  # rank = (MAX_PRIORITY - priority) * factor + submission seq: lowest first
 DEFAULT_RETENTION_MS = 30 * 86_400_000  # OPENMPS_JOB_RETENTION_DAYS' default
@@ -55,14 +69,6 @@ log = logging.getLogger(__name__)
 # pipeline_id -> anything; told after a transition freed one of that pipeline's slots. In
 # production it is ``RedisScheduler.dispatch`` (see ``app/wiring.py``).
 SlotFreed = Callable[[str], object]
-
-
-def to_ms(dt: datetime | None) -> str:
-    return "" if dt is None else str(int(dt.timestamp() * 1000))
-
-
-def from_ms(raw: str | None) -> datetime | None:
-    return None if not raw else datetime.fromtimestamp(int(raw) / 1000, tz=UTC)
 
 
 def now_ms() -> int:
@@ -106,63 +112,13 @@ class StartResult:
     attempts: int
 
 
-def job_to_hash(job: SnapshotJob) -> dict[str, str]:
-    return {
-        "id": job.id,
-        "tenant": job.tenant,
-        "pipeline_id": job.pipeline_id,
-        "state": job.state.value,
-        "priority": str(job.priority),
-        "user_data": job.user_data if job.user_data is not None else "",
-        "has_user_data": "1" if job.user_data is not None else "0",
-        "client_token": job.client_token or "",
-        "webhook_url": job.webhook_url or "",
-        "spec": json.dumps(spec_to_dict(job.spec), separators=(",", ":")),
-        "created_ms": to_ms(job.created_at),
-        "started_ms": to_ms(job.started_at),
-        "finished_ms": to_ms(job.finished_at),
-        "attempts": str(job.attempts),
-        "progress_done": str(job.progress_done),
-        "progress_total": str(job.progress_total),
-        "manifest": json.dumps(job.manifest.to_dict(), separators=(",", ":")),
-        "error_code": job.error_code or "",
-        "error_message": job.error_message or "",
-        "notification": json.dumps(asdict(job.notification)) if job.notification else "",
-        "origin": job.origin,
-        "dialect_data": json.dumps(job.dialect_data, separators=(",", ":")) if job.dialect_data else "",
-        "retry_of": job.retry_of or "",
-        "progress_events": json.dumps(job.progress_events.to_dict()) if job.progress_events else "",
-    }
+def _flat(fields: dict[str, str]) -> list[str]:
+    return [item for pair in fields.items() for item in pair]
 
 
-def job_from_hash(h: dict[str, str]) -> SnapshotJob:
-    return SnapshotJob(
-        id=h["id"],
-        tenant=h["tenant"],
-        pipeline_id=h["pipeline_id"],
-        spec=spec_from_dict(json.loads(h["spec"])),
-        state=JobState(h["state"]),
-        priority=int(h.get("priority") or DEFAULT_PRIORITY),
-        user_data=h.get("user_data") if h.get("has_user_data") == "1" else None,
-        client_token=h.get("client_token") or None,
-        webhook_url=h.get("webhook_url") or None,
-        created_at=from_ms(h.get("created_ms")),
-        started_at=from_ms(h.get("started_ms")),
-        finished_at=from_ms(h.get("finished_ms")),
-        attempts=int(h.get("attempts") or 0),
-        progress_done=int(h.get("progress_done") or 0),
-        progress_total=int(h.get("progress_total") or 0),
-        manifest=Manifest.from_dict(json.loads(h["manifest"])) if h.get("manifest") else Manifest(),
-        error_code=h.get("error_code") or None,
-        error_message=h.get("error_message") or None,
-        notification=NotificationResult(**json.loads(h["notification"])) if h.get("notification") else None,
-        origin=h.get("origin") or DEFAULT_ORIGIN,
-        dialect_data=json.loads(h["dialect_data"]) if h.get("dialect_data") else {},
-        retry_of=h.get("retry_of") or None,
-        progress_events=ProgressEvents.from_dict(json.loads(h["progress_events"]))
-        if h.get("progress_events")
-        else None,
-    )
+def _objects(members: set[str]) -> list[tuple[str, str]]:
+    """(bucket, key) of a written set's "bucket/key" members."""
+    return sorted((m.split("/", 1)[0], m.split("/", 1)[1]) for m in members if "/" in m)
 
 
 def _index_keys(tenant: str, pipeline_id: str, state: str) -> list[str]:
@@ -208,7 +164,8 @@ class RedisJobRepository:
         self._finish = client.register_script(FINISH)
         self._cancel_queued = client.register_script(CANCEL_QUEUED)
         self._heartbeat = client.register_script(HEARTBEAT)
-        self._hset_existing = client.register_script(HSET_EXISTING)
+        self._put_existing = client.register_script(PUT_EXISTING)
+        self._record_written = client.register_script(RECORD_WRITTEN)
         self._reindex_jobs = client.register_script(REINDEX_JOBS)
 
     def _slot_freed(self, pipeline_id: str) -> None:
@@ -458,6 +415,7 @@ class RedisJobRepository:
             return StartResult(StartOutcome.MISSING, "", 0)
         pipeline_id, tenant = placement.pipeline_id, placement.tenant
         token = base64.urlsafe_b64encode(os.urandom(12)).decode()
+        worker = worker.encode()[:LISTPACK_VALUE_BYTES].decode(errors="ignore")  # informational: keep the hash small
         res = self._start(
             keys=[
                 job_key,
@@ -508,20 +466,19 @@ class RedisJobRepository:
         lease, the outbox and the indexes it touches assume the job ends here."""
         if not target.is_terminal:
             raise ValueError(f"finish moves a job to a terminal state, not {target.value}")
-        placement = self.placement(job_id)
-        if placement is None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(keys.job(job_id))
+        pipe.smembers(keys.written(job_id))
+        stored, recorded = pipe.execute()
+        if not stored or "tenant" not in stored:
             return False
+        job = job_from_hash(stored)
+        placement = Placement(job.pipeline_id, job.tenant, job.client_token or "", job.state.value)
         pipeline_id, tenant = placement.pipeline_id, placement.tenant
-        fields: dict[str, str] = {"finished_ms": str(now_ms())}
-        if manifest is not None:
-            fields["manifest"] = json.dumps(manifest.to_dict(), separators=(",", ":"))
-            fields["progress_done"] = str(len(manifest.images))
-        if error_code is not None:
-            fields["error_code"] = error_code
-            fields["error_message"] = error_message or ""
-        flat: list[str] = []
-        for k, v in fields.items():
-            flat += [k, v]
+        fields = {"finished_ms": str(now_ms()), **finish_fields(manifest, error_code, error_message)}
+        # What it wrote, folded into the hash (jobhash.py); FINISH keeps the set if it grew since.
+        objects = _objects(recorded)
+        written = written_fields(objects, job.spec.output.bucket, manifest) if objects else {}
         res = self._finish(
             keys=[
                 keys.job(job_id),
@@ -536,7 +493,16 @@ class RedisJobRepository:
                 *self._retention_keys(job_id, placement),
                 *_moved_index_keys(placement, JobState.SUBMITTED, JobState.RUNNING, target),
             ],
-            args=[job_id, target.value, lease_token or "", *self._retention_args(job_id, placement, target), *flat],
+            args=[
+                job_id,
+                target.value,
+                lease_token or "",
+                *self._retention_args(job_id, placement, target),
+                str(len(recorded)) if objects else "-1",
+                len(written),
+                *_flat(written),
+                *_flat(fields),
+            ],
         )
         if res != "ok":
             return False
@@ -584,22 +550,40 @@ class RedisJobRepository:
     def record_notification(self, job_id: str, result: NotificationResult) -> None:
         """Only onto a stored job: a bare HSET after the job's retention ended would recreate its
         hash holding this one field, with no TTL."""
-        self._hset_existing(keys=[keys.job(job_id)], args=["notification", json.dumps(asdict(result))])
+        self._put_existing(keys=[keys.job(job_id)], args=_flat(notification_fields(result)))
 
     # --- what a job wrote, deletion and retention -----------------------------------------
 
     def record_written(self, job_id: str, bucket: str, key: str) -> None:
         """Called right after each object the job writes is stored (workers), so cleanup deletes
-        only those: never an object that merely shares a planned key."""
-        self.r.sadd(keys.written(job_id), f"{bucket}/{key}")
+        only those: never an object that merely shares a planned key. Into the job's written set
+        while the job is stored (``RECORD_WRITTEN``)."""
+        self._record_written(keys=[keys.job(job_id), keys.written(job_id)], args=[f"{bucket}/{key}"])
+
+    def _written(self, job_id: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(keys.job(job_id))
+        pipe.smembers(keys.written(job_id))
+        stored, recorded = pipe.execute()
+        return stored, written_objects(stored, _objects(recorded)) if stored else _objects(recorded)
 
     def written(self, job_id: str) -> list[tuple[str, str]]:
-        members: set[str] = self.r.smembers(keys.written(job_id))  # type: ignore[assignment]
-        return sorted(tuple(m.split("/", 1)) for m in members if "/" in m)  # type: ignore[misc]
+        """Every object the job's attempts wrote, sorted: its set, and once it finished, what its
+        hash's ``written`` attribute holds (``jobhash.written_objects``)."""
+        return self._written(job_id)[1]
 
     def forget_written(self, job_id: str, objects: list[tuple[str, str]]) -> None:
-        if objects:
-            self.r.srem(keys.written(job_id), *(f"{b}/{k}" for b, k in objects))
+        """Drop deleted objects from the record (cancel cleanup, before the job finishes). On a
+        finished job the hash's ``written`` attribute is rewritten too, listing every object left."""
+        if not objects:
+            return
+        self.r.srem(keys.written(job_id), *(f"{b}/{k}" for b, k in objects))
+        stored, every = self._written(job_id)
+        if attributes(stored).get("written"):
+            gone = set(objects)
+            left = [list(o) for o in every if o not in gone]
+            fields = encode({"written": pack_json({"objects": left})}, keep_empty=True)
+            self._put_existing(keys=[keys.job(job_id)], args=_flat(fields))
 
     def delete(self, job_id: str) -> bool:
         placement = self.placement(job_id)

@@ -73,6 +73,41 @@ local function retain(job_key, idem_key, use_idem, written_key, expiry_key, rete
 end
 """
 
+# Writes whole attributes of a job's hash from the name/value pairs list[first..last], encoded as
+# ``app/storage/jobhash.py`` ``encode`` does: a long value arrives split ("name.0", "name.1", ...),
+# an empty one means none. Every field the attribute had, whole or split, goes first, so a shorter
+# value never leaves pieces of a longer one behind (nor a whole field of a record stored before
+# values were split). ``put_text`` splits a text the script itself writes (ASCII) the same way.
+PUT = """
+local function attribute_of(field) return string.match(field, "^(.-)%.%d+$") or field end
+local function put(key, list, first, last)
+  local names, set, stale = {}, {}, {}
+  for i = first, last, 2 do
+    names[attribute_of(list[i])] = true
+    if list[i + 1] ~= "" then
+      set[#set + 1] = list[i]
+      set[#set + 1] = list[i + 1]
+    end
+  end
+  for _, field in ipairs(redis.call("HKEYS", key)) do
+    if names[attribute_of(field)] then stale[#stale + 1] = field end
+  end
+  if #stale > 0 then redis.call("HDEL", key, unpack(stale)) end
+  if #set > 0 then redis.call("HSET", key, unpack(set)) end
+end
+local function put_text(key, name, text)
+  local list = {name, text}
+  if #text > 64 then
+    list = {}
+    for i = 1, #text, 64 do
+      list[#list + 1] = name .. "." .. tostring((i - 1) / 64)
+      list[#list + 1] = string.sub(text, i, i + 63)
+    end
+  end
+  put(key, list, 1, #list)
+end
+"""
+
 # KEYS: job, idem (or job when unused), idx tenant, idx tenant+state, idx tenant+pipeline,
 #       idx tenant+pipeline+state, pending, seq, pipeline
 # ARGV: job_id, fingerprint, use_idem, created_ms, inverted_priority, rank_factor, field, value, ...
@@ -126,6 +161,7 @@ return {"created", ARGV[1], ARGV[2]}
 START = (
     STATE_TABLE
     + RETAIN
+    + PUT
     + """
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then return {"missing", "0"} end
@@ -160,8 +196,9 @@ elseif state == "running" then
   if redis.call("EXISTS", KEYS[6]) == 1 then return {"duplicate", tostring(attempts)} end
   if attempts >= tonumber(ARGV[5]) then
     if not may(state, "failed") then return {"refused", tostring(attempts)} end
-    redis.call("HSET", KEYS[1], "state", "failed", "finished_ms", ARGV[2], "error_code", ARGV[7],
-      "error_message", "the job ended its worker process " .. attempts .. " times (crash, kill or out of memory); not retried again")
+    redis.call("HSET", KEYS[1], "state", "failed", "finished_ms", ARGV[2], "error_code", ARGV[7])
+    put_text(KEYS[1], "error_message", "the job ended its worker process " .. attempts ..
+      " times (crash, kill or out of memory); not retried again")
     redis.call("ZREM", KEYS[5], ARGV[1])
     redis.call("ZREM", KEYS[9], ARGV[1])
     redis.call("ZADD", KEYS[10], created, ARGV[1])
@@ -186,10 +223,25 @@ return {"duplicate", tostring(attempts)}
 """
 )
 
-# KEYS: hash   ARGV: field, value   HSET only onto a hash that exists (never recreate an expired job)
-HSET_EXISTING = """
+# KEYS: job   ARGV: field, value, ...   (an attribute as PUT takes it) only onto a job that is
+# still stored: a write after its retention ended would recreate its hash, holding just that.
+PUT_EXISTING = (
+    PUT
+    + """
 if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
-redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+put(KEYS[1], ARGV, 1, #ARGV)
+return 1
+"""
+)
+
+# KEYS: job, written   ARGV: "bucket/key"
+# An object the job wrote, recorded only while the job is stored; once it has finished (its
+# written set was folded into its hash, see FINISH) the set gets the job's remaining retention.
+RECORD_WRITTEN = """
+if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+redis.call("SADD", KEYS[2], ARGV[1])
+local ttl = redis.call("PTTL", KEYS[1])
+if ttl > 0 then redis.call("PEXPIRE", KEYS[2], ttl) end
 return 1
 """
 
@@ -206,12 +258,16 @@ return 0
 #       idem (or job when unused), written, expiry,
 #       idx pipeline+submitted, idx pipeline+running, idx pipeline+target
 # ARGV: job_id, target_state (terminal), lease_token ("" = no lease check), use_idem, retention_ms,
-#       expire_at_ms, expiry member, field, value, ...
+#       expire_at_ms, expiry member, written count, n, n "written" field/value pairs, field, value, ...
 # A lease held by *another* token means this attempt was taken over: refuse. An expired lease
 # with nobody else holding it means the job really completed here: accept.
+# The written set is folded into the hash's "written" attribute (``jobhash.written_fields``, from
+# the ``written count`` members the caller read) only if it still holds that many: a set that
+# grew meanwhile stays a set, with the retention; "-1" = nothing to fold.
 FINISH = (
     STATE_TABLE
     + RETAIN
+    + PUT
     + """
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then return "missing" end
@@ -220,9 +276,13 @@ if state == "running" and ARGV[3] ~= "" then
   local holder = redis.call("GET", KEYS[2])
   if holder and holder ~= ARGV[3] then return "refused" end
 end
-local fields = {"state", ARGV[2]}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call("HSET", KEYS[1], unpack(fields))
+local written_end = 9 + 2 * tonumber(ARGV[9])
+redis.call("HSET", KEYS[1], "state", ARGV[2])
+put(KEYS[1], ARGV, written_end + 1, #ARGV)
+if ARGV[8] ~= "-1" and redis.call("SCARD", KEYS[11]) == tonumber(ARGV[8]) then
+  put(KEYS[1], ARGV, 10, written_end)
+  redis.call("DEL", KEYS[11])
+end
 redis.call("DEL", KEYS[2])
 redis.call("ZREM", KEYS[3], ARGV[1])
 redis.call("ZREM", KEYS[4], ARGV[1])
