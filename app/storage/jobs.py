@@ -324,23 +324,24 @@ class RedisJobRepository:
             max_score = str(min(before, int(max_score))) if max_score != "+inf" else str(before)
         min_score = to_ms(query.created_after) if query.created_after is not None else "-inf"
         found: list[SnapshotJob] = []
-        # One more than a page tells whether another follows; an origin filter, or a state filter
-        # on the pipeline's index, skips some of what it reads, so read ahead further then.
+        # One more than a page tells whether another follows (and a page token's own job comes
+        # first); an origin filter, or a state filter on the pipeline's index, skips some of what
+        # it reads, so read ahead further then.
         skips = bool(query.origin) or (
             bool(query.state) and index == keys.tenant_pipeline_jobs(tenant, query.pipeline_id or "")
         )
-        offset, batch = 0, max(query.limit * 2, 20) if skips else query.limit + 1
+        offset, batch = 0, max(query.limit * 2, 20) if skips else query.limit + 1 + (cursor is not None)
         while len(found) <= query.limit:
             rows = self.r.zrevrangebyscore(index, max_score, min_score, start=offset, num=batch, withscores=True)
             if not rows:
                 break
             offset += len(rows)
             candidates = [
-                (jid, int(score))
+                jid
                 for jid, score in rows
                 if cursor is None or int(score) < cursor[0] or (int(score) == cursor[0] and jid < cursor[1])
             ]
-            for job in self.get_many([jid for jid, _ in candidates]):
+            for job in self.get_many(candidates):
                 if job is None:
                     continue
                 if query.state and job.state != query.state:

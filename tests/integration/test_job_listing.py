@@ -150,3 +150,18 @@ def test_a_store_from_before_the_index_lists_right_until_reindex_rebuilds_it(
     assert old._pipeline_state_index_complete("acme", "p1") and old._pipeline_state_index_complete("acme", "p2")
     store.check()
     assert old.reindex().changed == 0  # idempotent
+
+
+def test_a_job_whose_hash_expired_before_the_sweep_is_skipped_without_shortening_a_page(
+    repo: RedisJobRepository, redis_client: redis.Redis
+) -> None:
+    store = Store(repo, redis_client)
+    store.create(12)
+    p1 = [job_id for job_id, (pid, _) in store.created.items() if pid == "p1"]
+    for job_id in p1:
+        assert repo.cancel_queued(job_id)
+    redis_client.delete(keys.job(p1[1]), keys.job(p1[2]), keys.job(p1[4]))  # their TTL ran out; no sweep yet
+    want = store.expected("p1", JobState.CANCELED)
+    assert len(want) == 3
+    assert store.paged(JobQuery(state=JobState.CANCELED, pipeline_id="p1", limit=1)) == want
+    assert store.paged(JobQuery(state=JobState.CANCELED, limit=2)) == want
