@@ -21,6 +21,7 @@ openmps buckets grant acme media/in/ --read            # TENANT BUCKET[/PREFIX];
 openmps buckets list [--tenant acme] | revoke acme media [--read] [--write]
 openmps secrets generate-key                           # a new OPENMPS_SECRET_KEY
 openmps secrets rotate                                 # re-seal every stored secret under the first key
+openmps store reindex                                  # rebuild the job indexes (after an upgrade)
 
 ``--json`` on every command prints JSON instead of text. Errors are one line on stderr with a
 non-zero exit code: 1 for an answer the API or store refused, 2 for a usage or settings problem,
@@ -727,6 +728,26 @@ def secrets_rotate(ctx: Context) -> None:
         return
     for what, count in counts.items():
         click.echo(f"{count}\t{what}")
+
+
+@cli.group()
+def store() -> None:
+    """Maintenance of the job store itself (operator)."""
+
+
+@store.command("reindex")
+@json_option
+@pass_ctx
+def store_reindex(ctx: Context) -> None:
+    """Rebuild the per-pipeline-and-state job indexes: after upgrading a store that holds jobs from
+    an older version (listing by pipeline and state reads them whole until then), and once more
+    when the last older process is gone. Safe while the service runs; running it again is harmless."""
+    with errors():
+        report = ctx.services().jobs.reindex()
+    if ctx.as_json:
+        out({"pipelines": report.pipelines, "entries": report.entries, "changed": report.changed})
+    else:
+        click.echo(f"{report.pipelines} pipelines, {report.entries} index entries read, {report.changed} changed")
 
 
 def main(argv: list[str] | None = None) -> int:
