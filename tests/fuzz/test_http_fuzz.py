@@ -330,7 +330,10 @@ def check_native(status: int, content_type: str, data: bytes, what: str) -> None
         expected = {"code", "message", "request_id"} | ({"errors"} if body.get("code") == "InvalidParameter" else set())
         assert set(body) == expected and body["code"] and body["request_id"], (what, body)
         for error in body.get("errors", []):
-            assert set(error) == {"field", "reason"} and isinstance(error["field"], str) and error["reason"], (what, body)
+            assert set(error) == {"field", "reason"} and isinstance(error["field"], str) and error["reason"], (
+                what,
+                body,
+            )
         assert body.get("errors", [None]), (what, body)  # never an empty list
 
 

@@ -43,6 +43,8 @@ class Param:
     schema: dict[str, Any]
     description: str = ""
     required: bool = False  # path parameters are always required
+    example: str | None = None
+    empty_is_absent: bool = False  # ``?state=`` reads as no ``state`` at all (allowEmptyValue)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,11 @@ class Operation:
 
 
 JOB_ID = Param("job_id", "path", {"type": "string"}, "The job's id (``id`` in its body).")
-PIPELINE_ID = Param("pipeline_id", "path", {"type": "string"}, "The pipeline's id; ``default`` is shared.")
+PIPELINE_ID = Param(
+    "pipeline_id", "path", {"type": "string"}, "The pipeline's id; ``default`` is shared.", example="default"
+)
+
+BUCKET = {"type": "string", "minLength": 3, "maxLength": 63, "pattern": "^[a-z0-9][a-z0-9.-]*[a-z0-9]$"}
 
 # Every operation can answer these: a malformed request (a JSON body nested too deep, even on a
 # GET), missing or wrong credentials, an oversized request target or headers, the access key's
@@ -88,6 +94,7 @@ ROUTES: tuple[Operation, ...] = (
                 "query",
                 {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "default": 0},
                 "Seconds to wait for the job to finish: 200 when it did, 202 when it is still going.",
+                empty_is_absent=True,
             ),
             Param(
                 "Idempotency-Key",
@@ -108,11 +115,23 @@ ROUTES: tuple[Operation, ...] = (
         "jobs",
         {200: out.JobPage},
         params=(
-            Param("state", "query", {"type": "string", "enum": [s.value for s in JobState]}),
-            Param("pipeline_id", "query", {"type": "string"}),
-            Param("created_after", "query", {"type": "string", "format": "date-time"}, "ISO 8601 with a zone."),
-            Param("created_before", "query", {"type": "string", "format": "date-time"}),
-            Param("page_token", "query", {"type": "string"}, "``next_page_token`` of the previous page."),
+            Param("state", "query", {"type": "string", "enum": [s.value for s in JobState]}, empty_is_absent=True),
+            Param("pipeline_id", "query", {"type": "string"}, empty_is_absent=True),
+            Param(
+                "created_after",
+                "query",
+                {"type": "string", "format": "date-time"},
+                "With a zone.",
+                empty_is_absent=True,
+            ),
+            Param("created_before", "query", {"type": "string", "format": "date-time"}, empty_is_absent=True),
+            Param(
+                "page_token",
+                "query",
+                {"type": "string"},
+                "The previous page's ``next_page_token``.",
+                empty_is_absent=True,
+            ),
             Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 20}),
         ),
     ),
@@ -154,10 +173,10 @@ ROUTES: tuple[Operation, ...] = (
         "Upload an object (a local video to snapshot)",
         "objects",
         {201: out.UploadedObject},
-        (403, 413),
+        (403, 404, 413),  # 404: a key that starts with "/" or holds "//" matches no route
         params=(
-            Param("bucket", "path", {"type": "string"}),
-            Param("key", "path", {"type": "string"}, "May contain ``/``."),
+            Param("bucket", "path", BUCKET, example="media"),
+            Param("key", "path", {"type": "string", "minLength": 1}, "May contain ``/``.", example="in/upload.mp4"),
         ),
         raw_body=True,
         description="The body is streamed to the object store as it comes, under the request's "
@@ -189,7 +208,7 @@ ROUTES: tuple[Operation, ...] = (
         "pipelines",
         {200: out.PipelinePage},
         params=(
-            Param("state", "query", {"type": "string", "enum": ["active", "paused"]}),
+            Param("state", "query", {"type": "string", "enum": ["active", "paused"]}, empty_is_absent=True),
             Param("page", "query", {"type": "integer", "minimum": 1, "default": 1}),
             Param("page_size", "query", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 50}),
         ),
@@ -274,14 +293,16 @@ def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> di
                 "required": p.required or p.where == "path",
                 "schema": p.schema,
                 **({"description": p.description} if p.description else {}),
+                **({"example": p.example} if p.example is not None else {}),
+                **({"allowEmptyValue": True} if p.empty_is_absent else {}),
             }
             for p in op.params
         ]
     if op.body is not None:
         doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs[op.body]}}}
-    elif op.raw_body:
+    elif op.raw_body:  # any bytes, an empty file too (its Content-Length: 0 is still required)
         binary = {"schema": {"type": "string", "format": "binary"}}
-        doc["requestBody"] = {"required": True, "content": {"application/octet-stream": binary}}
+        doc["requestBody"] = {"required": False, "content": {"application/octet-stream": binary}}
     responses: dict[str, Any] = {}
     for status, model in sorted(op.ok.items()):
         answer: dict[str, Any] = {"description": SUCCESS[status]}

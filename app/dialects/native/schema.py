@@ -224,6 +224,18 @@ TAGGED_UNIONS = {("snapshot",): "mode"}
 class JobSubmission(_Body):
     """Body of ``POST /api/v1/jobs``."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "input": {"bucket": "media", "key": "samples/sample.mp4"},
+                    "output": {"bucket": "media", "key": "snapshots/{JobId}/{Count}.jpg"},
+                    "snapshot": {"mode": "average", "count": 4, "width": 320},
+                }
+            ]
+        }
+    )
+
     input: ObjectRef
     output: OutputTarget
     snapshot: Snapshot = Field(default_factory=SingleSnapshot)
