@@ -14,10 +14,10 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import openapi_ui_bundles
-from flask import Blueprint, Flask, Response, jsonify, send_from_directory, url_for
+from flask import Blueprint, Response, jsonify, send_from_directory, url_for
 from flask.blueprints import BlueprintSetupState
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
@@ -278,7 +278,7 @@ class _Builder:
     def refs(self, models: list[tuple[type[BaseModel], JsonSchemaMode]]) -> dict[type[BaseModel], dict[str, Any]]:
         keys, top = models_json_schema(models, ref_template="#/components/schemas/{model}", schema_generator=_Schemas)
         self.schemas.update(top.get("$defs", {}))
-        return {model: ref for (model, _), ref in keys.items()}
+        return {cast(type[BaseModel], model): ref for (model, _), ref in keys.items()}
 
 
 def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
@@ -320,9 +320,10 @@ def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once per process)."""
     builder = _Builder()
     requests = [op.body for op in ROUTES if op.body is not None]
-    answers = [m for op in ROUTES for m in op.ok.values() if m is not None]
+    answers: list[type[BaseModel]] = [m for op in ROUTES for m in op.ok.values() if m is not None]
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in dict.fromkeys(requests)]
-    wanted += [(m, "serialization") for m in dict.fromkeys([*answers, out.ErrorBody])]
+    answers.append(out.ErrorBody)
+    wanted += [(m, "serialization") for m in dict.fromkeys(answers)]
     refs = builder.refs(wanted)
     paths: dict[str, dict[str, Any]] = {}
     for op in ROUTES:
@@ -403,7 +404,7 @@ def attach(bp: Blueprint) -> None:
 
 
 def _register(state: BlueprintSetupState) -> None:
-    app: Flask = state.app
+    app = state.app
     name = state.name
 
     def openapi_json() -> Response:

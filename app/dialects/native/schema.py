@@ -35,7 +35,18 @@ from app.core import names, specs, templates
 from app.core.jobs import DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY
 from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, PipelineState, ResourceClass
 from app.core.service import PipelineChanges, SubmitRequest
-from app.dialects.native.validation import Integer, Number, Range, Size, Text, core_rule, doc, refuse, validated
+from app.dialects.native.validation import (
+    Integer,
+    Number,
+    Range,
+    Size,
+    Tagged,
+    Text,
+    core_rule,
+    doc,
+    refuse,
+    validated,
+)
 
 # The native API's own key tokens, in the core's neutral template syntax (app/core/templates.py).
 KEY_SPELLING = {"{JobId}": "{job_id}", "{Count}": "{index:5}", "{TileCount}": "{sheet:5}"}
@@ -218,7 +229,7 @@ Snapshot = Annotated[
 # Fields that are tagged unions, and the field whose value picks the member: their error
 # locations carry the tag next ("snapshot", "series", "count"), which the path leaves out.
 # (A new tagged union, e.g. an input by URL or by bucket and key, adds its line here.)
-TAGGED_UNIONS = {("snapshot",): "mode"}
+TAGGED_UNIONS: Tagged = {("snapshot",): "mode"}
 
 
 class JobSubmission(_Body):
