@@ -6,7 +6,7 @@ else the running ``make up`` stack's ``DATA_DIR/stack.json``:
 
 openmps jobs submit clip.mp4 --mode average --count 8 --wait   # uploads the file, shows progress, prints URLs
 openmps jobs submit media/in/video.mp4 --mode single --time-ms 1500
-openmps jobs list [--state failed] | show ID | cancel ID | delete ID [--outputs]
+openmps jobs list [--state failed] | show ID | cancel ID | retry ID [--wait] | delete ID [--outputs]
 openmps pipelines list | show ID | create NAME | pause ID | resume ID | delete ID
 
 Operator commands act on the store itself (``OPENMPS_REDIS_URL`` and friends, else the running
@@ -373,6 +373,28 @@ def jobs_cancel(ctx: Context, job_id: str) -> None:
         out(job.raw)
     else:
         click.echo(f"{job.id}\t{job.state}")
+
+
+@jobs.command("retry")
+@click.argument("job_id")
+@click.option("--wait", is_flag=True, help="wait for the new job, with a progress bar, then print its outputs")
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="--wait gives up after this many seconds")
+@json_option
+@pass_ctx
+def jobs_retry(ctx: Context, job_id: str, wait: bool, timeout: float) -> None:
+    """Run a failed or canceled job again, as a new job linked to it (retry_of)."""
+    with ctx.client() as client, errors():
+        job = client.retry(job_id)
+        if wait:
+            job = _wait_with_progress(client, job, timeout, quiet=ctx.as_json)
+    if ctx.as_json:
+        out(job.raw)
+    elif wait:
+        _print_outcome(job)
+    else:
+        click.echo(f"{job.id}\t{job.state}\tretry of {job_id}")
+    if wait and job.state != "succeeded":
+        raise Failure(f"job {job.id} {job.state}: {job.error_code}: {job.error_message}", EXIT_REFUSED)
 
 
 @jobs.command("delete")

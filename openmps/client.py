@@ -86,6 +86,12 @@ class Job:
     def is_finished(self) -> bool:
         return self.state in TERMINAL_STATES
 
+    @property
+    def retry_of(self) -> str | None:
+        """The failed or canceled job this one re-runs (``Client.retry``); None for a new job."""
+        value = self.raw.get("retry_of")
+        return str(value) if value else None
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Job:
         progress = data.get("progress") or {}
@@ -210,6 +216,12 @@ class Client:
 
     def cancel(self, job_id: str) -> Job:
         return Job.from_json(self._call("POST", f"/jobs/{job_id}/cancel"))
+
+    def retry(self, job_id: str) -> Job:
+        """Run a failed or canceled job again: a *new* job with the same request, whose
+        ``retry_of`` names the old one (which stays as it ended). Any other state: ``ApiError``
+        409 ``InvalidJobState``."""
+        return Job.from_json(self._call("POST", f"/jobs/{job_id}/retry"))
 
     def delete_job(self, job_id: str, *, outputs: bool = False) -> None:
         """Forget a finished job now; ``outputs=True`` first deletes every object it wrote."""

@@ -59,6 +59,7 @@ from app.core.ports import (
     Scheduler,
     WebhookSecrets,
 )
+from app.core.progress import ProgressEvents, check_intervals
 from app.core.specs import ObjectRef, SnapshotSpec, spec_to_dict, validate_spec, validate_user_data
 from app.core.states import JobState
 
@@ -77,6 +78,7 @@ class SubmitRequest:
     origin: str = DEFAULT_ORIGIN  # which dialect submits it (not part of the idempotency fingerprint)
     dialect_data: Mapping[str, str] = field(default_factory=dict)  # see SnapshotJob.dialect_data
     retry_of: str | None = None  # set by ``retry`` only
+    progress_events: ProgressEvents | None = None  # its webhook_url defaults to ``webhook_url``
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ def request_fingerprint(tenant: str, req: SubmitRequest) -> str:
         "webhook": req.webhook_url,
         "dialect_data": dict(req.dialect_data),
     }
+    if req.progress_events is not None:  # only when asked: fingerprints stored before it stay valid
+        payload["progress"] = req.progress_events.to_dict()
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -158,6 +162,7 @@ class SnapshotService:
             raise InvalidParameter("client_token", "must be 1-64 characters")
         if req.webhook_url is not None:
             self._check_endpoint(req.webhook_url, "webhook_url")
+        progress = self._check_progress(req)
         pipeline = self.get_pipeline(tenant, req.pipeline_id)
         job_id = self.ids()
         self._check_access(tenant, spec, job_id)
@@ -171,7 +176,7 @@ class SnapshotService:
         for name, target in targets:
             if not self.objects.bucket_exists(target.bucket):
                 raise InvalidParameter(f"{name}.bucket", f"{target.bucket!r} does not exist")
-        req = replace(req, spec=spec)
+        req = replace(req, spec=spec, progress_events=progress)
         job = SnapshotJob(
             id=job_id,
             tenant=tenant,
@@ -184,6 +189,7 @@ class SnapshotService:
             origin=req.origin,
             dialect_data=dict(req.dialect_data),
             retry_of=req.retry_of,
+            progress_events=progress,
             created_at=self.clock(),
             progress_total=spec.requested_count or 0,
         )
@@ -191,6 +197,20 @@ class SnapshotService:
         if stored.id == job.id:
             self.scheduler.dispatch(pipeline.id)
         return stored
+
+    def _check_progress(self, req: SubmitRequest) -> ProgressEvents | None:
+        """The progress events asked for, with their URL resolved: their own, else the job's
+        ``webhook_url``; checked by the same policy as ``webhook_url``."""
+        progress = req.progress_events
+        if progress is None:
+            return None
+        check_intervals(progress)
+        if progress.webhook_url is None:
+            if req.webhook_url is None:
+                raise InvalidParameter("progress.webhook_url", "is required when the job has no webhook_url")
+            return replace(progress, webhook_url=req.webhook_url)
+        self._check_endpoint(progress.webhook_url, "progress.webhook_url")
+        return progress
 
     def _check_access(self, tenant: str, spec: SnapshotSpec, job_id: str) -> None:
         """Read on the input; write on every key the job can produce; none of them its input."""
@@ -353,9 +373,10 @@ class SnapshotService:
 
     def retry(self, tenant: str, job_id: str) -> SnapshotJob:
         """Run a failed or canceled job again: a new job with the same spec, pipeline, priority,
-        user data, webhook, origin and dialect data (so its dialect still echoes what was sent),
-        recording ``retry_of``. The old job stays as it ended (its
-        state is terminal, and no transition leaves a terminal state). No client token: a retry is
+        user data, webhook, progress events, origin and dialect data (so its dialect still echoes
+        what was sent), recording ``retry_of``. The old job stays as it ended and gets no back-link (its state is
+        terminal, no transition leaves a terminal state, and it may be retried more than once:
+        the retries name it, ``retry_of``, rather than it naming them). No client token: a retry is
         a new request, and the same token would only return the old job."""
         job = self.get(tenant, job_id)
         if job.state not in (JobState.FAILED, JobState.CANCELED):
@@ -371,6 +392,7 @@ class SnapshotService:
                 origin=job.origin,
                 dialect_data=job.dialect_data,
                 retry_of=job.id,
+                progress_events=job.progress_events,
             ),
         )
 

@@ -31,6 +31,7 @@ from app.core.errors import (
 )
 from app.core.jobs import DEFAULT_ORIGIN, DEFAULT_PRIORITY, MAX_PRIORITY, Manifest, NotificationResult, SnapshotJob
 from app.core.ports import CountedJobPage, JobPage, JobQuery
+from app.core.progress import ProgressEvents
 from app.core.specs import spec_from_dict, spec_to_dict
 from app.core.states import INITIAL_STATE, JobState
 from app.storage import keys
@@ -120,6 +121,7 @@ def job_to_hash(job: SnapshotJob) -> dict[str, str]:
         "origin": job.origin,
         "dialect_data": json.dumps(job.dialect_data, separators=(",", ":")) if job.dialect_data else "",
         "retry_of": job.retry_of or "",
+        "progress_events": json.dumps(job.progress_events.to_dict()) if job.progress_events else "",
     }
 
 
@@ -147,6 +149,9 @@ def job_from_hash(h: dict[str, str]) -> SnapshotJob:
         origin=h.get("origin") or DEFAULT_ORIGIN,
         dialect_data=json.loads(h["dialect_data"]) if h.get("dialect_data") else {},
         retry_of=h.get("retry_of") or None,
+        progress_events=ProgressEvents.from_dict(json.loads(h["progress_events"]))
+        if h.get("progress_events")
+        else None,
     )
 
 

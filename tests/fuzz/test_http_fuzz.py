@@ -247,6 +247,7 @@ NATIVE = [
     ("GET", "/api/v1/jobs/{id}", [], False),
     ("DELETE", "/api/v1/jobs/{id}", ["outputs"], False),
     ("POST", "/api/v1/jobs/{id}/cancel", [], False),
+    ("POST", "/api/v1/jobs/{id}/retry", [], False),
     ("GET", "/api/v1/webhook-secret", [], False),
     ("POST", "/api/v1/pipelines", [], True),
     ("GET", "/api/v1/pipelines", ["state", "page", "page_size"], False),
@@ -255,6 +256,9 @@ NATIVE = [
     ("DELETE", "/api/v1/pipelines/{id}", [], False),
     ("GET", "/objects/{id}/{id}", ["expires", "signature"], False),
     ("GET", "/healthz", [], False),
+    ("GET", "/openapi.json", [], False),
+    ("GET", "/docs", [], False),
+    ("GET", "/docs/assets/{id}", [], False),
     ("PUT", "/api/v1/{id}", [], True),
 ]
 NATIVE_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]

@@ -137,9 +137,14 @@ def test_real_answers_match_the_documented_schemas(
         "/api/v1/pipelines/{pipeline_id}",
     )
     sprite = {"output": {"bucket": "out", "key": "s/{JobId}-{TileCount}.jpg"}, "lines": 2, "columns": 2}
+    progress = {"every_images": 1, "every_s": 5}
     snapshot = {"mode": "series", "interval_s": 1, "count": 3, "sprite": sprite, "black_frames": {}}
     job = a.check(
-        jobs, "post", client.post(jobs, json=body(snapshot=snapshot, webhook_url="https://example.com/h"), headers=h)
+        jobs,
+        "post",
+        client.post(
+            jobs, json=body(snapshot=snapshot, webhook_url="https://example.com/h", progress=progress), headers=h
+        ),
     )
     assert job["webhook_url"] == "https://example.com/h" and job["spec"]["sprite"]["lines"] == 2
     a.check(jobs, "post", client.post(jobs + "?wait=0.1", json=body(), headers=h))
@@ -157,6 +162,9 @@ def test_real_answers_match_the_documented_schemas(
     a.check(one, "get", client.get(f"{jobs}/nope", headers=h))
     a.check(one, "delete", client.delete(f"{jobs}/{job['id']}", headers=h))  # 409: still queued
     a.check(f"{one}/cancel", "post", client.post(f"{jobs}/{job['id']}/cancel", headers=h))
+    again = a.check(f"{one}/retry", "post", client.post(f"{jobs}/{job['id']}/retry", headers=h))
+    assert again["retry_of"] == job["id"] and again["progress"]["every_images"] == 1
+    a.check(f"{one}/retry", "post", client.post(f"{jobs}/{again['id']}/retry", headers=h))  # 409: queued
     a.check(one, "delete", client.delete(f"{jobs}/{job['id']}?outputs=true", headers=h))
     a.check("/api/v1/webhook-secret", "get", client.get("/api/v1/webhook-secret", headers=h))
     upload = "/api/v1/objects/{bucket}/{key}"

@@ -167,6 +167,18 @@ ROUTES: tuple[Operation, ...] = (
         description="200 once the job is canceled (or already was); 202 while a running job is told to stop.",
     ),
     Operation(
+        "post",
+        "/jobs/{job_id}/retry",
+        "retryJob",
+        "Run a failed or canceled job again",
+        "jobs",
+        {202: out.Job},
+        (404, 409),
+        params=(JOB_ID,),
+        description="202 with a new job that names the old one in ``retry_of`` (the old one stays as it "
+        "ended); 409 for a job in any other state.",
+    ),
+    Operation(
         "put",
         "/objects/{bucket}/{key}",
         "uploadObject",

@@ -165,6 +165,10 @@ class Progress(_Out):
     done: int
     """Images made so far."""
     total: int
+    webhook_url: str | None = None
+    """This and the intervals are present when the job asked for progress events."""
+    every_images: int | None = None
+    every_s: float | None = None
 
 
 class JobError(_Out):
@@ -196,6 +200,8 @@ class Job(_Out):
     manifest: Manifest
     error: JobError | None
     notification: NotificationResult | None
+    retry_of: str | None
+    """The failed or canceled job this one runs again (``POST /api/v1/jobs/{id}/retry``); null for a new job."""
     webhook_url: str | None = None
     """Present when the job was submitted with one."""
 

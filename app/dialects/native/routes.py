@@ -162,6 +162,12 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         job = snapshots.cancel(require_tenant(), job_id)
         return jsonify(render(job)), (200 if job.is_terminal else 202)
 
+    @bp.post("/jobs/<job_id>/retry")
+    def retry_job(job_id: str) -> tuple[Response, int]:
+        """Run a failed or canceled job again as a new job that names it in ``retry_of`` (the
+        old one is left as it ended); 202 with the new job, 409 for a job in any other state."""
+        return jsonify(render(snapshots.retry(require_tenant(), job_id))), 202
+
     @bp.get("/webhook-secret")
     def webhook_secret() -> Response:
         """The Standard Webhooks secret that signs pushes to this tenant's per-job ``webhook_url``s."""

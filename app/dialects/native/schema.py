@@ -12,7 +12,8 @@ Body of ``POST /api/v1/jobs``::
        ... plus optional "frame_type" ("exact"|"keyframe"), "width", "height",
        "format" ("jpeg"|"png"|"webp"), "quality", "sprite": {...}, "black_frames": {...}
      "pipeline_id": "default", "priority": 5, "user_data": "...", "client_token": "...",
-     "webhook_url": "https://..."}
+     "webhook_url": "https://...",
+     "progress": {"webhook_url": "https://...", "every_images": 5, "every_s": 10}}   # optional
 
 The models are strict (their field types are in ``validation.py``): unknown fields are refused
 (each snapshot mode's model holds only its own timing fields), and so are lone surrogates in
@@ -34,6 +35,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Dis
 from app.core import names, specs, templates
 from app.core.jobs import DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY
 from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, PipelineState, ResourceClass
+from app.core.progress import MAX_EVERY_IMAGES, MAX_EVERY_S, MIN_EVERY_S, ProgressEvents
 from app.core.service import PipelineChanges, SubmitRequest
 from app.dialects.native.validation import (
     Integer,
@@ -232,6 +234,17 @@ Snapshot = Annotated[
 TAGGED_UNIONS: Tagged = {("snapshot",): "mode"}
 
 
+class Progress(_Body):
+    """Events while the job runs (like MediaConvert's status updates): one every ``every_images``
+    more images or every ``every_s`` seconds, whichever comes first (at least one of the two),
+    pushed signed as the completion is (``docs/notifications.md``)."""
+
+    webhook_url: Text | None = None
+    """Where they go; absent: the job's ``webhook_url``."""
+    every_images: Annotated[Integer, Range(1, MAX_EVERY_IMAGES)] | None = None
+    every_s: Annotated[Number, Range(MIN_EVERY_S, MAX_EVERY_S)] | None = None
+
+
 class JobSubmission(_Body):
     """Body of ``POST /api/v1/jobs``."""
 
@@ -260,6 +273,7 @@ class JobSubmission(_Body):
     """Idempotency token (or the ``Idempotency-Key`` header): the same token and body give the same job."""
     webhook_url: Text | None = None
     """An http(s) URL the finished job is POSTed to, signed as Standard Webhooks (``GET /api/v1/webhook-secret``)."""
+    progress: Progress | None = None
 
 
 class Notify(_Body):
@@ -372,7 +386,13 @@ def to_submit_request(body: JobSubmission) -> SubmitRequest:
         user_data=body.user_data,
         client_token=body.client_token,
         webhook_url=body.webhook_url,
+        progress_events=to_progress(body.progress) if body.progress is not None else None,
     )
+
+
+def to_progress(p: Progress) -> ProgressEvents:
+    """The intervals' presence and the URL are the core's to check (``SnapshotService.submit``)."""
+    return ProgressEvents(webhook_url=p.webhook_url, every_images=p.every_images, every_s=p.every_s)
 
 
 def to_notify(n: Notify) -> NotifyTarget:
