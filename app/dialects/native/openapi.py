@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 import openapi_ui_bundles
 from flask import Blueprint, Response, jsonify, send_from_directory, url_for
 from flask.blueprints import BlueprintSetupState
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 from werkzeug.exceptions import NotFound
 
@@ -71,7 +71,7 @@ PIPELINE_ID = Param(
     "pipeline_id", "path", {"type": "string"}, "The pipeline's id; ``default`` is shared.", example="default"
 )
 
-BUCKET = {"type": "string", "minLength": 3, "maxLength": 63, "pattern": "^[a-z0-9][a-z0-9.-]*[a-z0-9]$"}
+BUCKET = TypeAdapter(body.Bucket).json_schema()  # as in the bodies: S3's naming rules
 
 # Every operation can answer these: a malformed request (a JSON body nested too deep, even on a
 # GET), missing or wrong credentials, an oversized request target or headers, the access key's
