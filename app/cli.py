@@ -50,7 +50,7 @@ from app.core.grants import Grant
 from app.core.pipelines import PipelineState
 from app.settings import ClientEnv, Settings
 from app.storage.secretbox import generate_key
-from openmps.client import ApiError, Client, ClientError, ConnectionFailed, Job, WaitTimedOut
+from openmps.client import ApiError, Client, ClientError, ConnectionFailed, Job, WaitTimedOut, is_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -178,7 +178,7 @@ pass_ctx = click.make_pass_decorator(Context)
 
 @cli.group()
 def jobs() -> None:
-    """Snapshot jobs: submit (a local file, or BUCKET/KEY), list, show, cancel."""
+    """Snapshot jobs: submit (a local file, an http(s) URL, or BUCKET/KEY), list, show, cancel."""
 
 
 def _split_ref(text: str, what: str) -> tuple[str, str]:
@@ -232,7 +232,9 @@ def _snapshot(mode: str, opts: dict[str, Any]) -> dict[str, Any]:
 @click.option("--quality", type=int)
 @click.option("--frame-type", type=click.Choice(["exact", "keyframe"]), default="exact", show_default=True)
 @click.option(
-    "--output", help="BUCKET/KEY template of the images (default: INPUT_BUCKET/snapshots/{JobId}/{Count}.EXT)"
+    "--output",
+    help="BUCKET/KEY template of the images (default: INPUT_BUCKET/snapshots/{JobId}/{Count}.EXT; "
+    "for a URL, the --upload-to bucket)",
 )
 @click.option("--upload-to", default="media/uploads/", show_default=True, help="BUCKET/PREFIX a local file goes to")
 @click.option("--pipeline", "pipeline_id", default="default", show_default=True)
@@ -243,30 +245,33 @@ def _snapshot(mode: str, opts: dict[str, Any]) -> dict[str, Any]:
 @json_option
 @pass_ctx
 def jobs_submit(ctx: Context, source: str, mode: str, wait: bool, timeout: float, **opts: Any) -> None:
-    """Submit a snapshot job of SOURCE: a local video file (uploaded first) or BUCKET/KEY."""
-    if source.startswith(("http://", "https://")):
-        raise Failure(
-            "URL inputs are not supported by this server yet: download the file and pass its path", EXIT_USAGE
-        )
+    """Submit a snapshot job of SOURCE: a local video file (uploaded first), an http(s) URL the
+    workers read (the server must allow URL inputs), or BUCKET/KEY."""
     snapshot = _snapshot(mode, opts)
     with ctx.client() as client, errors():
         path = Path(source)
-        if path.is_file():
+        source_input: dict[str, str]
+        if is_url(source):
+            source_input = {"url": source}
+            bucket = opts["upload_to"].partition("/")[0]  # where the images go without --output
+        elif path.is_file():
             bucket, _, prefix = opts["upload_to"].partition("/")
             key = f"{prefix}{uuid.uuid4().hex[:8]}-{path.name}"
             if not ctx.as_json:
                 click.echo(f"uploading {path} ({path.stat().st_size} bytes) to {bucket}/{key}", err=True)
             up = client.upload(path, bucket, key)
-            bucket, key = up.bucket, up.key
+            source_input = {"bucket": up.bucket, "key": up.key}
+            bucket = up.bucket
         else:
-            bucket, key = _split_ref(source, "SOURCE (not a local file)")
+            bucket, key = _split_ref(source, "SOURCE (not a local file or an http(s) URL)")
+            source_input = {"bucket": bucket, "key": key}
         out_bucket, out_key = (
             _split_ref(opts["output"], "--output")
             if opts["output"]
             else (bucket, "snapshots/{JobId}/{Count}." + FORMAT_EXT[opts["fmt"]])
         )
         body: dict[str, Any] = {
-            "input": {"bucket": bucket, "key": key},
+            "input": source_input,
             "output": {"bucket": out_bucket, "key": out_key},
             "snapshot": snapshot,
             "pipeline_id": opts["pipeline_id"],

@@ -97,6 +97,7 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
             push_endpoints=RedisPushEndpoints(client),
             uploads=StoreUploads(objects),
             max_upload_bytes=settings.max_upload_bytes,
+            allow_url_inputs=settings.allow_url_inputs,
         ),
         grants=grants,
         sealer=sealer,

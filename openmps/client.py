@@ -9,6 +9,10 @@
         job = client.wait(job.id, on_progress=lambda j: print(j.done, "/", j.total))
         print([image.key for image in job.images])
 
+An input is ``{"bucket", "key"}`` or ``{"url": "https://..."}`` (a video the workers read from
+that URL, when the server allows URL inputs); ``input_for("https://...")`` or
+``input_for("media/in.mp4")`` builds either from one string, as the CLI takes it.
+
 Every API error raises ``ApiError`` with the server's ``code``, ``message``, HTTP status and
 ``request_id``; a server that cannot be reached raises ``ConnectionFailed``. The client speaks
 only HTTP: it needs nothing of the server's code and no Redis.
@@ -29,6 +33,21 @@ import httpx
 
 DEFAULT_TIMEOUT_S = 30.0
 TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})
+
+
+def is_url(text: str) -> bool:
+    """An http(s) URL, which the API takes as ``{"url": text}``."""
+    return text.startswith(("http://", "https://"))
+
+
+def input_for(source: str) -> dict[str, str]:
+    """A job body's ``input`` for ``source``: an http(s) URL, or ``BUCKET/KEY``."""
+    if is_url(source):
+        return {"url": source}
+    bucket, _, key = source.partition("/")
+    if not bucket or not key:
+        raise ValueError(f"an input is an http(s) URL or BUCKET/KEY, got {source!r}")
+    return {"bucket": bucket, "key": key}
 
 
 class ClientError(Exception):

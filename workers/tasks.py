@@ -30,6 +30,7 @@ from workers.celery_app import celery_app, settings
 from workers.metrics import observe_job, process_metrics
 from workers.pipeline import MediaLimits, StageTimes, public_message, run_snapshot
 from workers.progress import ProgressEmitter
+from workers.urlinput import UrlInputs
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,7 @@ def deliver(
                     written=JobOutputLog(services, job_id),
                     timings=timings,
                     decode_threads=cfg.effective_decode_threads,
+                    url_inputs=UrlInputs.from_settings(cfg),
                 )
                 break
             except JobFailure as failed:

@@ -149,6 +149,8 @@ class FailureCode(StrEnum):
 
     INPUT_NOT_FOUND = "InputNotFound"
     INPUT_UNREADABLE = "InputUnreadable"  # not a video, truncated, corrupt
+    INPUT_REFUSED = "InputRefused"  # a URL input whose address the SSRF guard refuses (private, metadata, ...)
+    INPUT_TOO_LARGE = "InputTooLarge"  # a URL input larger than OPENMPS_MAX_URL_INPUT_BYTES
     UNSUPPORTED_CODEC = "UnsupportedCodec"
     TIME_OUT_OF_RANGE = "TimeOutOfRange"
     MEDIA_LIMIT_EXCEEDED = "MediaLimitExceeded"  # pixels per frame, frames decoded

@@ -60,7 +60,7 @@ from app.core.ports import (
     WebhookSecrets,
 )
 from app.core.progress import ProgressEvents, check_intervals
-from app.core.specs import ObjectRef, SnapshotSpec, spec_to_dict, validate_spec, validate_user_data
+from app.core.specs import ObjectRef, SnapshotSpec, UrlSource, spec_to_dict, validate_spec, validate_user_data
 from app.core.states import JobState
 
 MAX_WAIT_S = 10.0
@@ -129,6 +129,7 @@ class SnapshotService:
         push_endpoints: PushEndpoints | None = None,
         uploads: ObjectUploads | None = None,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        allow_url_inputs: bool = True,
     ) -> None:
         self.jobs = jobs
         self.pipelines = pipelines
@@ -144,6 +145,7 @@ class SnapshotService:
         self.push_endpoints = push_endpoints
         self.uploads = uploads
         self.max_upload_bytes = max_upload_bytes
+        self.allow_url_inputs = allow_url_inputs  # OPENMPS_ALLOW_URL_INPUTS
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -151,7 +153,9 @@ class SnapshotService:
         """Validate, check the tenant's grants, check the objects exist, store, then dispatch.
 
         Grants come before existence, so another tenant's buckets and objects cannot be probed.
-        The job is stored before any task message is sent.
+        The job is stored before any task message is sent. A URL input is checked for shape and
+        for a literal address the endpoint policy refuses, never fetched here: the API must not
+        make requests to arbitrary URLs on a caller's behalf; the worker finds out what is there.
         """
         spec = validate_spec(req.spec)
         validate_user_data(req.user_data)
@@ -163,13 +167,17 @@ class SnapshotService:
         if req.webhook_url is not None:
             self._check_endpoint(req.webhook_url, "webhook_url")
         progress = self._check_progress(req)
+        if isinstance(spec.input, UrlSource):
+            self._check_url_input(spec.input.url)
         pipeline = self.get_pipeline(tenant, req.pipeline_id)
         job_id = self.ids()
         self._check_access(tenant, spec, job_id)
-        if not self.objects.bucket_exists(spec.input.bucket):
-            raise InputNotFound(f"input bucket {spec.input.bucket!r} does not exist")
-        if not self.objects.object_exists(spec.input.bucket, spec.input.key):
-            raise InputNotFound(f"input object {spec.input.bucket}/{spec.input.key} does not exist")
+        source = spec.input
+        if isinstance(source, ObjectRef):
+            if not self.objects.bucket_exists(source.bucket):
+                raise InputNotFound(f"input bucket {source.bucket!r} does not exist")
+            if not self.objects.object_exists(source.bucket, source.key):
+                raise InputNotFound(f"input object {source.bucket}/{source.key} does not exist")
         targets = [("output", spec.output)]
         targets += [("sprite.output", spec.sprite.target)] if spec.sprite else []
         targets += [("archive.output", spec.archive.target)] if spec.archive else []
@@ -212,18 +220,30 @@ class SnapshotService:
         self._check_endpoint(progress.webhook_url, "progress.webhook_url")
         return progress
 
+    def _check_url_input(self, url: str) -> None:
+        """The operator's switch, then a literal address the policy refuses (a private one, unless
+        allowed): a 400 now rather than a failed job later. Names are resolved by the worker."""
+        if not self.allow_url_inputs:
+            raise InvalidParameter(
+                "input.url", "is not accepted: this server takes inputs by bucket and key only; upload the video first"
+            )
+        refusal = self.endpoints.refusal(url) if self.endpoints is not None else None
+        if refusal:
+            raise InvalidParameter("input.url", f"is refused: {refusal}")
+
     def _check_access(self, tenant: str, spec: SnapshotSpec, job_id: str) -> None:
-        """Read on the input; write on every key the job can produce; none of them its input."""
+        """Read on an object input (a URL input is the tenant's own: no grant applies); write on
+        every key the job can produce; none of them its input."""
         grants = self.grants.grants_for(tenant)
-        source = spec.input
-        if not permits(grants, Access.READ, source.bucket, source.key):
+        source = spec.input if isinstance(spec.input, ObjectRef) else None
+        if source is not None and not permits(grants, Access.READ, source.bucket, source.key):
             raise AccessDenied(f"you may not read {source.bucket}/{source.key}", field="input", access="read")
         for family in outputs.families(spec, job_id):
             if not permits(grants, Access.WRITE, family.bucket, family.head):
                 raise AccessDenied(
                     f"you may not write to {family.bucket}/{family.head}", field=family.field, access="write"
                 )
-            if family.bucket == source.bucket and family.pattern.fullmatch(source.key):
+            if source is not None and family.bucket == source.bucket and family.pattern.fullmatch(source.key):
                 raise InvalidParameter(
                     f"{family.field}.key", "can name the job's own input; a job never overwrites its input"
                 )

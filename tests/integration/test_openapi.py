@@ -148,6 +148,8 @@ def test_real_answers_match_the_documented_schemas(
     )
     assert job["webhook_url"] == "https://example.com/h" and job["spec"]["sprite"]["lines"] == 2
     a.check(jobs, "post", client.post(jobs + "?wait=0.1", json=body(), headers=h))
+    by_url = a.check(jobs, "post", client.post(jobs, json=body(input={"url": "https://example.com/v.mp4"}), headers=h))
+    assert by_url["spec"]["input"] == {"url": "https://example.com/v.mp4"}
     a.check(
         jobs,
         "post",

@@ -28,6 +28,11 @@ class SpecObject(_Out):
     key: str
 
 
+class SpecUrl(_Out):
+    url: str
+    """As given (its query may hold the tenant's own token): shown to its tenant only."""
+
+
 class SpecTarget(_Out):
     bucket: str
     key_template: str
@@ -99,7 +104,7 @@ class SpecArchive(_Out):
 class JobSpec(_Out):
     """What the job was asked to do, in the core's canonical form (any dialect's job reads the same)."""
 
-    input: SpecObject
+    input: SpecObject | SpecUrl
     timing: Annotated[SingleTiming | SeriesTiming | AverageTiming | PointsTiming, Field(discriminator="kind")]
     output: SpecTarget
     frame_type: Literal["exact", "keyframe"]

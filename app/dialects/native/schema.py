@@ -3,7 +3,7 @@ dataclasses), and the same models document the bodies in the OpenAPI document (`
 
 Body of ``POST /api/v1/jobs``::
 
-    {"input": {"bucket": "media", "key": "in/video.mp4"},
+    {"input": {"bucket": "media", "key": "in/video.mp4"},     # or {"url": "https://..."}
      "output": {"bucket": "media", "key": "out/{JobId}/{Count}.jpg"},
      "snapshot": {"mode": "single", "time_ms": 5000}          # or
                  {"mode": "series", "start_ms": 0, "interval_s": 2.5, "count": 10}
@@ -87,6 +87,37 @@ class ObjectRef(_Body):
 
     bucket: Bucket
     key: ObjectKey
+
+
+class UrlInput(_Body):
+    """A video the worker reads over http(s) in bounded Range reads through the SSRF guard; no
+    bucket grant applies (the URL carries whatever access it needs)."""
+
+    url: Annotated[
+        Text,
+        AfterValidator(core_rule(specs.url_problem)),
+        doc(format="uri", minLength=1, maxLength=specs.MAX_URL_CHARS),
+    ]
+    """http:// or https://, printable ASCII (percent-encoded), no ``user:password@``."""
+
+
+def _input_form(value: Any) -> str:
+    """The input union's tag: ``url`` when the object names one, else bucket and key (a value
+    that is no object is checked as that form, so it is refused as "must be a JSON object")."""
+    return "url" if isinstance(value, dict) and "url" in value else "object"
+
+
+def _one_form(value: Any) -> Any:
+    if isinstance(value, dict) and "url" in value and ("bucket" in value or "key" in value):
+        raise refuse("must hold either url or bucket and key, not both")
+    return value
+
+
+Input = Annotated[
+    Annotated[ObjectRef, Tag("object")] | Annotated[UrlInput, Tag("url")],
+    Discriminator(_input_form),
+    BeforeValidator(_one_form),
+]
 
 
 class OutputTarget(_Body):
@@ -228,10 +259,10 @@ Snapshot = Annotated[
     | Annotated[PointsSnapshot, Tag("points")],
     Discriminator(_mode),
 ]
-# Fields that are tagged unions, and the field whose value picks the member: their error
-# locations carry the tag next ("snapshot", "series", "count"), which the path leaves out.
-# (A new tagged union, e.g. an input by URL or by bucket and key, adds its line here.)
-TAGGED_UNIONS: Tagged = {("snapshot",): "mode"}
+# Fields that are tagged unions, and the field that picks the member: their error locations
+# carry the tag next ("snapshot", "series", "count"), which the path leaves out. (A new tagged
+# union adds its line here.)
+TAGGED_UNIONS: Tagged = {("snapshot",): "mode", ("input",): "url"}
 
 
 class Progress(_Body):
@@ -260,7 +291,8 @@ class JobSubmission(_Body):
         }
     )
 
-    input: ObjectRef
+    input: Input
+    """An object in storage (``bucket`` and ``key``) or a ``url``."""
     output: OutputTarget
     snapshot: Snapshot = Field(default_factory=SingleSnapshot)
     """Absent: one frame at 0 ms."""
@@ -366,10 +398,16 @@ def to_black_frames(b: BlackFrames) -> specs.BlackFrameSpec:
     )
 
 
+def to_source(given: ObjectRef | UrlInput) -> specs.InputSource:
+    if isinstance(given, UrlInput):
+        return specs.UrlSource(given.url)
+    return specs.ObjectRef(given.bucket, given.key)
+
+
 def to_submit_request(body: JobSubmission) -> SubmitRequest:
     snap = body.snapshot
     spec = specs.SnapshotSpec(
-        input=specs.ObjectRef(body.input.bucket, body.input.key),
+        input=to_source(body.input),
         timing=to_timing(snap),
         output=_target(body.output),
         frame_type=specs.FrameType(_given(snap.frame_type, "exact")),

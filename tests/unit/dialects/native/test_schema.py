@@ -10,7 +10,7 @@ import pytest
 
 from app.core.errors import InvalidParameter
 from app.core.pipelines import NotifyTarget, PipelineState, ResourceClass
-from app.core.specs import Average, FrameType, ImageFormat, Series, SingleTime, TimePoints
+from app.core.specs import Average, FrameType, ImageFormat, Series, SingleTime, TimePoints, UrlSource
 from app.dialects.native.schema import parse_pipeline_create, parse_pipeline_update, parse_submit
 from app.dialects.native.validation import field_path
 
@@ -45,6 +45,29 @@ def test_null_is_the_default_and_integral_floats_are_integers() -> None:
     assert req.spec.timing == Average(count=4, start_ms=0.0) and isinstance(req.spec.timing.count, int)
     assert req.spec.quality == 90 and req.spec.format is ImageFormat.JPEG and req.spec.size.width == 320
     assert req.priority == 5 and req.pipeline_id == "default"
+
+
+@pytest.mark.parametrize(
+    ("given", "errors"),
+    [
+        (
+            {"url": "https://example.com/v.mp4", "key": "k"},
+            [("input", "must hold either url or bucket and key, not both")],
+        ),
+        ({"url": 7}, [("input.url", "must be a string")]),
+        ({"url": "https://example.com/v.mp4", "x": 1}, [("input", "has unknown field(s): x")]),
+        ({"bucket": "media"}, [("input.key", "is required")]),
+        (5, [("input", "must be a JSON object")]),
+    ],
+)
+def test_an_input_is_an_object_or_a_url_never_both(given: Any, errors: list[tuple[str, str]]) -> None:
+    assert errors_of(job(input=given)) == errors
+
+
+def test_a_url_input_becomes_a_url_source() -> None:
+    assert parse_submit(job(input={"url": "https://example.com/v.mp4?t=1"})).spec.input == UrlSource(
+        "https://example.com/v.mp4?t=1"
+    )
 
 
 def test_each_mode_becomes_its_timing() -> None:
