@@ -6,7 +6,7 @@ else the running ``make up`` stack's ``DATA_DIR/stack.json``:
 
 openmps jobs submit clip.mp4 --mode average --count 8 --wait   # uploads the file, shows progress, prints URLs
 openmps jobs submit media/in/video.mp4 --mode single --time-ms 1500
-openmps jobs list [--state failed] | show ID | cancel ID | delete ID [--outputs]
+openmps jobs list [--state failed] | show ID | cancel ID | retry ID [--wait] | delete ID [--outputs]
 openmps pipelines list | show ID | create NAME | pause ID | resume ID | delete ID
 
 Operator commands act on the store itself (``OPENMPS_REDIS_URL`` and friends, else the running
@@ -21,6 +21,7 @@ openmps buckets grant acme media/in/ --read            # TENANT BUCKET[/PREFIX];
 openmps buckets list [--tenant acme] | revoke acme media [--read] [--write]
 openmps secrets generate-key                           # a new OPENMPS_SECRET_KEY
 openmps secrets rotate                                 # re-seal every stored secret under the first key
+openmps store reindex                                  # rebuild the job indexes (after an upgrade)
 
 ``--json`` on every command prints JSON instead of text. Errors are one line on stderr with a
 non-zero exit code: 1 for an answer the API or store refused, 2 for a usage or settings problem,
@@ -50,7 +51,7 @@ from app.core.grants import Grant
 from app.core.pipelines import PipelineState
 from app.settings import ClientEnv, Settings
 from app.storage.secretbox import generate_key
-from openmps.client import ApiError, Client, ClientError, ConnectionFailed, Job, WaitTimedOut
+from openmps.client import ApiError, Client, ClientError, ConnectionFailed, Job, WaitTimedOut, is_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -178,7 +179,7 @@ pass_ctx = click.make_pass_decorator(Context)
 
 @cli.group()
 def jobs() -> None:
-    """Snapshot jobs: submit (a local file, or BUCKET/KEY), list, show, cancel."""
+    """Snapshot jobs: submit (a local file, an http(s) URL, or BUCKET/KEY), list, show, cancel."""
 
 
 def _split_ref(text: str, what: str) -> tuple[str, str]:
@@ -232,7 +233,9 @@ def _snapshot(mode: str, opts: dict[str, Any]) -> dict[str, Any]:
 @click.option("--quality", type=int)
 @click.option("--frame-type", type=click.Choice(["exact", "keyframe"]), default="exact", show_default=True)
 @click.option(
-    "--output", help="BUCKET/KEY template of the images (default: INPUT_BUCKET/snapshots/{JobId}/{Count}.EXT)"
+    "--output",
+    help="BUCKET/KEY template of the images (default: INPUT_BUCKET/snapshots/{JobId}/{Count}.EXT; "
+    "for a URL, the --upload-to bucket)",
 )
 @click.option("--upload-to", default="media/uploads/", show_default=True, help="BUCKET/PREFIX a local file goes to")
 @click.option("--pipeline", "pipeline_id", default="default", show_default=True)
@@ -243,30 +246,33 @@ def _snapshot(mode: str, opts: dict[str, Any]) -> dict[str, Any]:
 @json_option
 @pass_ctx
 def jobs_submit(ctx: Context, source: str, mode: str, wait: bool, timeout: float, **opts: Any) -> None:
-    """Submit a snapshot job of SOURCE: a local video file (uploaded first) or BUCKET/KEY."""
-    if source.startswith(("http://", "https://")):
-        raise Failure(
-            "URL inputs are not supported by this server yet: download the file and pass its path", EXIT_USAGE
-        )
+    """Submit a snapshot job of SOURCE: a local video file (uploaded first), an http(s) URL the
+    workers read (the server must allow URL inputs), or BUCKET/KEY."""
     snapshot = _snapshot(mode, opts)
     with ctx.client() as client, errors():
         path = Path(source)
-        if path.is_file():
+        source_input: dict[str, str]
+        if is_url(source):
+            source_input = {"url": source}
+            bucket = opts["upload_to"].partition("/")[0]  # where the images go without --output
+        elif path.is_file():
             bucket, _, prefix = opts["upload_to"].partition("/")
             key = f"{prefix}{uuid.uuid4().hex[:8]}-{path.name}"
             if not ctx.as_json:
                 click.echo(f"uploading {path} ({path.stat().st_size} bytes) to {bucket}/{key}", err=True)
             up = client.upload(path, bucket, key)
-            bucket, key = up.bucket, up.key
+            source_input = {"bucket": up.bucket, "key": up.key}
+            bucket = up.bucket
         else:
-            bucket, key = _split_ref(source, "SOURCE (not a local file)")
+            bucket, key = _split_ref(source, "SOURCE (not a local file or an http(s) URL)")
+            source_input = {"bucket": bucket, "key": key}
         out_bucket, out_key = (
             _split_ref(opts["output"], "--output")
             if opts["output"]
             else (bucket, "snapshots/{JobId}/{Count}." + FORMAT_EXT[opts["fmt"]])
         )
         body: dict[str, Any] = {
-            "input": {"bucket": bucket, "key": key},
+            "input": source_input,
             "output": {"bucket": out_bucket, "key": out_key},
             "snapshot": snapshot,
             "pipeline_id": opts["pipeline_id"],
@@ -373,6 +379,28 @@ def jobs_cancel(ctx: Context, job_id: str) -> None:
         out(job.raw)
     else:
         click.echo(f"{job.id}\t{job.state}")
+
+
+@jobs.command("retry")
+@click.argument("job_id")
+@click.option("--wait", is_flag=True, help="wait for the new job, with a progress bar, then print its outputs")
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="--wait gives up after this many seconds")
+@json_option
+@pass_ctx
+def jobs_retry(ctx: Context, job_id: str, wait: bool, timeout: float) -> None:
+    """Run a failed or canceled job again, as a new job linked to it (retry_of)."""
+    with ctx.client() as client, errors():
+        job = client.retry(job_id)
+        if wait:
+            job = _wait_with_progress(client, job, timeout, quiet=ctx.as_json)
+    if ctx.as_json:
+        out(job.raw)
+    elif wait:
+        _print_outcome(job)
+    else:
+        click.echo(f"{job.id}\t{job.state}\tretry of {job_id}")
+    if wait and job.state != "succeeded":
+        raise Failure(f"job {job.id} {job.state}: {job.error_code}: {job.error_message}", EXIT_REFUSED)
 
 
 @jobs.command("delete")
@@ -700,6 +728,26 @@ def secrets_rotate(ctx: Context) -> None:
         return
     for what, count in counts.items():
         click.echo(f"{count}\t{what}")
+
+
+@cli.group()
+def store() -> None:
+    """Maintenance of the job store itself (operator)."""
+
+
+@store.command("reindex")
+@json_option
+@pass_ctx
+def store_reindex(ctx: Context) -> None:
+    """Rebuild the per-pipeline-and-state job indexes: after upgrading a store that holds jobs from
+    an older version (listing by pipeline and state reads them whole until then), and once more
+    when the last older process is gone. Safe while the service runs; running it again is harmless."""
+    with errors():
+        report = ctx.services().jobs.reindex()
+    if ctx.as_json:
+        out({"pipelines": report.pipelines, "entries": report.entries, "changed": report.changed})
+    else:
+        click.echo(f"{report.pipelines} pipelines, {report.entries} index entries read, {report.changed} changed")
 
 
 def main(argv: list[str] | None = None) -> int:

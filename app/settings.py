@@ -106,7 +106,10 @@ class Settings:
     max_decoded_frames: int = 200_000
 
     notify_time_scale: float = 1.0  # multiplies every retry interval; tests use e.g. 0.01
-    allow_private_endpoints: bool = False  # SSRF guard off: loopback/private webhooks (dev and tests only)
+    allow_private_endpoints: bool = False  # SSRF guard off: private webhooks and URL inputs (dev, tests)
+    allow_url_inputs: bool = True  # jobs may name an http(s) URL as their input
+    max_url_input_bytes: int = 50 << 30  # a larger URL input fails the job (InputTooLarge)
+    url_input_timeout_s: float = 30.0  # one request to a URL input: connect, and the whole response
     request_clock_skew_s: int = 900
     notify_lease_s: float = 30.0  # an outbox entry or push attempt held this long by a dead notifier is retried
     notify_concurrency: int = 8  # concurrent HTTP push attempts per notifier process
@@ -180,6 +183,9 @@ class Settings:
             max_decoded_frames=num("OPENMPS_MAX_DECODED_FRAMES", d.max_decoded_frames, int),
             notify_time_scale=num("OPENMPS_NOTIFY_TIME_SCALE", d.notify_time_scale, float),
             allow_private_endpoints=_bool(get("OPENMPS_ALLOW_PRIVATE_ENDPOINTS", "false")),
+            allow_url_inputs=_bool(get("OPENMPS_ALLOW_URL_INPUTS", "true")),
+            max_url_input_bytes=num("OPENMPS_MAX_URL_INPUT_BYTES", d.max_url_input_bytes, int),
+            url_input_timeout_s=num("OPENMPS_URL_INPUT_TIMEOUT_S", d.url_input_timeout_s, float),
             request_clock_skew_s=num("OPENMPS_CLOCK_SKEW_S", d.request_clock_skew_s, int),
             notify_lease_s=num("OPENMPS_NOTIFY_LEASE_S", d.notify_lease_s, float),
             notify_concurrency=num("OPENMPS_NOTIFY_CONCURRENCY", d.notify_concurrency, int),
@@ -229,6 +235,8 @@ class Settings:
             "OPENMPS_WORKER_CONCURRENCY": self.worker_concurrency,
             "OPENMPS_QUEUE_SYNC_S": self.queue_sync_interval_s,
             "OPENMPS_MAX_UPLOAD_BYTES": self.max_upload_bytes,
+            "OPENMPS_MAX_URL_INPUT_BYTES": self.max_url_input_bytes,
+            "OPENMPS_URL_INPUT_TIMEOUT_S": self.url_input_timeout_s,
             "OPENMPS_NOTIFY_TIME_SCALE": self.notify_time_scale,
             "OPENMPS_CLOCK_SKEW_S": self.request_clock_skew_s,
             "OPENMPS_NOTIFY_CONCURRENCY": self.notify_concurrency,

@@ -113,6 +113,7 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
             max_upload_bytes=settings.max_upload_bytes,
             submit_pipelines=CachedPipelines(pipelines, ttl),
             submit_grants=cached_grants,
+            allow_url_inputs=settings.allow_url_inputs,
         ),
         grants=grants,
         sealer=sealer,

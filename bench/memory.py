@@ -1,12 +1,14 @@
 """``python -m bench.memory`` (``make bench-memory``): Redis memory per finished job, by job shape.
 
-Finished jobs of three shapes are written through the real repository (created, started, finished
+Finished jobs of four shapes are written through the real repository (created, started, finished
 with a manifest, every output recorded as written, as a worker does) into a private
-redis-server, then measured with ``MEMORY USAGE`` over each job's keys (its hash, its written
-set, its idempotency record) plus its share of the sorted-set indexes (tenant, tenant+state,
-tenant+pipeline, the retention expiry set), and cross-checked against the growth of INFO's
-``used_memory``. The last columns say what ``OPENMPS_JOB_RETENTION_DAYS`` means for a server's
-memory: finished jobs are what grows, and retention is what bounds them.
+redis-server with Redis's default configuration, then measured with ``MEMORY USAGE`` over each
+job's keys (its hash, its written set, its idempotency record) plus its share of the sorted-set
+indexes (tenant, tenant+state, tenant+pipeline, tenant+pipeline+state, the retention expiry
+set), and cross-checked against the growth of INFO's ``used_memory``. ``listpack`` is the share
+of job hashes Redis keeps in its compact encoding (``app/storage/jobhash.py`` says why that
+matters). The last columns say what ``OPENMPS_JOB_RETENTION_DAYS`` means for a server's memory:
+finished jobs are what grows, and retention is what bounds them. Target: <= 2 KB per one-image job.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import redis
 
 from app.core.jobs import Manifest, OutputImage, SnapshotJob, SpriteSheet
 from app.core.pipelines import Pipeline
-from app.core.specs import Average, ObjectRef, OutputTarget, SingleTime, SnapshotSpec, SpriteSpec
+from app.core.specs import Average, ObjectRef, OutputTarget, Series, SingleTime, SnapshotSpec, SpriteSpec
 from app.core.states import JobState
 from app.storage import keys
 from app.storage.jobs import RedisJobRepository
@@ -64,6 +66,16 @@ SHAPES = [
         0,
         '{"order": "order-4711", "callback": "https://shop.example.com/hooks/thumbs"}' * 3,
         True,
+    ),
+    Shape(
+        "100-image series",
+        SnapshotSpec(
+            ObjectRef("media", "in/video.mp4"), Series(0, 2.0, 100), OutputTarget("out", "t/{job_id}/{index:5}.jpg")
+        ),
+        100,
+        0,
+        None,
+        False,
     ),
     Shape(
         "100-cell sprite + VTT + index",
@@ -156,6 +168,7 @@ def measure(client: redis.Redis, shape: Shape) -> dict[str, float]:
         keys.tenant_jobs(TENANT),
         keys.tenant_state_jobs(TENANT, JobState.SUCCEEDED.value),
         keys.tenant_pipeline_jobs(TENANT, PIPELINE),
+        keys.tenant_pipeline_state_jobs(TENANT, PIPELINE, JobState.SUCCEEDED.value),
         keys.JOBS_EXPIRY,
     ]
     index_before = sum(usage(client, n) for n in index_names)
@@ -169,20 +182,22 @@ def measure(client: redis.Redis, shape: Shape) -> dict[str, float]:
     idem = sum(usage(client, keys.idempotency(TENANT, t)) for t in tokens if t) / n
     index = (sum(usage(client, name) for name in index_names) - index_before) / n
     used = (int(client.info("memory")["used_memory"]) - before) / n
-    return {"hash": hashes, "written": written, "idem": idem, "index": index, "used": used}
+    listpack = sum(client.object("encoding", keys.job(j)) == "listpack" for j in ids) / n
+    return {"hash": hashes, "written": written, "idem": idem, "index": index, "used": used, "listpack": listpack}
 
 
 def table(rows: list[tuple[Shape, dict[str, float]]], retention_days: float) -> str:
     head = (
-        "| job | images | hash B | written set B | idempotency B | index entries B | sum B/job | "
+        "| job | images | hash B | listpack | written set B | idempotency B | index entries B | sum B/job | "
         "used_memory B/job | sum/used | jobs per GiB | " + " | ".join(f"MiB at {d // 1000}k/day" for d in DAILY) + " |"
     )
-    lines = [head, "|" + "---|" * (10 + len(DAILY))]
+    lines = [head, "|" + "---|" * (11 + len(DAILY))]
     for shape, m in rows:
         total = m["hash"] + m["written"] + m["idem"] + m["index"]
         held = [d * retention_days * m["used"] / 2**20 for d in DAILY]
         lines.append(
-            f"| {shape.name} | {shape.images} | {m['hash']:.0f} | {m['written']:.0f} | {m['idem']:.0f} | "
+            f"| {shape.name} | {shape.images} | {m['hash']:.0f} | {m['listpack']:.0%} | {m['written']:.0f} | "
+            f"{m['idem']:.0f} | "
             f"{m['index']:.0f} | {total:.0f} | {m['used']:.0f} | {total / m['used']:.2f} | {2**30 / m['used']:,.0f} | "
             + " | ".join(f"{h:,.0f}" for h in held)
             + " |"
@@ -203,8 +218,12 @@ def main(run: Callable[[redis.Redis, Shape], dict[str, float]] = measure) -> Non
     print(f"Redis {version}, {JOBS_PER_SHAPE} finished jobs per shape, MEMORY USAGE (exact, samples=0)")
     print(table(rows, retention_days))
     print(f"(MiB columns: finished jobs held at the default OPENMPS_JOB_RETENTION_DAYS={retention_days:g})")
-    worst = max(m["used"] for _, m in rows)
-    print(f"SUMMARY bytes_per_job_single={rows[0][1]['used']:.0f} bytes_per_job_sprite={worst:.0f}")
+    used = {shape.name: m["used"] for shape, m in rows}
+    print(
+        f"SUMMARY bytes_per_job_single={used['single image']:.0f} "
+        f"bytes_per_job_series100={used['100-image series']:.0f} "
+        f"bytes_per_job_sprite={used['100-cell sprite + VTT + index']:.0f}"
+    )
 
 
 if __name__ == "__main__":

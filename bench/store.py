@@ -8,19 +8,26 @@ store: list a page (newest first, a later page by token, by state, by pipeline, 
 *and* state), get a job, a pipeline's queue depth, dispatch into a free window slot, the start
 guard and the finish of a job, and the reconcile pass over the 10 pipelines. While measuring,
 every job taken out of the queue is replaced by a new one, so both stores stay at their size.
+Beside the client's time, the server's: the microseconds Redis itself spent on the commands
+and scripts of the operation (its SLOWLOG with a 0 threshold, on these private servers only),
+which no client, network or machine noise blurs: that is the column that shows an O(n) cost.
 
-Memory: Redis bytes per finished job = ``MEMORY USAGE`` of the job's hash plus its share of
-each index it stays in (the tenant's, the tenant-and-state's and the tenant-and-pipeline's
-sorted sets: the set's ``MEMORY USAGE`` / its size, in the 100 000-job store), averaged over the
-jobs the benchmark finished (a single-frame and a 10-frame job with their manifests). Target
-<= 2 KB. Also the growth of ``used_memory`` per queued job between the two stores.
+Memory: Redis bytes per finished job, for the jobs the benchmark finished (one image, a
+100-image series, a 100-cell sprite, each with its outputs recorded as a worker records them) in
+the 100 000-job store: ``MEMORY USAGE`` of the job's hash and written set plus its share of each
+index it stays in (tenant, tenant+state, tenant+pipeline, tenant+pipeline+state and the retention
+expiry set: a set's ``MEMORY USAGE`` / its size, taken on a set of that shape with thousands of
+members). Target <= 2 KB for a one-image job, on Redis's default configuration. Beside it, the
+same job's values one field each, JSON as JSON (the layout before ``app/storage/jobhash.py``),
+written to a scratch key. Also the growth of ``used_memory`` per queued job between the two stores.
 
 Environment: ``BENCH_STORE_LARGE`` (100000), ``BENCH_STORE_ROUNDS`` (3), ``BENCH_STORE_SAMPLES``
-(20 per operation per round).
+(21 per operation per round).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import sys
@@ -34,13 +41,23 @@ from pathlib import Path
 
 import redis
 
-from app.core.jobs import Manifest, OutputImage, SnapshotJob
+from app.core.jobs import Manifest, OutputImage, SnapshotJob, SpriteSheet
 from app.core.pipelines import Pipeline
 from app.core.ports import JobQuery
 from app.core.service import SubmitRequest, request_fingerprint
-from app.core.specs import ObjectRef, OutputSize, OutputTarget, Series, SingleTime, SnapshotSpec, validate_spec
+from app.core.specs import (
+    ObjectRef,
+    OutputSize,
+    OutputTarget,
+    Series,
+    SingleTime,
+    SnapshotSpec,
+    SpriteSpec,
+    validate_spec,
+)
 from app.core.states import JobState
 from app.storage import keys
+from app.storage.jobhash import JSON_ATTRIBUTES, attributes, unpack_json
 from app.storage.jobs import RedisJobRepository, StartOutcome, StartResult, encode_page_token
 from app.storage.pipelines import RedisPipelineRepository
 from app.storage.scheduler import RedisScheduler
@@ -49,22 +66,33 @@ from bench.procs import Procs
 SMALL = 100
 LARGE = int(os.environ.get("BENCH_STORE_LARGE", "100000"))
 ROUNDS = int(os.environ.get("BENCH_STORE_ROUNDS", "3"))
-SAMPLES = int(os.environ.get("BENCH_STORE_SAMPLES", "20"))
+SAMPLES = int(os.environ.get("BENCH_STORE_SAMPLES", "21"))
 PIPELINES = [f"p{i:02d}" for i in range(10)]
 TENANT = "bench"
 LEASE_MS = 15_000
 
 
-def spec(frames: int) -> SnapshotSpec:
+SHAPES = ("single image", "100-image series", "100-cell sprite")  # what the finished jobs are, in turn
+
+
+def spec(frames: int, sprite: bool = False) -> SnapshotSpec:
     timing = SingleTime(1000) if frames == 1 else Series(0, 2.0, frames)
     key = "snapshots/{job_id}/{index:5}.jpg"
+    sheets = SpriteSpec(OutputTarget("media", "sprites/{job_id}/{sheet:5}.jpg")) if sprite else None
     return validate_spec(
-        SnapshotSpec(ObjectRef("media", "in/video.mp4"), timing, OutputTarget("media", key), size=OutputSize(width=320))
+        SnapshotSpec(
+            ObjectRef("media", "in/video.mp4"),
+            timing,
+            OutputTarget("media", key),
+            size=OutputSize(width=320),
+            sprite=sheets,
+        )
     )
 
 
 def manifest(job: SnapshotJob, frames: int) -> Manifest:
-    """What a worker records for a typical job: one entry per image, the source, the decoder."""
+    """What a worker records for a typical job: one entry per image, the sheets of a sprite job and
+    the files beside them, the source, the decoder."""
     images = [
         OutputImage(
             index=n,
@@ -77,7 +105,17 @@ def manifest(job: SnapshotJob, frames: int) -> Manifest:
         )
         for n in range(1, frames + 1)
     ]
-    return Manifest(images=images, source_duration_ms=60_000.0, source_width=1920, source_height=1080, decoder="pyav")
+    done = Manifest(images=images, source_duration_ms=60_000.0, source_width=1920, source_height=1080, decoder="pyav")
+    if job.spec.sprite is not None:
+        done.sheets = [SpriteSheet(1, f"sprites/{job.id}/00001.jpg", 3200, 1800, 420_000, frames)]
+        done.storyboard_key, done.index_key = f"sprites/{job.id}/sprite.vtt", f"sprites/{job.id}/sprite.json"
+    return done
+
+
+def outputs(job: SnapshotJob, done: Manifest) -> list[str]:
+    """Every object the job wrote (its keys in the "media" bucket), as the worker records them."""
+    names = [i.key for i in done.images] + [s.key for s in done.sheets]
+    return names + [k for k in (done.storyboard_key, done.index_key) if k]
 
 
 @dataclass
@@ -88,12 +126,12 @@ class Store:
     jobs: RedisJobRepository
     scheduler: RedisScheduler
     seq: int = 0
-    finished: list[tuple[str, int]] = field(default_factory=list)  # (job id, images in its manifest)
     times: dict[str, list[float]] = field(default_factory=dict)
+    server_us: dict[str, list[float]] = field(default_factory=dict)
 
-    def new_job(self, pipeline_id: str, frames: int = 1) -> SnapshotJob:
+    def new_job(self, pipeline_id: str, frames: int = 1, sprite: bool = False) -> SnapshotJob:
         self.seq += 1
-        s = spec(frames)
+        s = spec(frames, sprite)
         job = SnapshotJob(
             id=f"{self.name}-{self.seq:07d}",
             tenant=TENANT,
@@ -135,13 +173,24 @@ class Store:
         return self.size / (time.perf_counter() - t0)
 
     def time(self, op: str, fn: Callable[[], object]) -> None:
+        self.client.slowlog_reset()
         t0 = time.perf_counter()
         fn()
         self.times.setdefault(op, []).append(time.perf_counter() - t0)
+        entries = self.client.slowlog_get(SLOWLOG_LEN)
+        spent = sum(int(e["duration"]) for e in entries if not str(e["command"]).lower().startswith("slowlog"))
+        self.server_us.setdefault(op, []).append(float(spent))
+
+
+SLOWLOG_LEN = 10_000
 
 
 def open_store(procs: Procs, name: str, size: int) -> Store:
     client = redis.Redis.from_url(procs.redis(f"redis-{name}"), decode_responses=True)
+    # Measurement only (this private server's SLOWLOG records every command with its duration);
+    # nothing the store relies on is configured.
+    client.config_set("slowlog-log-slower-than", 0)
+    client.config_set("slowlog-max-len", SLOWLOG_LEN)
     pipelines = RedisPipelineRepository(client)
     for pid in PIPELINES:
         pipelines.create(Pipeline(id=pid, name=pid))
@@ -188,55 +237,78 @@ def one_round(st: Store, rnd: int) -> None:
         assert started[0].outcome is StartOutcome.STARTED, started
         frames = 10 if k % 2 else 1
         done = manifest(jobs.get(job_id), frames)
+        for name in outputs(jobs.get(job_id), done):
+            jobs.record_written(job_id, "media", name)
         lease = started[0].lease_token
         st.time(
             "finish (succeeded, manifest)",
             lambda j=job_id, m=done, t=lease: jobs.finish(j, JobState.SUCCEEDED, lease_token=t, manifest=m),
         )
-        st.finished.append((job_id, frames))
+
         st.new_job(pid)
     for _ in range(max(1, SAMPLES // 2)):
         st.time("reconcile pass (10 pipelines)", lambda: sched.reconcile(PIPELINES))
 
 
-def bytes_per_finished_job(r: redis.Redis, job_ids: list[str]) -> tuple[float, float, dict[str, float]]:
-    """(average hash bytes, index bytes, per-index bytes per entry) of finished jobs."""
+def finish_shapes(st: Store, per_shape: int) -> dict[str, list[str]]:
+    """``per_shape`` finished jobs of each shape in ``st`` (not timed): created, started, every
+    output recorded as written, finished with its manifest, as a worker does."""
+    finished: dict[str, list[str]] = {}
+    for shape in SHAPES:
+        for n in range(per_shape):
+            frames = 1 if shape == "single image" else 100
+            job = st.new_job(PIPELINES[n % len(PIPELINES)], frames, sprite=shape == "100-cell sprite")
+            started = st.jobs.start(job.id, worker="bench-host:4242", lease_ttl_ms=LEASE_MS, max_attempts=3)
+            assert started.outcome is StartOutcome.STARTED, started
+            done = manifest(job, frames)
+            for name in outputs(job, done):
+                st.jobs.record_written(job.id, "media", name)
+            assert st.jobs.finish(job.id, JobState.SUCCEEDED, lease_token=started.lease_token, manifest=done)
+            finished.setdefault(shape, []).append(job.id)
+    return finished
+
+
+def index_bytes_per_entry(r: redis.Redis) -> dict[str, float]:
+    """What one more member costs each index a finished job stays in, measured on sets of that
+    shape with thousands of members (as in a store holding that many finished jobs)."""
 
     def per_entry(key: str) -> float:
         n = int(r.zcard(key))
         return (int(r.memory_usage(key, samples=0) or 0) / n) if n else 0.0
 
-    big = keys.tenant_jobs(TENANT)
+    scratch = "bench:scratch:expiry"
+    now = int(time.time() * 1000)
+    r.zadd(scratch, {f"{TENANT}|{PIPELINES[i % 10]}|succeeded|large-{i:07d}": now + i for i in range(5000)})
     per = {
-        "tenant index": per_entry(big),
-        # Same member and score shape as the tenant index; in a store of many finished jobs it is
-        # as large, so its per-entry cost is the big set's (here it holds only the few finished).
-        "tenant+state index": per_entry(big),
-        "tenant+pipeline index": per_entry(keys.tenant_pipeline_jobs(TENANT, PIPELINES[0])),
+        "tenant": per_entry(keys.tenant_jobs(TENANT)),
+        # same members and scores as the tenant's index, and as large in a store of finished jobs
+        "tenant+state": per_entry(keys.tenant_jobs(TENANT)),
+        "tenant+pipeline": per_entry(keys.tenant_pipeline_jobs(TENANT, PIPELINES[0])),
+        "tenant+pipeline+state": per_entry(keys.tenant_pipeline_state_jobs(TENANT, PIPELINES[0], "submitted")),
+        "retention expiry": per_entry(scratch),
     }
-    hashes = [int(r.memory_usage(keys.job(j), samples=0) or 0) for j in job_ids]
-    return statistics.mean(hashes), sum(per.values()), per
+    r.delete(scratch)
+    return per
 
 
-PACKED = 2048
-
-
-def listpack_hash_bytes(r: redis.Redis, job_ids: list[str]) -> float:
-    """The same hashes with ``hash-max-listpack-value`` raised from Redis's 64 bytes: the spec
-    and manifest fields are longer than 64 bytes, which turns every job hash into a hash table
-    (about twice the bytes). Rewritten into a scratch key, measured, deleted."""
-    old = r.config_get("hash-max-listpack-value")["hash-max-listpack-value"]
-    r.config_set("hash-max-listpack-value", PACKED)
-    try:
-        sizes = []
-        for j in job_ids:
-            r.delete("bench:scratch")
-            r.hset("bench:scratch", mapping=r.hgetall(keys.job(j)))
-            sizes.append(int(r.memory_usage("bench:scratch", samples=0) or 0))
+def job_bytes(r: redis.Redis, job_ids: list[str]) -> dict[str, float]:
+    """Average ``MEMORY USAGE`` of the jobs' hashes and written sets, and of their attributes
+    rewritten one field each, JSON as JSON, into a scratch hash: the layout before
+    ``app/storage/jobhash.py``, less its empty fields and its written set (kept apart then)."""
+    hashes, written, plain = [], [], []
+    for j in job_ids:
+        hashes.append(int(r.memory_usage(keys.job(j), samples=0) or 0))
+        written.append(int(r.memory_usage(keys.written(j), samples=0) or 0))
+        before = attributes(r.hgetall(keys.job(j)))
+        before.pop("written", None)
+        for name in JSON_ATTRIBUTES:
+            if name in before:
+                before[name] = json.dumps(unpack_json(before[name]), separators=(",", ":"))
         r.delete("bench:scratch")
-        return statistics.mean(sizes)
-    finally:
-        r.config_set("hash-max-listpack-value", old)
+        r.hset("bench:scratch", mapping=before)
+        plain.append(int(r.memory_usage("bench:scratch", samples=0) or 0))
+    r.delete("bench:scratch")
+    return {"hash": statistics.mean(hashes), "written": statistics.mean(written), "plain": statistics.mean(plain)}
 
 
 def main() -> int:
@@ -256,28 +328,39 @@ def main() -> int:
                 int(st.client.zcard(keys.pending(p))) + int(st.client.zcard(keys.dispatched(p))) for p in PIPELINES
             )
             assert queued == st.size, f"{st.name} holds {queued} queued jobs, not {st.size}"
-        h1, i1, per = bytes_per_finished_job(large.client, [j for j, n in large.finished if n == 1])
-        h10, _, _ = bytes_per_finished_job(large.client, [j for j, n in large.finished if n == 10])
-        b1, b10 = h1 + i1, h10 + i1
-        packed = {n: listpack_hash_bytes(large.client, [j for j, m in large.finished if m == n]) for n in (1, 10)}
         per_queued = (used["large"] - used["small"]) / (LARGE - SMALL)
+        finished = finish_shapes(large, 20)
+        per = index_bytes_per_entry(large.client)
+        index = sum(per.values())
+        sizes = {shape: job_bytes(large.client, ids) for shape, ids in finished.items()}
+        total = {shape: m["hash"] + m["written"] + index for shape, m in sizes.items()}
+        version = large.client.info("server")["redis_version"]
+        listpack = large.client.config_get("hash-max-listpack-value")["hash-max-listpack-value"]
 
     print()
-    print(f"| operation | {SMALL} queued: median ms | p90 ms | {LARGE} queued: median ms | p90 ms | large / small |")
-    print("|---|---|---|---|---|---|")
+    print(
+        f"| operation | {SMALL} queued: median ms | p90 ms | {LARGE} queued: median ms | p90 ms | large / small "
+        f"| server µs, {SMALL} | server µs, {LARGE} | server large / small |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for op in small.times:
         a, b = sorted(small.times[op]), sorted(large.times[op])
         ma, mb = statistics.median(a) * 1e3, statistics.median(b) * 1e3
         pa, pb = a[int(0.9 * (len(a) - 1))] * 1e3, b[int(0.9 * (len(b) - 1))] * 1e3
-        print(f"| {op} | {ma:.3f} | {pa:.3f} | {mb:.3f} | {pb:.3f} | {mb / ma:.2f} |")
+        sa, sb = statistics.median(small.server_us[op]), statistics.median(large.server_us[op])
+        server = f"{sb / sa:.2f}" if sa else "-"
+        print(f"| {op} | {ma:.3f} | {pa:.3f} | {mb:.3f} | {pb:.3f} | {mb / ma:.2f} | {sa:.0f} | {sb:.0f} | {server} |")
     print()
-    print("| Redis bytes per finished job | hash | indexes | total | target |")
-    print("|---|---|---|---|---|")
-    print(f"| single frame (1 image in the manifest) | {h1:.0f} | {i1:.0f} | {b1:.0f} | <= 2048 |")
-    print(f"| series of 10 (10 images) | {h10:.0f} | {i1:.0f} | {b10:.0f} | <= 2048 |")
-    for n, h in packed.items():
+    print(f"Redis {version}, hash-max-listpack-value {listpack} (the default), in the {LARGE}-job store")
+    print(
+        "| Redis bytes per finished job | hash | written set | indexes | total | target | hash, one field per value, plain JSON |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for shape, m in sizes.items():
+        target = "<= 2048" if shape == "single image" else "-"
         print(
-            f"| {n} image(s), Redis `hash-max-listpack-value {PACKED}` | {h:.0f} | {i1:.0f} | {h + i1:.0f} | <= 2048 |"
+            f"| {shape} | {m['hash']:.0f} | {m['written']:.0f} | {index:.0f} | {total[shape]:.0f} | {target} "
+            f"| {m['plain']:.0f} |"
         )
     print("index bytes per entry: " + ", ".join(f"{k} {v:.0f}" for k, v in per.items()))
     print(f"used_memory growth per queued job (small -> large store): {per_queued:.0f} bytes")
@@ -287,16 +370,22 @@ def main() -> int:
             f"{slug}_large_vs_small": statistics.median(large.times[op]) / statistics.median(small.times[op])
             for slug, op in [
                 ("list", "list page 1 (20, newest first)"),
+                ("list_pipeline_state", "list pipeline_id=p & state=succeeded"),
                 ("get", "get a job"),
                 ("dispatch", "dispatch (window slot free)"),
                 ("reconcile", "reconcile pass (10 pipelines)"),
             ]
         },
         "worst_large_vs_small": worst,
-        "bytes_per_finished_job": b1,
-        "bytes_per_finished_job_10_images": b10,
+        "worst_server_large_vs_small": max(
+            statistics.median(large.server_us[op]) / statistics.median(small.server_us[op])
+            for op in small.server_us
+            if statistics.median(small.server_us[op])
+        ),
+        "bytes_per_finished_job": total["single image"],
+        "bytes_per_finished_job_series100": total["100-image series"],
+        "bytes_per_finished_job_sprite": total["100-cell sprite"],
         "bytes_per_queued_job": per_queued,
-        "bytes_per_finished_job_listpack": packed[1] + i1,
     }
     print("SUMMARY " + " ".join(f"{k}={v:.2f}" for k, v in summary.items()))
     return 0

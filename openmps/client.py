@@ -9,6 +9,10 @@
         job = client.wait(job.id, on_progress=lambda j: print(j.done, "/", j.total))
         print([image.key for image in job.images])
 
+An input is ``{"bucket", "key"}`` or ``{"url": "https://..."}`` (a video the workers read from
+that URL, when the server allows URL inputs); ``input_for("https://...")`` or
+``input_for("media/in.mp4")`` builds either from one string, as the CLI takes it.
+
 Every API error raises ``ApiError`` with the server's ``code``, ``message``, HTTP status and
 ``request_id``; a server that cannot be reached raises ``ConnectionFailed``. The client speaks
 only HTTP: it needs nothing of the server's code and no Redis.
@@ -29,6 +33,21 @@ import httpx
 
 DEFAULT_TIMEOUT_S = 30.0
 TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})
+
+
+def is_url(text: str) -> bool:
+    """An http(s) URL, which the API takes as ``{"url": text}``."""
+    return text.startswith(("http://", "https://"))
+
+
+def input_for(source: str) -> dict[str, str]:
+    """A job body's ``input`` for ``source``: an http(s) URL, or ``BUCKET/KEY``."""
+    if is_url(source):
+        return {"url": source}
+    bucket, _, key = source.partition("/")
+    if not bucket or not key:
+        raise ValueError(f"an input is an http(s) URL or BUCKET/KEY, got {source!r}")
+    return {"bucket": bucket, "key": key}
 
 
 class ClientError(Exception):
@@ -85,6 +104,12 @@ class Job:
     @property
     def is_finished(self) -> bool:
         return self.state in TERMINAL_STATES
+
+    @property
+    def retry_of(self) -> str | None:
+        """The failed or canceled job this one re-runs (``Client.retry``); None for a new job."""
+        value = self.raw.get("retry_of")
+        return str(value) if value else None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Job:
@@ -210,6 +235,12 @@ class Client:
 
     def cancel(self, job_id: str) -> Job:
         return Job.from_json(self._call("POST", f"/jobs/{job_id}/cancel"))
+
+    def retry(self, job_id: str) -> Job:
+        """Run a failed or canceled job again: a *new* job with the same request, whose
+        ``retry_of`` names the old one (which stays as it ended). Any other state: ``ApiError``
+        409 ``InvalidJobState``."""
+        return Job.from_json(self._call("POST", f"/jobs/{job_id}/retry"))
 
     def delete_job(self, job_id: str, *, outputs: bool = False) -> None:
         """Forget a finished job now; ``outputs=True`` first deletes every object it wrote."""

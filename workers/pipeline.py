@@ -12,8 +12,11 @@ attempt's and an earlier crashed attempt's, before ``JobCanceled``: never an obj
 shares a planned key (another job's, or one that was there before).
 
 Failure messages are recorded on the job and shown to the client: ``public_message`` replaces
-the server-side locator (a file path, or a presigned URL) with ``bucket/key`` and hides any
-other absolute path.
+the server-side locator (a file path, or a presigned URL) with ``bucket/key`` (a URL input's own
+URL with ``redact_url``: the worker logs the message too) and hides any other absolute path.
+
+A URL input (``UrlSource``) is read only through ``workers/urlinput.py`` (the SSRF guard, size
+and time limits); never by a decoder that would open the URL itself.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ import numpy as np
 from app.core import outputs, templates
 from app.core.errors import FailureCode, JobCanceled, JobFailure
 from app.core.jobs import Manifest, OutputImage, SnapshotJob, SpriteSheet
-from app.core.specs import FrameType, ImageFormat, SnapshotSpec
+from app.core.specs import FrameType, ImageFormat, SnapshotSpec, UrlSource, redact_url
+from app.settings import Settings
 from app.storage.objects import ObjectStore
 from workers.frames import compose
 from workers.frames.blank import is_blank
@@ -46,7 +50,9 @@ from workers.frames.encode import encode_image
 from workers.frames.gpu import open_gpu_decoder
 from workers.frames.lanes import run_lanes
 from workers.frames.plan import Target, choose_seek, decode_plan, frames_to_decode, partition_lanes, plan_targets
-from workers.frames.probe import OpenedInput, is_url, open_input, reopen_input
+from workers.frames.probe import OpenedInput, OpenReader, is_url, open_input, reopen_input
+from workers.frames.rangeio import RangeReader
+from workers.urlinput import UrlInputs
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +138,12 @@ def run_snapshot(
     written: OutputLog | None = None,
     timings: StageTimes | None = None,
     decode_threads: int = 1,
+    url_inputs: UrlInputs | None = None,
 ) -> Manifest:
     """Produce the job's images (and sprites) and return the manifest; raises ``JobFailure``
     (with a ``FailureCode`` and a message without server paths) or ``JobCanceled``. ``timings``,
-    when given, is filled in as it runs.
+    when given, is filled in as it runs. ``url_inputs``: how a URL input is read (the worker's
+    settings); without it, a URL input is read with the guard refusing private addresses.
 
     ``decode_threads`` is the job's share of the worker's cores (``Settings.decode_threads``):
     above 1, a PyAV job whose frames lie in several far-apart GOPs decodes them in up to that
@@ -144,13 +152,34 @@ def run_snapshot(
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     spec = job.spec
     _check_deadline(limits)
-    locator = store.media_locator(spec.input.bucket, spec.input.key)
+    source = spec.input
+    open_reader: OpenReader = RangeReader
+    if isinstance(source, UrlSource):
+        locator, name = source.url, redact_url(source.url)
+        if decoder == "opencv":  # OpenCV would open the URL itself, past the guard and the limits
+            decoder = "pyav"
+        inputs = url_inputs or UrlInputs.from_settings(Settings())
+    else:
+        locator, name = store.media_locator(source.bucket, source.key), f"{source.bucket}/{source.key}"
+        inputs = None
     try:
+        if inputs is not None:
+            open_reader = inputs.opener(locator, limits.deadline)
         return _run_snapshot(
-            job, store, limits, on_progress, should_cancel, decoder, written, timings, decode_threads, locator
+            job,
+            store,
+            limits,
+            on_progress,
+            should_cancel,
+            decoder,
+            written,
+            timings,
+            decode_threads,
+            locator,
+            open_reader,
         )
     except JobFailure as failure:
-        message = public_message(failure.message, locator, f"{spec.input.bucket}/{spec.input.key}")
+        message = public_message(failure.message, locator, name)
         if message == failure.message:
             raise
         raise JobFailure(failure.code, message, transient=failure.transient) from failure
@@ -167,13 +196,19 @@ def _run_snapshot(
     timings: StageTimes | None,
     decode_threads: int,
     locator: str,
+    open_reader: OpenReader,
 ) -> Manifest:
     spec = job.spec
     keyframes_only = spec.frame_type is FrameType.KEYFRAME
     run = _Run(job, store, on_progress, should_cancel, written or MemoryOutputLog(), timings or StageTimes())
     budget = Budget(limits.max_decoded_frames, limits.deadline, should_cancel, stop=run.stop)
     try:
-        opened = open_input(locator, max_frame_pixels=limits.max_frame_pixels, frame_threads=not keyframes_only)
+        opened = open_input(
+            locator,
+            max_frame_pixels=limits.max_frame_pixels,
+            frame_threads=not keyframes_only,
+            open_reader=open_reader,
+        )
         try:
             dec = _decoder_for(decoder, locator, opened, budget, run.manifest, keyframes_only=keyframes_only)
         except BaseException:
@@ -182,7 +217,9 @@ def _run_snapshot(
         lane_inputs: list[OpenedInput] = []
 
         def open_lane(threads: int) -> FrameDecoder:
-            lane_input = reopen_input(locator, opened, threads=1 if keyframes_only else threads)
+            lane_input = reopen_input(
+                locator, opened, threads=1 if keyframes_only else threads, open_reader=open_reader
+            )
             lane_inputs.append(lane_input)
             return PyAVDecoder(lane_input, budget, keyframes_only=keyframes_only)
 

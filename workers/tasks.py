@@ -18,15 +18,19 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 
 from app.core.errors import AttemptSuperseded, FailureCode, JobCanceled, JobFailure
+from app.core.jobs import SnapshotJob
 from app.core.pipelines import TASK_RUN_SNAPSHOT
 from app.core.states import JobState
 from app.metrics import WorkerMetrics
+from app.notify.progress import ProgressPublisher
 from app.settings import Settings
 from app.storage.jobs import StartOutcome
 from app.wiring import Services, build_services
 from workers.celery_app import celery_app, settings
 from workers.metrics import observe_job, process_metrics
 from workers.pipeline import MediaLimits, StageTimes, public_message, run_snapshot
+from workers.progress import ProgressEmitter
+from workers.urlinput import UrlInputs
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +153,16 @@ def deliver(
     ended: JobState | None = None  # None: superseded, nothing recorded by this attempt
     timings = StageTimes()
 
+    def on_progress(done: int, total: int) -> None:
+        services.jobs.record_progress(job_id, done, total)
+        if emitter is not None:
+            emitter.observe(done, total)
+
     def finish(state: JobState, *, manifest: Any = None, code: str | None = None, message: str = "") -> None:
         nonlocal failure, ended
         ended = state
+        if emitter is not None:
+            emitter.close()  # its last event is enqueued before the terminal state is recorded
         recorded = services.jobs.finish(
             job_id,
             state,
@@ -183,6 +194,7 @@ def deliver(
 
     watch = Watch(services, job_id, started.lease_token, cfg)
     watch.start()
+    emitter = progress_emitter(services, job, started.attempts)
     if metrics is not None:
         metrics.busy.inc()
     manifest = None
@@ -197,12 +209,13 @@ def deliver(
                         max_decoded_frames=cfg.max_decoded_frames,
                         deadline=time.monotonic() + cfg.job_soft_time_limit_s,
                     ),
-                    on_progress=lambda done, total: services.jobs.record_progress(job_id, done, total),
+                    on_progress=on_progress,
                     should_cancel=watch.should_stop,
                     decoder=decoder,
                     written=JobOutputLog(services, job_id),
                     timings=timings,
                     decode_threads=cfg.effective_decode_threads,
+                    url_inputs=UrlInputs.from_settings(cfg),
                 )
                 break
             except JobFailure as failed:
@@ -233,6 +246,8 @@ def deliver(
         )
     finally:
         watch.stop()
+        if emitter is not None:
+            emitter.close()  # after a superseded attempt too (a second close returns at once)
         if metrics is not None:
             spent = time.monotonic() - began
             metrics.busy.dec()
@@ -241,6 +256,16 @@ def deliver(
                 images = len(manifest.images) if ended is JobState.SUCCEEDED and manifest is not None else 0
                 observe_job(metrics, cfg.worker_class, ended.value, spent, images, timings)
     return Delivery(started.outcome, failure)
+
+
+def progress_emitter(services: Services, job: SnapshotJob, attempt: int) -> ProgressEmitter | None:
+    """The attempt's progress events, when the job asks for them (``app.core.progress``)."""
+    if job.progress_events is None:
+        return None
+    publisher = ProgressPublisher(services.redis, services.sealer, job)
+    return ProgressEmitter(
+        job.progress_events, publisher, job_id=job.id, attempt=attempt, total=job.progress_total
+    ).start()
 
 
 @celery_app.task(name=TASK_RUN_SNAPSHOT, bind=True, throws=(JobFailed,))

@@ -6,6 +6,7 @@ in its own ``errors.py``. Job failure codes (``FailureCode``) are what a failed 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 
@@ -25,14 +26,28 @@ class InvalidParameter(DomainError):
     """A request field is wrong. ``field`` is a neutral snake_case path (``output.key``,
     ``snapshot.points_ms[3]``; ``""`` for the request as a whole) and ``reason`` completes the
     sentence "<field> ...". Dialects rename the field into their own parameter names and codes
-    (``OutputFile.Object`` / ``InvalidParameter.OutputFile``) without parsing strings."""
+    (``OutputFile.Object`` / ``InvalidParameter.OutputFile``) without parsing strings.
+
+    ``errors`` holds every ``(field, reason)`` found at once, ``field``/``reason`` first: a
+    request model reports all its problems in one answer (``InvalidParameter.of``), while a
+    dialect whose vendor answers with one error renders ``field``/``reason`` alone, unchanged."""
 
     code = "InvalidParameter"
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field} {reason}" if field else reason)
+    def __init__(self, field: str, reason: str, *, more: Sequence[tuple[str, str]] = ()) -> None:
+        errors = ((field, reason), *more)
+        super().__init__("; ".join(f"{f} {r}" if f else r for f, r in errors))
         self.field = field
         self.reason = reason
+        self.errors: tuple[tuple[str, str], ...] = errors
+
+    @classmethod
+    def of(cls, errors: Sequence[tuple[str, str]]) -> InvalidParameter:
+        """One error for several problems, in the order given (at least one)."""
+        if not errors:
+            raise ValueError("InvalidParameter.of needs at least one (field, reason)")
+        (field, reason), *more = errors
+        return cls(field, reason, more=more)
 
 
 class NotFound(DomainError):
@@ -134,6 +149,8 @@ class FailureCode(StrEnum):
 
     INPUT_NOT_FOUND = "InputNotFound"
     INPUT_UNREADABLE = "InputUnreadable"  # not a video, truncated, corrupt
+    INPUT_REFUSED = "InputRefused"  # a URL input whose address the SSRF guard refuses (private, metadata, ...)
+    INPUT_TOO_LARGE = "InputTooLarge"  # a URL input larger than OPENMPS_MAX_URL_INPUT_BYTES
     UNSUPPORTED_CODEC = "UnsupportedCodec"
     TIME_OUT_OF_RANGE = "TimeOutOfRange"
     MEDIA_LIMIT_EXCEEDED = "MediaLimitExceeded"  # pixels per frame, frames decoded

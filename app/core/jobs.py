@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from app.core.progress import ProgressEvents
 from app.core.specs import SnapshotSpec, plain_data, spec_to_dict
 from app.core.states import JobState
 
@@ -105,6 +106,7 @@ class SnapshotJob:
     # Location or mode as submitted). Stored with the job, so it expires with it.
     dialect_data: dict[str, str] = field(default_factory=dict)
     retry_of: str | None = None  # the job this one re-runs (``SnapshotService.retry``), same spec
+    progress_events: ProgressEvents | None = None  # events while it runs; its webhook_url is always set
 
     @property
     def is_terminal(self) -> bool:

@@ -139,8 +139,9 @@ class ObjectUrls(Protocol):
 
 
 class EndpointPolicy(Protocol):
-    """Whether a caller-chosen push URL may be stored (``webhook_url``): the SSRF guard's check of
-    the URL's shape and of its host when that is an IP literal. Resolution happens at push time."""
+    """Whether a caller-chosen URL may be stored (a ``webhook_url``, a push endpoint, a URL input):
+    the SSRF guard's check of the URL's shape and of its host when that is an IP literal.
+    Resolution happens when it is used (at push time; for an input, in the worker)."""
 
     def refusal(self, url: str) -> str | None:
         """Why the URL is refused, or None."""

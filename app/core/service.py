@@ -60,7 +60,8 @@ from app.core.ports import (
     Scheduler,
     WebhookSecrets,
 )
-from app.core.specs import ObjectRef, SnapshotSpec, spec_to_dict, validate_spec, validate_user_data
+from app.core.progress import ProgressEvents, check_intervals
+from app.core.specs import ObjectRef, SnapshotSpec, UrlSource, spec_to_dict, validate_spec, validate_user_data
 from app.core.states import JobState
 
 MAX_WAIT_S = 10.0
@@ -79,6 +80,7 @@ class SubmitRequest:
     origin: str = DEFAULT_ORIGIN  # which dialect submits it (not part of the idempotency fingerprint)
     dialect_data: Mapping[str, str] = field(default_factory=dict)  # see SnapshotJob.dialect_data
     retry_of: str | None = None  # set by ``retry`` only
+    progress_events: ProgressEvents | None = None  # its webhook_url defaults to ``webhook_url``
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ def request_fingerprint(tenant: str, req: SubmitRequest) -> str:
         "webhook": req.webhook_url,
         "dialect_data": dict(req.dialect_data),
     }
+    if req.progress_events is not None:  # only when asked: fingerprints stored before it stay valid
+        payload["progress"] = req.progress_events.to_dict()
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -129,6 +133,7 @@ class SnapshotService:
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         submit_pipelines: PipelineRepository | None = None,
         submit_grants: BucketGrants | None = None,
+        allow_url_inputs: bool = True,
     ) -> None:
         """``submit_pipelines`` and ``submit_grants``: the lookups submission uses, when they may
         differ from ``pipelines`` and ``grants`` (short-lived caches, ``app/storage/cache.py``).
@@ -150,6 +155,7 @@ class SnapshotService:
         self.max_upload_bytes = max_upload_bytes
         self.submit_pipelines = submit_pipelines or pipelines
         self.submit_grants = submit_grants or grants
+        self.allow_url_inputs = allow_url_inputs  # OPENMPS_ALLOW_URL_INPUTS
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -159,7 +165,9 @@ class SnapshotService:
         Grants come before existence, so another tenant's buckets and objects cannot be probed.
         The job is stored before any task message is sent. The repository stores the job and
         fills the pipeline's dispatch window in one step (``JobRepository.create``), so no
-        separate dispatch follows here.
+        separate dispatch follows here. A URL input is checked for shape and for a literal
+        address the endpoint policy refuses, never fetched here: the API must not make requests
+        to arbitrary URLs on a caller's behalf; the worker finds out what is there.
         """
         return self.jobs.create(*self._prepare(tenant, req))
 
@@ -195,22 +203,27 @@ class SnapshotService:
             raise InvalidParameter("client_token", "must be 1-64 characters")
         if req.webhook_url is not None:
             self._check_endpoint(req.webhook_url, "webhook_url")
+        progress = self._check_progress(req)
+        if isinstance(spec.input, UrlSource):
+            self._check_url_input(spec.input.url)
         pipeline = self.submit_pipelines.find(req.pipeline_id)
         if pipeline is None or not pipeline.visible_to(tenant):
             raise PipelineNotFound(f"pipeline {req.pipeline_id!r} does not exist")
         job_id = self.ids()
         self._check_access(tenant, spec, job_id)
-        if not self.objects.bucket_exists(spec.input.bucket):
-            raise InputNotFound(f"input bucket {spec.input.bucket!r} does not exist")
-        if not self.objects.object_exists(spec.input.bucket, spec.input.key):
-            raise InputNotFound(f"input object {spec.input.bucket}/{spec.input.key} does not exist")
+        source = spec.input
+        if isinstance(source, ObjectRef):
+            if not self.objects.bucket_exists(source.bucket):
+                raise InputNotFound(f"input bucket {source.bucket!r} does not exist")
+            if not self.objects.object_exists(source.bucket, source.key):
+                raise InputNotFound(f"input object {source.bucket}/{source.key} does not exist")
         targets = [("output", spec.output)]
         targets += [("sprite.output", spec.sprite.target)] if spec.sprite else []
         targets += [("archive.output", spec.archive.target)] if spec.archive else []
         for name, target in targets:
             if not self.objects.bucket_exists(target.bucket):
                 raise InvalidParameter(f"{name}.bucket", f"{target.bucket!r} does not exist")
-        req = replace(req, spec=spec)
+        req = replace(req, spec=spec, progress_events=progress)
         job = SnapshotJob(
             id=job_id,
             tenant=tenant,
@@ -223,13 +236,40 @@ class SnapshotService:
             origin=req.origin,
             dialect_data=dict(req.dialect_data),
             retry_of=req.retry_of,
+            progress_events=progress,
             created_at=self.clock(),
             progress_total=spec.requested_count or 0,
         )
         return job, request_fingerprint(tenant, req)
 
+    def _check_progress(self, req: SubmitRequest) -> ProgressEvents | None:
+        """The progress events asked for, with their URL resolved: their own, else the job's
+        ``webhook_url``; checked by the same policy as ``webhook_url``."""
+        progress = req.progress_events
+        if progress is None:
+            return None
+        check_intervals(progress)
+        if progress.webhook_url is None:
+            if req.webhook_url is None:
+                raise InvalidParameter("progress.webhook_url", "is required when the job has no webhook_url")
+            return replace(progress, webhook_url=req.webhook_url)
+        self._check_endpoint(progress.webhook_url, "progress.webhook_url")
+        return progress
+
+    def _check_url_input(self, url: str) -> None:
+        """The operator's switch, then a literal address the policy refuses (a private one, unless
+        allowed): a 400 now rather than a failed job later. Names are resolved by the worker."""
+        if not self.allow_url_inputs:
+            raise InvalidParameter(
+                "input.url", "is not accepted: this server takes inputs by bucket and key only; upload the video first"
+            )
+        refusal = self.endpoints.refusal(url) if self.endpoints is not None else None
+        if refusal:
+            raise InvalidParameter("input.url", f"is refused: {refusal}")
+
     def _check_access(self, tenant: str, spec: SnapshotSpec, job_id: str) -> None:
-        """Read on the input; write on every key the job can produce; none of them its input.
+        """Read on an object input (a URL input is the tenant's own: no grant applies); write on
+        every key the job can produce; none of them its input.
 
         The grants come from ``submit_grants`` (possibly a short-lived cache); a denial is
         confirmed against ``grants`` before it is raised, so a grant added a moment ago in any
@@ -242,8 +282,8 @@ class SnapshotService:
             self._check_grants(self.grants.grants_for(tenant), spec, job_id)
 
     def _check_grants(self, grants: list[Grant], spec: SnapshotSpec, job_id: str) -> None:
-        source = spec.input
-        if not permits(grants, Access.READ, source.bucket, source.key):
+        source = spec.input if isinstance(spec.input, ObjectRef) else None
+        if source is not None and not permits(grants, Access.READ, source.bucket, source.key):
             raise AccessDenied(f"you may not read {source.bucket}/{source.key}", field="input", access="read")
         for family in outputs.families(spec, job_id):
             if not permits(grants, Access.WRITE, family.bucket, family.head):
@@ -251,8 +291,12 @@ class SnapshotService:
                     f"you may not write to {family.bucket}/{family.head}", field=family.field, access="write"
                 )
             # Every key of the family starts with its head: only then can it be the input.
-            same_bucket = family.bucket == source.bucket
-            if same_bucket and source.key.startswith(family.head) and family.pattern.fullmatch(source.key):
+            if (
+                source is not None
+                and family.bucket == source.bucket
+                and source.key.startswith(family.head)
+                and family.pattern.fullmatch(source.key)
+            ):
                 raise InvalidParameter(
                     f"{family.field}.key", "can name the job's own input; a job never overwrites its input"
                 )
@@ -402,9 +446,10 @@ class SnapshotService:
 
     def retry(self, tenant: str, job_id: str) -> SnapshotJob:
         """Run a failed or canceled job again: a new job with the same spec, pipeline, priority,
-        user data, webhook, origin and dialect data (so its dialect still echoes what was sent),
-        recording ``retry_of``. The old job stays as it ended (its
-        state is terminal, and no transition leaves a terminal state). No client token: a retry is
+        user data, webhook, progress events, origin and dialect data (so its dialect still echoes
+        what was sent), recording ``retry_of``. The old job stays as it ended and gets no back-link (its state is
+        terminal, no transition leaves a terminal state, and it may be retried more than once:
+        the retries name it, ``retry_of``, rather than it naming them). No client token: a retry is
         a new request, and the same token would only return the old job."""
         job = self.get(tenant, job_id)
         if job.state not in (JobState.FAILED, JobState.CANCELED):
@@ -420,6 +465,7 @@ class SnapshotService:
                 origin=job.origin,
                 dialect_data=job.dialect_data,
                 retry_of=job.id,
+                progress_events=job.progress_events,
             ),
         )
 

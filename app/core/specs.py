@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from app.core import names, outputs, templates
 from app.core.errors import InvalidParameter
@@ -25,6 +27,7 @@ MAX_USER_DATA_BYTES = 1024
 MAX_SHEET_SIDE = 16384
 MAX_TIME_MS = 10**12  # ~31.7 years of media time: far past any video, small enough to stay exact as a float
 MAX_INTERVAL_S = 10**9
+MAX_URL_CHARS = 2048
 SAMPLE_JOB_ID = "0" * 32  # as long as a real job id (uuid4 hex): rendered into keys to check their length
 
 
@@ -95,6 +98,20 @@ Timing = SingleTime | Series | Average | TimePoints
 class ObjectRef:
     bucket: str
     key: str
+
+
+@dataclass(frozen=True)
+class UrlSource:
+    """An input the worker reads over HTTP(S) from the tenant's own URL, in bounded Range reads
+    through the SSRF guard (``workers/urlinput.py``). No bucket grant applies: the tenant names
+    the URL and whatever access it carries. ``url`` is kept as given: its query may hold the
+    tenant's own token, so it is shown to that tenant only and logged without its query
+    (``redact_url``)."""
+
+    url: str
+
+
+InputSource = ObjectRef | UrlSource
 
 
 @dataclass(frozen=True)
@@ -173,7 +190,7 @@ class ArchiveSpec:
 
 @dataclass(frozen=True)
 class SnapshotSpec:
-    input: ObjectRef
+    input: InputSource
     timing: Timing
     output: OutputTarget
     frame_type: FrameType = FrameType.EXACT
@@ -261,10 +278,57 @@ def _sheet_samples(target: OutputTarget) -> list[str]:
     ]
 
 
+_URL_TEXT = re.compile(r"[!-~]+")  # printable ASCII, no space: what RFC 3986 allows once percent-encoded
+
+
+def url_problem(url: object) -> str | None:
+    """Why ``url`` cannot be a URL input, or None. Shape only: whether its host may be reached is
+    the endpoint policy's question (a literal address at submission, every resolved address at
+    connect time)."""
+    reason = f"must be an http:// or https:// URL with a host, of at most {MAX_URL_CHARS} characters"
+    if not isinstance(url, str):
+        return "must be a string"
+    if not url:
+        return "is required"
+    if len(url) > MAX_URL_CHARS:
+        return f"{reason}; it has {len(url)}"
+    if not _URL_TEXT.fullmatch(url):
+        return f"{reason}, in printable ASCII without spaces (percent-encode the rest)"
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # both parse lazily and raise on "http://[::1" or ":99999"
+    except ValueError:
+        return f"{reason}; it does not parse"
+    if parts.scheme not in ("http", "https") or not host:
+        return reason
+    if parts.username is not None or parts.password is not None:
+        return "must not carry credentials (user:password@); put a token in the query if the server needs one"
+    return None
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its query and fragment, for logs and for anyone but its tenant: a presigned
+    or tokenised URL carries its credentials in the query."""
+    return url.split("#", 1)[0].split("?", 1)[0]
+
+
+def input_location(source: InputSource) -> tuple[str, str]:
+    """(bucket, key) of an object input; ("", the URL) for a URL input: for vendor shapes that
+    know only a bucket and an object name, so they still say where the input is."""
+    if isinstance(source, UrlSource):
+        return "", source.url
+    return source.bucket, source.key
+
+
 def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
     """Check every field; returns the spec (time points sorted) or raises ``InvalidParameter``."""
-    names.check_bucket(spec.input.bucket, "input.bucket")
-    names.check_key(spec.input.key, "input.key")
+    if isinstance(spec.input, UrlSource):
+        problem = url_problem(spec.input.url)
+        if problem:
+            raise InvalidParameter("input.url", problem)
+    else:
+        names.check_bucket(spec.input.bucket, "input.bucket")
+        names.check_key(spec.input.key, "input.key")
     _validate_target(spec.output, "output", _image_samples(spec.output))
     timing = spec.timing
     if isinstance(timing, SingleTime):
@@ -461,8 +525,9 @@ def spec_from_dict(data: dict[str, Any]) -> SnapshotSpec:
         sd = dict(data["sprite"])
         sd["target"] = OutputTarget(**sd["target"])
         sprite = SpriteSpec(**sd)
+    source = data["input"]
     return SnapshotSpec(
-        input=ObjectRef(**data["input"]),
+        input=UrlSource(source["url"]) if "url" in source else ObjectRef(**source),
         timing=timing,
         output=OutputTarget(**data["output"]),
         frame_type=FrameType(data.get("frame_type", "exact")),

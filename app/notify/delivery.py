@@ -10,6 +10,16 @@ the lease runs out; nothing is ever removed from the set until its outcome is wr
 Keys: ``openmps:push:d:{id}`` hash (the delivery), ``openmps:push:log:{id}`` list (one JSON line
 per attempt), ``openmps:push:due`` zset, ``openmps:push:dead`` zset (dead letters, scored by the
 time they died), ``openmps:push:msg:{message id}`` set (deliveries of one message).
+
+Ordered groups (a job's progress events and its completion push to the same URL,
+``app.notify.progress``): deliveries that share an ``order_key`` are POSTed one at a time, across
+notifier processes (``openmps:push:lock:{key}``, a lease as long as one attempt may take), and its side events
+(``order_seq`` > 0) are attempted at most once each, in ``order_seq`` order (the pending ones are
+``openmps:push:group:{key}``: one that is not the first waits). A side event is dropped, unsent,
+when one with a higher ``order_seq`` was attempted already (``openmps:push:seq:{key}``: an
+abandoned attempt's late event), when the group's terminal delivery (the one whose id is the
+``order_key``: the job's completion push) exists, or once older than ``SIDE_RETENTION_S``. A dropped delivery is
+kept, state ``dropped``, for ``SIDE_RETENTION_S``, and is never a dead letter.
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ BACKOFF_MIN_S, BACKOFF_MAX_S = 10.0, 20.0
 EXPONENTIAL_RETRIES = 176
 EXPONENTIAL_CAP_S = 512.0
 RETENTION_S = 7 * 24 * 3600  # finished deliveries and their logs are kept this long
+SIDE_RETENTION_S = 600  # a side event's, once attempted or dropped: a job may send thousands
+ORDER_LOCK_MS = int(PUSH_TIMEOUT_S * 1000) + 5000  # one attempt, with room for the SSRF guard's lookup
 
 
 class Strategy(StrEnum):
@@ -44,6 +56,7 @@ class DeliveryState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     DEAD = "dead"
+    DROPPED = "dropped"  # a side event not sent (stale, superseded) or whose one attempt failed
 
 
 def retry_delay(strategy: Strategy, failures: int, rng: random.Random) -> float | None:
@@ -89,6 +102,12 @@ class Delivery:
     created_ms: int = 0
     last_status: int = 0  # HTTP status of the last attempt, 0 = no response
     last_error: str = ""
+    order_key: str = ""  # deliveries sharing it go one at a time (the module docstring)
+    order_seq: int = 0  # > 0: a side event of its group, attempted at most once, in this order
+
+    @property
+    def is_side_event(self) -> bool:
+        return self.order_seq > 0
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,7 @@ class Attempt:
     error: str
     duration_ms: int
     next_due_ms: int  # 0 when no retry follows
+    dead: bool = False  # this attempt made the delivery a dead letter
 
 
 _ENQUEUE = """
@@ -111,6 +131,11 @@ for i = 3, #ARGV, 2 do redis.call('HSET', d, ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', d, 'created_ms', now)
 redis.call('ZADD', KEYS[2], now, id)
 redis.call('SADD', KEYS[3], id)
+if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
+if KEYS[4] then
+  redis.call('ZADD', KEYS[4], redis.call('HGET', d, 'order_seq'), id)
+  redis.call('PEXPIRE', KEYS[4], ARGV[2])
+end
 return 1
 """
 
@@ -124,7 +149,8 @@ return ids
 """
 
 # Write an attempt's outcome. ARGV: id, ok (1/0), delay ms (-1 = exhausted), status, error, duration,
-# attempts-before. Returns the attempt record as JSON (with server times filled in).
+# retention ms, exhausted state ('dead' or 'dropped': only a dead one is listed in the dead set).
+# Returns the attempt record as JSON (with server times filled in).
 _RECORD = """
 local d, log = KEYS[1], KEYS[2]
 local id, ok, delay, status, err, dur = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
@@ -137,21 +163,46 @@ if ok == '1' then
   redis.call('HSET', d, 'state', 'delivered')
   redis.call('ZREM', KEYS[3], id)
 elseif delay < 0 then
-  redis.call('HSET', d, 'state', 'dead')
+  redis.call('HSET', d, 'state', ARGV[8])
   redis.call('ZREM', KEYS[3], id)
-  redis.call('ZADD', KEYS[4], now, id)
+  if ARGV[8] == 'dead' then redis.call('ZADD', KEYS[4], now, id) end
 else
   next_due = now + delay
   redis.call('ZADD', KEYS[3], next_due, id)
 end
 redis.call('HSET', d, 'last_status', status, 'last_error', err)
 local rec = cjson.encode({attempt = n, at_ms = now - tonumber(dur), status = tonumber(status),
-  ok = ok == '1', error = err, duration_ms = tonumber(dur), next_due_ms = next_due})
+  ok = ok == '1', error = err, duration_ms = tonumber(dur), next_due_ms = next_due,
+  dead = ok ~= '1' and delay < 0 and ARGV[8] == 'dead'})
 redis.call('RPUSH', log, rec)
 if next_due == 0 then
   redis.call('PEXPIRE', d, ARGV[7]); redis.call('PEXPIRE', log, ARGV[7])
 end
 return rec
+"""
+
+# Drop a pending delivery unsent. KEYS: delivery, log, due. ARGV: id, reason, retention ms.
+_DROP = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'dropped', 'last_error', ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3]); redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# Raise an ordered group's high-water mark to ARGV[1] when that is higher; 0 when it is not.
+# KEYS: the mark. ARGV: seq, ttl ms.
+_ADVANCE = """
+local seen = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) <= seen then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# Release an ordered group's lock if this holder (ARGV[1]) still holds it.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
@@ -163,6 +214,9 @@ class DeliveryStore:
         self._enqueue = client.register_script(_ENQUEUE)
         self._claim = client.register_script(_CLAIM)
         self._record = client.register_script(_RECORD)
+        self._drop = client.register_script(_DROP)
+        self._advance = client.register_script(_ADVANCE)
+        self._unlock = client.register_script(_UNLOCK)
 
     @staticmethod
     def key(delivery_id: str) -> str:
@@ -177,13 +231,35 @@ class DeliveryStore:
         return f"{PREFIX}:msg:{message_id}"
 
     def enqueue(self, delivery: Delivery, pipe: redis.client.Pipeline | None = None) -> None:
-        """Due at once. Idempotent by id, so a publish repeated after a crash adds nothing."""
-        args: list[str] = [delivery.id, ""]
+        """Due at once. Idempotent by id, so a publish repeated after a crash adds nothing. A side
+        event's message set expires with it (a message of its own per event, thousands a job)."""
+        args: list[str] = [delivery.id, str(2 * SIDE_RETENTION_S * 1000) if delivery.is_side_event else ""]
         for f in fields(Delivery):
             if f.name not in ("id", "created_ms"):
                 args += [f.name, _to_text(getattr(delivery, f.name))]
         keys = [self.key(delivery.id), DUE, self.message_key(delivery.message_id)]
+        if delivery.is_side_event:
+            keys.append(self.group_key(delivery.order_key))
         self._enqueue(keys=keys, args=args, client=pipe or self.r)
+
+    @staticmethod
+    def group_key(order_key: str) -> str:
+        """The pending side events of an ordered group, scored by ``order_seq``."""
+        return f"{PREFIX}:group:{order_key}"
+
+    def group_head(self, order_key: str) -> str | None:
+        """The group's first side event still to send (lowest ``order_seq``), forgetting those
+        already sent, dropped or expired. Called under the group's lock."""
+        group = self.group_key(order_key)
+        while head := self.r.zrange(group, 0, 0):
+            (member,) = head
+            if (
+                self.r.hget(self.key(member), "state") == DeliveryState.PENDING
+                and self.r.zscore(DUE, member) is not None
+            ):
+                return str(member)
+            self.r.zrem(group, member)
+        return None
 
     def get(self, delivery_id: str) -> Delivery:
         raw = self.r.hgetall(self.key(delivery_id))
@@ -239,11 +315,40 @@ class DeliveryStore:
     def record(
         self, delivery: Delivery, *, ok: bool, delay_ms: int, status: int, error: str, duration_ms: int
     ) -> Attempt | None:
-        """Store an attempt's outcome; ``delay_ms`` < 0 when the schedule is exhausted (dead letter)."""
+        """Store an attempt's outcome; ``delay_ms`` < 0 when the schedule is exhausted: a dead
+        letter, or for a side event (never retried) a dropped delivery, kept a shorter time."""
+        side = delivery.is_side_event
         keys = [self.key(delivery.id), self.log_key(delivery.id), DUE, DEAD]
-        args = [delivery.id, "1" if ok else "0", delay_ms, status, error[:500], duration_ms, RETENTION_S * 1000]
+        retention_ms = (SIDE_RETENTION_S if side else RETENTION_S) * 1000
+        exhausted = DeliveryState.DROPPED if side else DeliveryState.DEAD
+        args = [delivery.id, "1" if ok else "0", delay_ms, status, error[:500], duration_ms, retention_ms, exhausted]
         rec = self._record(keys=keys, args=args)
         return Attempt(**json.loads(rec)) if rec else None
+
+    def drop(self, delivery_id: str, reason: str) -> bool:
+        """Give up a pending delivery unsent (a stale or superseded side event); False if not pending."""
+        keys = [self.key(delivery_id), self.log_key(delivery_id), DUE]
+        return bool(self._drop(keys=keys, args=[delivery_id, reason[:500], SIDE_RETENTION_S * 1000]))
+
+    def exists(self, delivery_id: str) -> bool:
+        return bool(self.r.exists(self.key(delivery_id)))
+
+    def postpone(self, delivery_id: str, delay_ms: int) -> None:
+        """Due again in ``delay_ms`` (its group is busy), without counting an attempt."""
+        sec, usec = self.r.time()
+        self.r.zadd(DUE, {delivery_id: sec * 1000 + usec // 1000 + delay_ms}, xx=True)
+
+    def lock_order(self, order_key: str, holder: str) -> bool:
+        """Hold the group's lock (``ORDER_LOCK_MS``, so a holder that dies releases it)."""
+        return bool(self.r.set(f"{PREFIX}:lock:{order_key}", holder, nx=True, px=ORDER_LOCK_MS))
+
+    def unlock_order(self, order_key: str, holder: str) -> None:
+        self._unlock(keys=[f"{PREFIX}:lock:{order_key}"], args=[holder])
+
+    def advance_order(self, order_key: str, seq: int) -> bool:
+        """Record that the group's side event ``seq`` is being sent; False when one with the same
+        or a higher ``seq`` was (this one is stale then)."""
+        return bool(self._advance(keys=[f"{PREFIX}:seq:{order_key}"], args=[seq, SIDE_RETENTION_S * 1000]))
 
     def drop_due(self, delivery_id: str) -> None:
         self.r.zrem(DUE, delivery_id)

@@ -38,6 +38,7 @@ from app.gateway import registry
 from app.metrics import NotifyMetrics, scrape_registry
 from app.notify.delivery import Attempt, Delivery, DeliveryStore, Strategy
 from app.notify.messages import CompletionRenderers, completion_message_id
+from app.notify.progress import completion_source
 from app.notify.push import Pusher
 from app.notify.queues import OutgoingMessage, QueueStore
 from app.notify.signing import load_signing_key, tenant_webhook_secret
@@ -137,16 +138,17 @@ class OutboxConsumer:
         endpoint = self.endpoints.get(job.tenant, job.origin)
         if endpoint is not None and not (endpoint.enabled and endpoint.url):
             endpoint = None
-        if not has_target and not job.webhook_url and endpoint is None:
+        hooks = _job_hooks(job)
+        if not has_target and not hooks and endpoint is None:
             return None
         message_id = completion_message_id(job.id)
         try:
-            body = self.renderers.render(job) if has_target or job.webhook_url else ""
+            body = self.renderers.render(job) if has_target or hooks else ""
             pushed = self.renderers.render_push(job, endpoint) if endpoint is not None else None
         except Exception as exc:  # noqa: BLE001 - a broken message must not block the outbox
             log.exception("cannot render the completion message of job %s", job.id)
             return NotificationResult(error_code="InternalError", error_message=f"render failed: {type(exc).__name__}")
-        if not has_target and not job.webhook_url and pushed is None:
+        if not has_target and not hooks and pushed is None:
             return None  # the endpoint does not subscribe to this event
         result = NotificationResult(message_id=message_id)
         try:
@@ -157,18 +159,30 @@ class OutboxConsumer:
                 QueueStore(self.r, job.tenant).send(target.queue, OutgoingMessage(body), message_id=message_id)
         except DomainError as exc:
             result = NotificationResult(error_code=exc.code, error_message=exc.message)
-        if job.webhook_url:
-            self._push(job, job.webhook_url, body, Strategy.EXPONENTIAL_DECAY_RETRY, ("job", job.id), message_id)
+        for url in hooks:
+            # A URL that had progress events is their group's terminal delivery (app.notify.progress).
+            ordered = job.progress_events is not None and url == job.progress_events.webhook_url
+            strategy = Strategy.EXPONENTIAL_DECAY_RETRY
+            self._push(job, url, body, strategy, completion_source(job, url), message_id, ordered=ordered)
         if endpoint is not None and endpoint.url and pushed is not None:
             self._push(job, endpoint.url, pushed, _strategy(endpoint), ("endpoint", job.origin, job.id), message_id)
         return result
 
     def _push(
-        self, job: SnapshotJob, url: str, body: str, strategy: Strategy, source: tuple[str, ...], message_id: str
+        self,
+        job: SnapshotJob,
+        url: str,
+        body: str,
+        strategy: Strategy,
+        source: tuple[str, ...],
+        message_id: str,
+        *,
+        ordered: bool = False,
     ) -> None:
+        push_id = delivery_id(job.tenant, *source, message_id)
         self.deliveries.enqueue(
             Delivery(
-                id=delivery_id(job.tenant, *source, message_id),
+                id=push_id,
                 message_id=message_id,
                 account=job.tenant,
                 source="/".join(source),
@@ -178,8 +192,19 @@ class OutboxConsumer:
                 body=body,
                 tag=COMPLETION_TAG,
                 webhook_secret=self.sealer.seal(tenant_webhook_secret(self.r, self.sealer, job.tenant)),
+                order_key=push_id if ordered else "",
             )
         )
+
+
+def _job_hooks(job: SnapshotJob) -> list[str]:
+    """The job's own URLs for its completion event: its ``webhook_url`` and the URL its progress
+    events went to (when that is another), so a progress receiver also hears how the job ended."""
+    urls = [job.webhook_url] if job.webhook_url else []
+    progress_url = job.progress_events.webhook_url if job.progress_events is not None else None
+    if progress_url and progress_url not in urls:
+        urls.append(progress_url)
+    return urls
 
 
 def _strategy(endpoint: PushEndpoint) -> Strategy:
@@ -202,7 +227,7 @@ def completion_renderers(settings: Settings) -> CompletionRenderers:
 
 def count_attempt(metrics: NotifyMetrics, attempt: Attempt) -> None:
     metrics.attempts.labels("ok" if attempt.ok else "failed").inc()
-    if not attempt.ok and attempt.next_due_ms == 0:
+    if attempt.dead:
         metrics.dead_letters.inc()
 
 

@@ -6,6 +6,12 @@ failed attempt on the delivery's own schedule (house rule 6); an address the gua
 permanent failure, dead-lettered on that attempt with the guard's reason (retrying a refused
 address for a day would only repeat the refusal 177 times).
 
+A side event (a job's progress event, ``Delivery.is_side_event``) gets one attempt: a failure
+drops it with a log line rather than retrying it, since a late progress event is stale and would
+arrive out of order. Deliveries of one ordered group (``Delivery.order_key``) are POSTed one at a
+time, and a side event that is stale or superseded by its group's terminal delivery is dropped
+unsent (``app.notify.delivery``).
+
 A delivery's ``webhook_secret`` is stored sealed (``app.core.ports.Sealer``); it is opened here,
 only to sign an attempt.
 """
@@ -29,6 +35,7 @@ import httpx
 from app.core.ports import Sealer
 from app.notify.delivery import (
     PUSH_TIMEOUT_S,
+    SIDE_RETENTION_S,
     Attempt,
     Delivery,
     DeliveryState,
@@ -41,6 +48,8 @@ from app.notify.signing import CERT_PATH, MNS_VERSION, SigningKey, string_to_sig
 from app.notify.ssrf import EndpointGuard
 
 log = logging.getLogger(__name__)
+
+ORDER_BUSY_RETRY_MS = 20  # a delivery whose group is mid-POST is due again this soon
 
 
 def signed_headers(
@@ -105,6 +114,29 @@ class Pusher:
         self._kick = threading.Event()
 
     def deliver(self, delivery_id: str) -> Attempt | None:
+        delivery = self._pending(delivery_id)
+        if delivery is None:
+            return None
+        if not delivery.order_key:
+            return self._attempt(delivery)
+        group, holder = delivery.order_key, uuid.uuid4().hex
+        if not self.store.lock_order(group, holder):
+            self.store.postpone(delivery_id, ORDER_BUSY_RETRY_MS)
+            return None
+        try:
+            fresh = self._pending(delivery_id)  # again, under the lock: another holder may have sent it
+            if fresh is None:
+                return None
+            if fresh.is_side_event and self.store.group_head(group) not in (None, fresh.id):
+                self.store.postpone(delivery_id, ORDER_BUSY_RETRY_MS)  # an earlier event of its group goes first
+                return None
+            if fresh.is_side_event and not self._still_news(fresh):
+                return None
+            return self._attempt(fresh)
+        finally:
+            self.store.unlock_order(group, holder)
+
+    def _pending(self, delivery_id: str) -> Delivery | None:
         try:
             delivery = self.store.get(delivery_id)
         except DeliveryNotFound:
@@ -113,6 +145,26 @@ class Pusher:
         if delivery.state != DeliveryState.PENDING:
             self.store.drop_due(delivery_id)
             return None
+        return delivery
+
+    def _still_news(self, delivery: Delivery) -> bool:
+        """Whether a side event is still worth sending, checked under its group's lock; if not it
+        is dropped here. Never after its group's terminal delivery exists (a job's completion
+        event), never after a later event of the group, never once older than its retention."""
+        reason = ""
+        if self.store.exists(delivery.order_key):
+            reason = "superseded: its group's terminal delivery is enqueued"
+        elif time.time() * 1000 - delivery.created_ms > SIDE_RETENTION_S * 1000:
+            reason = f"stale: older than {SIDE_RETENTION_S} s"
+        elif not self.store.advance_order(delivery.order_key, delivery.order_seq):
+            reason = "stale: a later event of its group was sent first"
+        if not reason:
+            return True
+        if self.store.drop(delivery.id, reason):
+            log.info("side event %s (message %s) dropped unsent: %s", delivery.id, delivery.message_id, reason)
+        return False
+
+    def _attempt(self, delivery: Delivery) -> Attempt | None:
         status, error, elapsed_ms, permanent = self._post(delivery)
         ok = 200 <= status < 300 and elapsed_ms <= PUSH_TIMEOUT_S * 1000
         if 200 <= status < 300 and not ok:
@@ -121,6 +173,8 @@ class Pusher:
         if permanent:
             delay_ms = -1  # dead letter now: the same address would be refused on every retry
             error += " (permanent: not retried)"
+        elif not ok and delivery.is_side_event:
+            delay_ms = -1  # one attempt only: a retried side event would arrive late and out of order
         elif not ok:
             delay = retry_delay(Strategy(delivery.strategy), delivery.attempts + 1, self.rng)
             delay_ms = -1 if delay is None else int(delay * self.time_scale * 1000)
@@ -130,8 +184,10 @@ class Pusher:
         self._kick.set()
         if attempt is not None and self.on_attempt is not None:
             self.on_attempt(attempt)
-        if attempt is not None and not ok and attempt.next_due_ms == 0:
+        if attempt is not None and attempt.dead:
             log.warning("delivery %s of message %s is a dead letter: %s", delivery.id, delivery.message_id, error)
+        elif attempt is not None and not ok and delivery.is_side_event:
+            log.warning("side event %s (message %s) failed and is dropped: %s", delivery.id, delivery.message_id, error)
         return attempt
 
     def _post(self, delivery: Delivery) -> tuple[int, str, int, bool]:

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
@@ -31,12 +31,38 @@ from app.core.errors import (
     JobNotFound,
     PipelineNotFound,
 )
-from app.core.jobs import DEFAULT_ORIGIN, DEFAULT_PRIORITY, MAX_PRIORITY, Manifest, NotificationResult, SnapshotJob
+from app.core.jobs import MAX_PRIORITY, Manifest, NotificationResult, SnapshotJob
 from app.core.ports import CountedJobPage, JobPage, JobQuery
-from app.core.specs import spec_from_dict, spec_to_dict
 from app.core.states import INITIAL_STATE, JobState
 from app.storage import keys
-from app.storage.lua import CANCEL_QUEUED, CREATE, DELETE_JOB, FINISH, HEARTBEAT, HSET_EXISTING, START, SWEEP_JOB
+from app.storage.jobhash import (
+    LISTPACK_VALUE_BYTES,
+    attributes,
+    encode,
+    finish_fields,
+    from_ms,
+    job_from_hash,
+    job_to_hash,
+    notification_fields,
+    pack_json,
+    to_ms,
+    written_fields,
+    written_objects,
+)
+from app.storage.lua import (
+    CANCEL_QUEUED,
+    CREATE,
+    DELETE_JOB,
+    FINISH,
+    HEARTBEAT,
+    PUT_EXISTING,
+    RECORD_WRITTEN,
+    REINDEX_JOBS,
+    START,
+    SWEEP_JOB,
+)
+
+__all__ = ["RedisJobRepository", "from_ms", "job_from_hash", "job_to_hash", "now_ms", "to_ms"]
 
 RANK_PRIORITY_FACTOR = 10**12  # rank = (MAX_PRIORITY - priority) * factor + submission seq: lowest first
 DEFAULT_RETENTION_MS = 30 * 86_400_000  # OPENMPS_JOB_RETENTION_DAYS' default
@@ -57,14 +83,6 @@ class CreateDispatch(Protocol):
     window: int
 
     def send_dispatched(self, pipeline_id: str, job_ids: Sequence[str]) -> int: ...
-
-
-def to_ms(dt: datetime | None) -> str:
-    return "" if dt is None else str(int(dt.timestamp() * 1000))
-
-
-def from_ms(raw: str | None) -> datetime | None:
-    return None if not raw else datetime.fromtimestamp(int(raw) / 1000, tz=UTC)
 
 
 def now_ms() -> int:
@@ -108,67 +126,28 @@ class StartResult:
     attempts: int
 
 
-def job_to_hash(job: SnapshotJob) -> dict[str, str]:
-    return {
-        "id": job.id,
-        "tenant": job.tenant,
-        "pipeline_id": job.pipeline_id,
-        "state": job.state.value,
-        "priority": str(job.priority),
-        "user_data": job.user_data if job.user_data is not None else "",
-        "has_user_data": "1" if job.user_data is not None else "0",
-        "client_token": job.client_token or "",
-        "webhook_url": job.webhook_url or "",
-        "spec": json.dumps(spec_to_dict(job.spec), separators=(",", ":")),
-        "created_ms": to_ms(job.created_at),
-        "started_ms": to_ms(job.started_at),
-        "finished_ms": to_ms(job.finished_at),
-        "attempts": str(job.attempts),
-        "progress_done": str(job.progress_done),
-        "progress_total": str(job.progress_total),
-        "manifest": json.dumps(job.manifest.to_dict(), separators=(",", ":")),
-        "error_code": job.error_code or "",
-        "error_message": job.error_message or "",
-        "notification": json.dumps(asdict(job.notification)) if job.notification else "",
-        "origin": job.origin,
-        "dialect_data": json.dumps(job.dialect_data, separators=(",", ":")) if job.dialect_data else "",
-        "retry_of": job.retry_of or "",
-    }
+def _flat(fields: dict[str, str]) -> list[str]:
+    return [item for pair in fields.items() for item in pair]
 
 
-def job_from_hash(h: dict[str, str]) -> SnapshotJob:
-    return SnapshotJob(
-        id=h["id"],
-        tenant=h["tenant"],
-        pipeline_id=h["pipeline_id"],
-        spec=spec_from_dict(json.loads(h["spec"])),
-        state=JobState(h["state"]),
-        priority=int(h.get("priority") or DEFAULT_PRIORITY),
-        user_data=h.get("user_data") if h.get("has_user_data") == "1" else None,
-        client_token=h.get("client_token") or None,
-        webhook_url=h.get("webhook_url") or None,
-        created_at=from_ms(h.get("created_ms")),
-        started_at=from_ms(h.get("started_ms")),
-        finished_at=from_ms(h.get("finished_ms")),
-        attempts=int(h.get("attempts") or 0),
-        progress_done=int(h.get("progress_done") or 0),
-        progress_total=int(h.get("progress_total") or 0),
-        manifest=Manifest.from_dict(json.loads(h["manifest"])) if h.get("manifest") else Manifest(),
-        error_code=h.get("error_code") or None,
-        error_message=h.get("error_message") or None,
-        notification=NotificationResult(**json.loads(h["notification"])) if h.get("notification") else None,
-        origin=h.get("origin") or DEFAULT_ORIGIN,
-        dialect_data=json.loads(h["dialect_data"]) if h.get("dialect_data") else {},
-        retry_of=h.get("retry_of") or None,
-    )
+def _objects(members: set[str]) -> list[tuple[str, str]]:
+    """(bucket, key) of a written set's "bucket/key" members."""
+    return sorted((m.split("/", 1)[0], m.split("/", 1)[1]) for m in members if "/" in m)
 
 
 def _index_keys(tenant: str, pipeline_id: str, state: str) -> list[str]:
+    """The listing indexes a job in ``state`` sits in (creation, deletion and the sweep)."""
     return [
         keys.tenant_jobs(tenant),
         keys.tenant_state_jobs(tenant, state),
         keys.tenant_pipeline_jobs(tenant, pipeline_id),
+        keys.tenant_pipeline_state_jobs(tenant, pipeline_id, state),
     ]
+
+
+def _moved_index_keys(placement: Placement, *states: JobState) -> list[str]:
+    """The per-(tenant, pipeline, state) indexes a transition script moves the job between."""
+    return [keys.tenant_pipeline_state_jobs(placement.tenant, placement.pipeline_id, s.value) for s in states]
 
 
 class RedisJobRepository:
@@ -197,6 +176,7 @@ class RedisJobRepository:
         self.on_slot_freed = on_slot_freed
         self.dispatch = dispatch
         self.retention_ms = retention_ms
+        self._complete_indexes: set[tuple[str, str]] = set()  # see _pipeline_state_index_complete
         self._delete_job = client.register_script(DELETE_JOB)
         self._sweep_job = client.register_script(SWEEP_JOB)
         self._create = client.register_script(CREATE)
@@ -204,7 +184,9 @@ class RedisJobRepository:
         self._finish = client.register_script(FINISH)
         self._cancel_queued = client.register_script(CANCEL_QUEUED)
         self._heartbeat = client.register_script(HEARTBEAT)
-        self._hset_existing = client.register_script(HSET_EXISTING)
+        self._put_existing = client.register_script(PUT_EXISTING)
+        self._record_written = client.register_script(RECORD_WRITTEN)
+        self._reindex_jobs = client.register_script(REINDEX_JOBS)
 
     def _slot_freed(self, pipeline_id: str) -> None:
         if self.on_slot_freed is None:
@@ -364,13 +346,50 @@ class RedisJobRepository:
         raw = self.r.hget(keys.job(job_id), "state")
         return JobState(raw) if raw else None
 
-    def list(self, tenant: str, query: JobQuery) -> JobPage:
+    def _listing_index(self, tenant: str, query: JobQuery) -> str:
+        """The one index whose members are the jobs matching the query's state and pipeline.
+
+        Both filters at once read the per-(pipeline, state) index once it holds every job of the
+        pipeline; until then (jobs stored before it existed, see ``reindex``) the pipeline's
+        index, whose jobs ``list`` then filters by state as they load."""
+        if query.pipeline_id and query.state:
+            if self._pipeline_state_index_complete(tenant, query.pipeline_id):
+                return keys.tenant_pipeline_state_jobs(tenant, query.pipeline_id, query.state.value)
+            return keys.tenant_pipeline_jobs(tenant, query.pipeline_id)
         if query.pipeline_id:
-            index = keys.tenant_pipeline_jobs(tenant, query.pipeline_id)
-        elif query.state:
-            index = keys.tenant_state_jobs(tenant, query.state.value)
-        else:
-            index = keys.tenant_jobs(tenant)
+            return keys.tenant_pipeline_jobs(tenant, query.pipeline_id)
+        if query.state:
+            return keys.tenant_state_jobs(tenant, query.state.value)
+        return keys.tenant_jobs(tenant)
+
+    def _pipeline_state_index_complete(self, tenant: str, pipeline_id: str) -> bool:
+        """Whether every job of the pipeline is in its per-state index: the counts agree.
+
+        Every script keeps a job in at most one per-(pipeline, state) index, only while it is in
+        the pipeline's index and in the one of its stored state, so equal counts mean all are
+        there, and stay so (nothing written since this version can leave one out). Only jobs
+        stored before it (or by an older process still running) make the sum fall short, and
+        each such job enters at its next transition, its sweep or ``reindex``. A "yes" is
+        remembered for this repository's life; a "no" is asked again next time."""
+        if (tenant, pipeline_id) in self._complete_indexes:
+            return True
+        pipe = self.r.pipeline(transaction=True)  # the counts from one snapshot
+        pipe.zcard(keys.tenant_pipeline_jobs(tenant, pipeline_id))
+        for state in JobState:
+            pipe.zcard(keys.tenant_pipeline_state_jobs(tenant, pipeline_id, state.value))
+        total, *per_state = pipe.execute()
+        if int(total) != sum(int(n) for n in per_state):
+            return False
+        if len(self._complete_indexes) >= 4096:  # bounded: a process that lists many pipelines re-asks
+            self._complete_indexes.clear()
+        self._complete_indexes.add((tenant, pipeline_id))
+        return True
+
+    def list(self, tenant: str, query: JobQuery) -> JobPage:
+        """A page of the tenant's jobs, newest first (created ms, then id, both descending), read
+        from the one index that answers the state and pipeline filters; only an origin filter
+        (and a state filter on an index being rebuilt, ``_listing_index``) skips loaded jobs."""
+        index = self._listing_index(tenant, query)
         max_score: str = "+inf"
         cursor: tuple[int, str] | None = None
         if query.page_token:
@@ -381,18 +400,24 @@ class RedisJobRepository:
             max_score = str(min(before, int(max_score))) if max_score != "+inf" else str(before)
         min_score = to_ms(query.created_after) if query.created_after is not None else "-inf"
         found: list[SnapshotJob] = []
-        offset, batch = 0, max(query.limit * 2, 20)
+        # One more than a page tells whether another follows (and a page token's own job comes
+        # first); an origin filter, or a state filter on the pipeline's index, skips some of what
+        # it reads, so read ahead further then.
+        skips = bool(query.origin) or (
+            bool(query.state) and index == keys.tenant_pipeline_jobs(tenant, query.pipeline_id or "")
+        )
+        offset, batch = 0, max(query.limit * 2, 20) if skips else query.limit + 1 + (cursor is not None)
         while len(found) <= query.limit:
             rows = self.r.zrevrangebyscore(index, max_score, min_score, start=offset, num=batch, withscores=True)
             if not rows:
                 break
             offset += len(rows)
             candidates = [
-                (jid, int(score))
+                jid
                 for jid, score in rows
                 if cursor is None or int(score) < cursor[0] or (int(score) == cursor[0] and jid < cursor[1])
             ]
-            for job in self.get_many([jid for jid, _ in candidates]):
+            for job in self.get_many(candidates):
                 if job is None:
                     continue
                 if query.state and job.state != query.state:
@@ -413,12 +438,14 @@ class RedisJobRepository:
 
     def list_at(self, tenant: str, query: JobQuery, offset: int) -> CountedJobPage:
         """Offset paging with a total, in ``list``'s order (score = created ms, then id, both
-        descending). One index answers a filter on state or pipeline alone: ZCOUNT for the total
-        and a LIMIT range for the page, without loading any other job. Both filters at once
-        intersect the two indexes' ids in the time range (ids only, no hashes)."""
+        descending). One index answers the state and pipeline filters (``_listing_index``): ZCOUNT
+        for the total and a LIMIT range for the page, without loading any other job. Only while
+        the per-(pipeline, state) index is incomplete do both filters at once intersect the
+        pipeline's and the state's indexes in the time range (ids only, no hashes)."""
         max_score = str(int(to_ms(query.created_before))) if query.created_before is not None else "+inf"
         min_score = to_ms(query.created_after) if query.created_after is not None else "-inf"
-        if query.pipeline_id and query.state:
+        index = self._listing_index(tenant, query)
+        if query.pipeline_id and query.state and index == keys.tenant_pipeline_jobs(tenant, query.pipeline_id):
             in_state = set(
                 self.r.zrangebyscore(keys.tenant_state_jobs(tenant, query.state.value), min_score, max_score)
             )
@@ -431,12 +458,6 @@ class RedisJobRepository:
             ]
             total, page_ids = len(ids), ids[offset : offset + query.limit]
         else:
-            if query.pipeline_id:
-                index = keys.tenant_pipeline_jobs(tenant, query.pipeline_id)
-            elif query.state:
-                index = keys.tenant_state_jobs(tenant, query.state.value)
-            else:
-                index = keys.tenant_jobs(tenant)
             pipe = self.r.pipeline(transaction=True)  # the count and the page from one snapshot
             pipe.zcount(index, min_score, max_score)
             pipe.zrevrangebyscore(index, max_score, min_score, start=offset, num=query.limit)
@@ -471,6 +492,7 @@ class RedisJobRepository:
             return StartResult(StartOutcome.MISSING, "", 0)
         pipeline_id, tenant = placement.pipeline_id, placement.tenant
         token = base64.urlsafe_b64encode(os.urandom(12)).decode()
+        worker = worker.encode()[:LISTPACK_VALUE_BYTES].decode(errors="ignore")  # informational: keep the hash small
         res = self._start(
             keys=[
                 job_key,
@@ -484,6 +506,7 @@ class RedisJobRepository:
                 keys.tenant_state_jobs(tenant, JobState.RUNNING.value),
                 keys.tenant_state_jobs(tenant, JobState.FAILED.value),
                 *self._retention_keys(job_id, placement),
+                *_moved_index_keys(placement, JobState.SUBMITTED, JobState.RUNNING, JobState.FAILED),
             ],
             args=[
                 job_id,
@@ -520,20 +543,19 @@ class RedisJobRepository:
         lease, the outbox and the indexes it touches assume the job ends here."""
         if not target.is_terminal:
             raise ValueError(f"finish moves a job to a terminal state, not {target.value}")
-        placement = self.placement(job_id)
-        if placement is None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(keys.job(job_id))
+        pipe.smembers(keys.written(job_id))
+        stored, recorded = pipe.execute()
+        if not stored or "tenant" not in stored:
             return False
+        job = job_from_hash(stored)
+        placement = Placement(job.pipeline_id, job.tenant, job.client_token or "", job.state.value)
         pipeline_id, tenant = placement.pipeline_id, placement.tenant
-        fields: dict[str, str] = {"finished_ms": str(now_ms())}
-        if manifest is not None:
-            fields["manifest"] = json.dumps(manifest.to_dict(), separators=(",", ":"))
-            fields["progress_done"] = str(len(manifest.images))
-        if error_code is not None:
-            fields["error_code"] = error_code
-            fields["error_message"] = error_message or ""
-        flat: list[str] = []
-        for k, v in fields.items():
-            flat += [k, v]
+        fields = {"finished_ms": str(now_ms()), **finish_fields(manifest, error_code, error_message)}
+        # What it wrote, folded into the hash (jobhash.py); FINISH keeps the set if it grew since.
+        objects = _objects(recorded)
+        written = written_fields(objects, job.spec.output.bucket, manifest) if objects else {}
         res = self._finish(
             keys=[
                 keys.job(job_id),
@@ -546,8 +568,18 @@ class RedisJobRepository:
                 keys.tenant_state_jobs(tenant, JobState.RUNNING.value),
                 keys.tenant_state_jobs(tenant, target.value),
                 *self._retention_keys(job_id, placement),
+                *_moved_index_keys(placement, JobState.SUBMITTED, JobState.RUNNING, target),
             ],
-            args=[job_id, target.value, lease_token or "", *self._retention_args(job_id, placement, target), *flat],
+            args=[
+                job_id,
+                target.value,
+                lease_token or "",
+                *self._retention_args(job_id, placement, target),
+                str(len(recorded)) if objects else "-1",
+                len(written),
+                *_flat(written),
+                *_flat(fields),
+            ],
         )
         if res != "ok":
             return False
@@ -572,6 +604,7 @@ class RedisJobRepository:
                 keys.tenant_state_jobs(tenant, JobState.SUBMITTED.value),
                 keys.tenant_state_jobs(tenant, JobState.CANCELED.value),
                 *self._retention_keys(job_id, placement),
+                *_moved_index_keys(placement, JobState.SUBMITTED, JobState.CANCELED),
             ],
             args=[job_id, str(now_ms()), *self._retention_args(job_id, placement, JobState.CANCELED)],
         )
@@ -594,22 +627,40 @@ class RedisJobRepository:
     def record_notification(self, job_id: str, result: NotificationResult) -> None:
         """Only onto a stored job: a bare HSET after the job's retention ended would recreate its
         hash holding this one field, with no TTL."""
-        self._hset_existing(keys=[keys.job(job_id)], args=["notification", json.dumps(asdict(result))])
+        self._put_existing(keys=[keys.job(job_id)], args=_flat(notification_fields(result)))
 
     # --- what a job wrote, deletion and retention -----------------------------------------
 
     def record_written(self, job_id: str, bucket: str, key: str) -> None:
         """Called right after each object the job writes is stored (workers), so cleanup deletes
-        only those: never an object that merely shares a planned key."""
-        self.r.sadd(keys.written(job_id), f"{bucket}/{key}")
+        only those: never an object that merely shares a planned key. Into the job's written set
+        while the job is stored (``RECORD_WRITTEN``)."""
+        self._record_written(keys=[keys.job(job_id), keys.written(job_id)], args=[f"{bucket}/{key}"])
+
+    def _written(self, job_id: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(keys.job(job_id))
+        pipe.smembers(keys.written(job_id))
+        stored, recorded = pipe.execute()
+        return stored, written_objects(stored, _objects(recorded)) if stored else _objects(recorded)
 
     def written(self, job_id: str) -> list[tuple[str, str]]:
-        members: set[str] = self.r.smembers(keys.written(job_id))  # type: ignore[assignment]
-        return sorted(tuple(m.split("/", 1)) for m in members if "/" in m)  # type: ignore[misc]
+        """Every object the job's attempts wrote, sorted: its set, and once it finished, what its
+        hash's ``written`` attribute holds (``jobhash.written_objects``)."""
+        return self._written(job_id)[1]
 
     def forget_written(self, job_id: str, objects: list[tuple[str, str]]) -> None:
-        if objects:
-            self.r.srem(keys.written(job_id), *(f"{b}/{k}" for b, k in objects))
+        """Drop deleted objects from the record (cancel cleanup, before the job finishes). On a
+        finished job the hash's ``written`` attribute is rewritten too, listing every object left."""
+        if not objects:
+            return
+        self.r.srem(keys.written(job_id), *(f"{b}/{k}" for b, k in objects))
+        stored, every = self._written(job_id)
+        if attributes(stored).get("written"):
+            gone = set(objects)
+            left = [list(o) for o in every if o not in gone]
+            fields = encode({"written": pack_json({"objects": left})}, keep_empty=True)
+            self._put_existing(keys=[keys.job(job_id)], args=_flat(fields))
 
     def delete(self, job_id: str) -> bool:
         placement = self.placement(job_id)
@@ -656,6 +707,51 @@ class RedisJobRepository:
                 )
             if len(due) < batch:
                 return swept
+
+    def reindex(self, *, batch: int = 500) -> ReindexReport:
+        """Rebuild every per-(tenant, pipeline, state) index (``openmps store reindex``).
+
+        For stores that hold jobs from before that index existed: listing by pipeline and state
+        is right without it (``_listing_index`` falls back to filtering the pipeline's index) but
+        reads the whole pipeline. Jobs enter it anyway at their next transition and finished ones
+        leave with the retention sweep, so a store heals by itself within the retention; this
+        makes it at once, and repairs what an older process still running beside a newer one
+        wrote (run it once the last older process is gone). Safe while the service runs: each
+        batch is one script that derives the entries from the indexes every version keeps."""
+        prefix = keys.tenant_jobs("")
+        pairs: set[tuple[str, str]] = set()
+        for name in self.r.scan_iter(match=prefix + "*", count=1000):
+            tenant, _, rest = name[len(prefix) :].partition(":")
+            kind, _, tail = rest.partition(":")
+            if kind == "p":
+                pairs.add((tenant, tail))
+            elif kind == "ps":
+                pairs.add((tenant, tail.partition(":")[2]))
+        seen = changed = 0
+        for tenant, pipeline_id in sorted(pairs):
+            by_state = [keys.tenant_pipeline_state_jobs(tenant, pipeline_id, s.value) for s in JobState]
+            script_keys = [keys.tenant_pipeline_jobs(tenant, pipeline_id)]
+            for state, index in zip(JobState, by_state, strict=True):
+                script_keys += [keys.tenant_state_jobs(tenant, state.value), index]
+            for source in [script_keys[0], *by_state]:  # stray entries of the per-state ones go too
+                ids: list[str] = []
+                for job_id, _ in self.r.zscan_iter(source, count=batch):
+                    ids.append(job_id)
+                    if len(ids) == batch:
+                        changed += int(self._reindex_jobs(keys=script_keys, args=ids))
+                        seen, ids = seen + len(ids), []
+                if ids:
+                    changed += int(self._reindex_jobs(keys=script_keys, args=ids))
+                    seen += len(ids)
+            self._complete_indexes.discard((tenant, pipeline_id))
+        return ReindexReport(len(pairs), seen, changed)
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    pipelines: int  # (tenant, pipeline) pairs whose per-state indexes were rebuilt
+    entries: int  # index members looked at (a job counts once per index it was found in)
+    changed: int  # entries added or removed
 
 
 def encode_page_token(score: int, job_id: str) -> str:

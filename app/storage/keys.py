@@ -5,11 +5,14 @@
 ``openmps:``.)
 
 Jobs
-    ``openmps:job:{id}``                     hash: the job (spec and manifest as JSON fields)
+    ``openmps:job:{id}``                     hash: the job, every value <= 64 bytes (``jobhash.py`` says why)
     ``openmps:job:{id}:written``             set of "bucket/key": every object the job's attempts wrote
+                                              (folded into the job's hash when it finishes: ``jobhash.py``)
     ``openmps:jobs:t:{tenant}``               zset job id -> created ms (listing, newest first)
     ``openmps:jobs:t:{tenant}:s:{state}``     zset, same scores, per state
     ``openmps:jobs:t:{tenant}:p:{pipeline}``  zset, same scores, per pipeline
+    ``openmps:jobs:t:{tenant}:ps:{state}:{pipeline}``  zset, same scores, per pipeline and state (the
+                                              state first: state names never hold ':', pipeline ids may)
     ``openmps:idem:{tenant}:{token}``         string "job_id fingerprint" (idempotent submission)
     ``openmps:lease:{id}``                    string with TTL: the running attempt's token; gone = worker died
     ``openmps:outbox``                        stream of {job_id}: terminal jobs awaiting notification
@@ -84,6 +87,12 @@ def tenant_state_jobs(tenant: str, state: str) -> str:
 
 def tenant_pipeline_jobs(tenant: str, pipeline_id: str) -> str:
     return f"{PREFIX}jobs:t:{tenant}:p:{pipeline_id}"
+
+
+def tenant_pipeline_state_jobs(tenant: str, pipeline_id: str, state: str) -> str:
+    """Listing by pipeline *and* state reads this one index. ``ps`` (not ``p``) keeps it apart from
+    ``tenant_pipeline_jobs`` whatever the pipeline id, and ``tenant`` never holds ':'."""
+    return f"{PREFIX}jobs:t:{tenant}:ps:{state}:{pipeline_id}"
 
 
 def idempotency(tenant: str, token: str) -> str:

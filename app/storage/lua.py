@@ -73,6 +73,41 @@ local function retain(job_key, idem_key, use_idem, written_key, expiry_key, rete
 end
 """
 
+# Writes whole attributes of a job's hash from the name/value pairs list[first..last], encoded as
+# ``app/storage/jobhash.py`` ``encode`` does: a long value arrives split ("name.0", "name.1", ...),
+# an empty one means none. Every field the attribute had, whole or split, goes first, so a shorter
+# value never leaves pieces of a longer one behind (nor a whole field of a record stored before
+# values were split). ``put_text`` splits a text the script itself writes (ASCII) the same way.
+PUT = """
+local function attribute_of(field) return string.match(field, "^(.-)%.%d+$") or field end
+local function put(key, list, first, last)
+  local names, set, stale = {}, {}, {}
+  for i = first, last, 2 do
+    names[attribute_of(list[i])] = true
+    if list[i + 1] ~= "" then
+      set[#set + 1] = list[i]
+      set[#set + 1] = list[i + 1]
+    end
+  end
+  for _, field in ipairs(redis.call("HKEYS", key)) do
+    if names[attribute_of(field)] then stale[#stale + 1] = field end
+  end
+  if #stale > 0 then redis.call("HDEL", key, unpack(stale)) end
+  if #set > 0 then redis.call("HSET", key, unpack(set)) end
+end
+local function put_text(key, name, text)
+  local list = {name, text}
+  if #text > 64 then
+    list = {}
+    for i = 1, #text, 64 do
+      list[#list + 1] = name .. "." .. tostring((i - 1) / 64)
+      list[#list + 1] = string.sub(text, i, i + 63)
+    end
+  end
+  put(key, list, 1, #list)
+end
+"""
+
 # The dispatch selection, shared by DISPATCH and CREATE (one copy of the policy).
 # Moves up to ``window - in flight`` of the best-ranked pending jobs to dispatched (never past
 # the pipeline's concurrency cap, never while it is paused) and returns their ids; the caller
@@ -179,7 +214,8 @@ return {results, sent}
 )
 
 # KEYS: job, pipeline, pending, dispatched, running, lease, outbox, idx submitted, idx running, idx failed,
-#       idem (or job when unused), written, expiry
+#       idem (or job when unused), written, expiry,
+#       idx pipeline+submitted, idx pipeline+running, idx pipeline+failed
 # ARGV: job_id, now_ms, lease_ttl_ms, lease_token, max_attempts, worker, failure code for exhausted attempts,
 #       use_idem, retention_ms, expire_at_ms, expiry member (for a job failed here: see RETAIN)
 # The state decides which move a delivery means (start a waiting job; take over or fail a running
@@ -188,6 +224,7 @@ return {results, sent}
 START = (
     STATE_TABLE
     + RETAIN
+    + PUT
     + """
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then return {"missing", "0"} end
@@ -212,6 +249,8 @@ if state == "submitted" then
   redis.call("SET", KEYS[6], ARGV[4], "PX", ARGV[3])
   redis.call("ZREM", KEYS[8], ARGV[1])
   redis.call("ZADD", KEYS[9], created, ARGV[1])
+  redis.call("ZREM", KEYS[14], ARGV[1])
+  redis.call("ZADD", KEYS[15], created, ARGV[1])
   return {"started", tostring(attempts)}
 elseif state == "running" then
   -- A running or finished job holds no window slot: a stray message for it releases any it held.
@@ -220,11 +259,14 @@ elseif state == "running" then
   if redis.call("EXISTS", KEYS[6]) == 1 then return {"duplicate", tostring(attempts)} end
   if attempts >= tonumber(ARGV[5]) then
     if not may(state, "failed") then return {"refused", tostring(attempts)} end
-    redis.call("HSET", KEYS[1], "state", "failed", "finished_ms", ARGV[2], "error_code", ARGV[7],
-      "error_message", "the job ended its worker process " .. attempts .. " times (crash, kill or out of memory); not retried again")
+    redis.call("HSET", KEYS[1], "state", "failed", "finished_ms", ARGV[2], "error_code", ARGV[7])
+    put_text(KEYS[1], "error_message", "the job ended its worker process " .. attempts ..
+      " times (crash, kill or out of memory); not retried again")
     redis.call("ZREM", KEYS[5], ARGV[1])
     redis.call("ZREM", KEYS[9], ARGV[1])
     redis.call("ZADD", KEYS[10], created, ARGV[1])
+    redis.call("ZREM", KEYS[15], ARGV[1])
+    redis.call("ZADD", KEYS[16], created, ARGV[1])
     redis.call("XADD", KEYS[7], "*", "job_id", ARGV[1])
     retain(KEYS[1], KEYS[11], ARGV[8], KEYS[12], KEYS[13], ARGV[9], ARGV[10], ARGV[11], ARGV[1])
     return {"exhausted", tostring(attempts)}
@@ -244,10 +286,25 @@ return {"duplicate", tostring(attempts)}
 """
 )
 
-# KEYS: hash   ARGV: field, value   HSET only onto a hash that exists (never recreate an expired job)
-HSET_EXISTING = """
+# KEYS: job   ARGV: field, value, ...   (an attribute as PUT takes it) only onto a job that is
+# still stored: a write after its retention ended would recreate its hash, holding just that.
+PUT_EXISTING = (
+    PUT
+    + """
 if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
-redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+put(KEYS[1], ARGV, 1, #ARGV)
+return 1
+"""
+)
+
+# KEYS: job, written   ARGV: "bucket/key"
+# An object the job wrote, recorded only while the job is stored; once it has finished (its
+# written set was folded into its hash, see FINISH) the set gets the job's remaining retention.
+RECORD_WRITTEN = """
+if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+redis.call("SADD", KEYS[2], ARGV[1])
+local ttl = redis.call("PTTL", KEYS[1])
+if ttl > 0 then redis.call("PEXPIRE", KEYS[2], ttl) end
 return 1
 """
 
@@ -261,14 +318,19 @@ return 0
 """
 
 # KEYS: job, lease, running, pending, dispatched, outbox, idx submitted, idx running, idx target,
-#       idem (or job when unused), written, expiry
+#       idem (or job when unused), written, expiry,
+#       idx pipeline+submitted, idx pipeline+running, idx pipeline+target
 # ARGV: job_id, target_state (terminal), lease_token ("" = no lease check), use_idem, retention_ms,
-#       expire_at_ms, expiry member, field, value, ...
+#       expire_at_ms, expiry member, written count, n, n "written" field/value pairs, field, value, ...
 # A lease held by *another* token means this attempt was taken over: refuse. An expired lease
 # with nobody else holding it means the job really completed here: accept.
+# The written set is folded into the hash's "written" attribute (``jobhash.written_fields``, from
+# the ``written count`` members the caller read) only if it still holds that many: a set that
+# grew meanwhile stays a set, with the retention; "-1" = nothing to fold.
 FINISH = (
     STATE_TABLE
     + RETAIN
+    + PUT
     + """
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then return "missing" end
@@ -277,9 +339,13 @@ if state == "running" and ARGV[3] ~= "" then
   local holder = redis.call("GET", KEYS[2])
   if holder and holder ~= ARGV[3] then return "refused" end
 end
-local fields = {"state", ARGV[2]}
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call("HSET", KEYS[1], unpack(fields))
+local written_end = 9 + 2 * tonumber(ARGV[9])
+redis.call("HSET", KEYS[1], "state", ARGV[2])
+put(KEYS[1], ARGV, written_end + 1, #ARGV)
+if ARGV[8] ~= "-1" and redis.call("SCARD", KEYS[11]) == tonumber(ARGV[8]) then
+  put(KEYS[1], ARGV, 10, written_end)
+  redis.call("DEL", KEYS[11])
+end
 redis.call("DEL", KEYS[2])
 redis.call("ZREM", KEYS[3], ARGV[1])
 redis.call("ZREM", KEYS[4], ARGV[1])
@@ -288,13 +354,17 @@ local created = redis.call("HGET", KEYS[1], "created_ms")
 redis.call("ZREM", KEYS[7], ARGV[1])
 redis.call("ZREM", KEYS[8], ARGV[1])
 redis.call("ZADD", KEYS[9], created, ARGV[1])
+redis.call("ZREM", KEYS[13], ARGV[1])
+redis.call("ZREM", KEYS[14], ARGV[1])
+redis.call("ZADD", KEYS[15], created, ARGV[1])
 redis.call("XADD", KEYS[6], "*", "job_id", ARGV[1])
 retain(KEYS[1], KEYS[10], ARGV[4], KEYS[11], KEYS[12], ARGV[5], ARGV[6], ARGV[7], ARGV[1])
 return "ok"
 """
 )
 
-# KEYS: job, pending, dispatched, outbox, idx submitted, idx canceled, idem (or job), written, expiry
+# KEYS: job, pending, dispatched, outbox, idx submitted, idx canceled, idem (or job), written, expiry,
+#       idx pipeline+submitted, idx pipeline+canceled
 # ARGV: job_id, now_ms, use_idem, retention_ms, expire_at_ms, expiry member
 # Only a queued job is canceled here (it leaves the queue); a running one is asked to stop and
 # its worker ends it through FINISH.
@@ -310,6 +380,8 @@ redis.call("ZREM", KEYS[3], ARGV[1])
 local created = redis.call("HGET", KEYS[1], "created_ms")
 redis.call("ZREM", KEYS[5], ARGV[1])
 redis.call("ZADD", KEYS[6], created, ARGV[1])
+redis.call("ZREM", KEYS[10], ARGV[1])
+redis.call("ZADD", KEYS[11], created, ARGV[1])
 redis.call("XADD", KEYS[4], "*", "job_id", ARGV[1])
 retain(KEYS[1], KEYS[7], ARGV[3], KEYS[8], KEYS[9], ARGV[4], ARGV[5], ARGV[6], ARGV[1])
 return "ok"
@@ -347,7 +419,8 @@ end
 return 1
 """
 
-# KEYS: job, idx tenant, idx tenant+state, idx tenant+pipeline, idem (or job), written, expiry
+# KEYS: job, idx tenant, idx tenant+state, idx tenant+pipeline, idx tenant+pipeline+state, idem (or job),
+#       written, expiry
 # ARGV: job_id, state the caller read (its index keys were built from it), use_idem, expiry member
 # Forgets a finished job at once (DELETE /jobs/{id}): refused unless it is still in that state and
 # the state has no way out of it (terminal), so a queued or running job is never deleted.
@@ -357,17 +430,18 @@ DELETE_JOB = (
 local state = redis.call("HGET", KEYS[1], "state")
 if not state or state ~= ARGV[2] or next(ALLOWED[state] or {"?"}) ~= nil then return 0 end
 if ARGV[3] == "1" then
-  local held = redis.call("GET", KEYS[5])
-  if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. " " then redis.call("DEL", KEYS[5]) end
+  local held = redis.call("GET", KEYS[6])
+  if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. " " then redis.call("DEL", KEYS[6]) end
 end
-redis.call("DEL", KEYS[1], KEYS[6])
-for i = 2, 4 do redis.call("ZREM", KEYS[i], ARGV[1]) end
-redis.call("ZREM", KEYS[7], ARGV[4])
+redis.call("DEL", KEYS[1], KEYS[7])
+for i = 2, 5 do redis.call("ZREM", KEYS[i], ARGV[1]) end
+redis.call("ZREM", KEYS[8], ARGV[4])
 return 1
 """
 )
 
-# KEYS: job, idx tenant, idx tenant+state, idx tenant+pipeline, written, expiry   ARGV: job_id, member
+# KEYS: job, idx tenant, idx tenant+state, idx tenant+pipeline, idx tenant+pipeline+state, written, expiry
+# ARGV: job_id, member
 # The sweeper's step for one job whose retention ended: its index entries go (the TTLs took the
 # hash, the written set and the idempotency record). A job found in a non-terminal state (never
 # expected: a finished job cannot be restarted and ids are not reused) is left alone.
@@ -376,12 +450,34 @@ SWEEP_JOB = (
     + """
 local state = redis.call("HGET", KEYS[1], "state")
 if state and next(ALLOWED[state] or {"?"}) ~= nil then
-  redis.call("ZREM", KEYS[6], ARGV[2])
+  redis.call("ZREM", KEYS[7], ARGV[2])
   return 0
 end
-redis.call("DEL", KEYS[1], KEYS[5])
-for i = 2, 4 do redis.call("ZREM", KEYS[i], ARGV[1]) end
-redis.call("ZREM", KEYS[6], ARGV[2])
+redis.call("DEL", KEYS[1], KEYS[6])
+for i = 2, 5 do redis.call("ZREM", KEYS[i], ARGV[1]) end
+redis.call("ZREM", KEYS[7], ARGV[2])
 return 1
 """
 )
+
+# KEYS: idx tenant+pipeline, then per state (``JobState`` order): idx tenant+state, idx tenant+pipeline+state
+# ARGV: job ids   Returns how many entries it added or removed.
+# Rebuilds the per-(tenant, pipeline, state) entries of these jobs from the two indexes every
+# version of the store has kept, which every transition script updates together with the state:
+# a job belongs in idx tenant+pipeline+state exactly when it is in idx tenant+pipeline and in idx
+# tenant+state. Jobs stored before that index existed get their entry here (``openmps store
+# reindex``); an entry whose job left (an older process deleted or swept it) goes.
+REINDEX_JOBS = """
+local changed = 0
+for _, id in ipairs(ARGV) do
+  local created = redis.call("ZSCORE", KEYS[1], id)
+  for i = 2, #KEYS, 2 do
+    if created and redis.call("ZSCORE", KEYS[i], id) then
+      changed = changed + redis.call("ZADD", KEYS[i + 1], created, id)
+    else
+      changed = changed + redis.call("ZREM", KEYS[i + 1], id)
+    end
+  end
+end
+return changed
+"""

@@ -9,7 +9,7 @@ the handlers, and run in-process through Flask's test client against a real redi
 handful also go through a served app over a socket.
 
 The property: no response is ever a 5xx, and every error is in its dialect's format (native:
-JSON ``{code, message, request_id}``; MNS: XML ``Error`` with Code, Message, RequestId, HostId).
+JSON ``{code, message, request_id}``, plus ``errors`` for an ``InvalidParameter``; MNS: XML ``Error`` with Code, Message, RequestId, HostId).
 """
 
 from __future__ import annotations
@@ -247,6 +247,7 @@ NATIVE = [
     ("GET", "/api/v1/jobs/{id}", [], False),
     ("DELETE", "/api/v1/jobs/{id}", ["outputs"], False),
     ("POST", "/api/v1/jobs/{id}/cancel", [], False),
+    ("POST", "/api/v1/jobs/{id}/retry", [], False),
     ("GET", "/api/v1/webhook-secret", [], False),
     ("POST", "/api/v1/pipelines", [], True),
     ("GET", "/api/v1/pipelines", ["state", "page", "page_size"], False),
@@ -255,6 +256,9 @@ NATIVE = [
     ("DELETE", "/api/v1/pipelines/{id}", [], False),
     ("GET", "/objects/{id}/{id}", ["expires", "signature"], False),
     ("GET", "/healthz", [], False),
+    ("GET", "/openapi.json", [], False),
+    ("GET", "/docs", [], False),
+    ("GET", "/docs/assets/{id}", [], False),
     ("PUT", "/api/v1/{id}", [], True),
 ]
 NATIVE_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -326,7 +330,15 @@ def check_native(status: int, content_type: str, data: bytes, what: str) -> None
     if status >= 400:
         assert content_type.startswith("application/json"), (what, status, data[:200])
         body = json.loads(data)
-        assert set(body) == {"code", "message", "request_id"} and body["code"] and body["request_id"], (what, body)
+        # InvalidParameter also lists every {field, reason} it found; no other error has "errors".
+        expected = {"code", "message", "request_id"} | ({"errors"} if body.get("code") == "InvalidParameter" else set())
+        assert set(body) == expected and body["code"] and body["request_id"], (what, body)
+        for error in body.get("errors", []):
+            assert set(error) == {"field", "reason"} and isinstance(error["field"], str) and error["reason"], (
+                what,
+                body,
+            )
+        assert body.get("errors", [None]), (what, body)  # never an empty list
 
 
 def check_mns(status: int, content_type: str, data: bytes, what: str) -> None:

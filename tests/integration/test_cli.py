@@ -103,3 +103,17 @@ def test_buckets_refuse_bad_scopes_and_empty_grants(capsys: pytest.CaptureFixtur
     assert "InvalidParameter" in capsys.readouterr().err
     assert cli.main(["buckets", "grant", "beta", "media"]) == 2
     assert "--read" in capsys.readouterr().err
+
+
+def test_store_reindex_rebuilds_the_pipeline_and_state_indexes(
+    services: Services, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = [services.snapshots.submit("acme", SubmitRequest(spec=SPEC)) for _ in range(3)]
+    index = keys.tenant_pipeline_state_jobs("acme", DEFAULT_PIPELINE_ID, "submitted")
+    assert sorted(services.redis.zrange(index, 0, -1)) == sorted(j.id for j in jobs)
+    services.redis.delete(index)  # as a store from before that index holds its jobs
+    assert cli.main(["store", "reindex", "--json"]) == 0
+    assert '"changed": 3' in capsys.readouterr().out
+    assert sorted(services.redis.zrange(index, 0, -1)) == sorted(j.id for j in jobs)
+    assert cli.main(["store", "reindex"]) == 0  # each job read in the pipeline's index and in its per-state one
+    assert capsys.readouterr().out == "1 pipelines, 6 index entries read, 0 changed\n"

@@ -1,5 +1,5 @@
-"""Retention in the job store: every way a job ends gives its hash, its written set and its
-idempotency record the retention TTL and an expiry entry; the sweep clears the index entries of
+"""Retention in the job store: every way a job ends gives its hash (holding what it wrote by then),
+its written set and its idempotency record the retention TTL and an expiry entry; the sweep clears the index entries of
 jobs whose retention ended and never touches queued or running jobs."""
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def test_every_terminal_transition_starts_the_retention_and_the_sweep_clears_onl
     for job_id in ("done", "canceled", "exhausted"):
         assert 0 < redis_client.pttl(keys.job(job_id)) <= RETENTION_MS, job_id
         assert 0 < redis_client.pttl(keys.idempotency("acme", f"tok-{job_id}")) <= RETENTION_MS, job_id
-    assert 0 < redis_client.pttl(keys.written("done")) <= RETENTION_MS
+    # What it wrote went into its hash (which expires): no set is left to outlive it.
+    assert not redis_client.exists(keys.written("done")) and repo.written("done") == [("out", "x.jpg")]
     for job_id in ("queued", "running"):
         assert (
             redis_client.pttl(keys.job(job_id)) == -1
@@ -72,3 +73,19 @@ def test_a_notification_recorded_after_the_job_expired_does_not_recreate_it(redi
     repo = RedisJobRepository(redis_client)
     repo.record_notification("long-gone", NotificationResult(message_id="m"))
     assert not redis_client.exists(keys.job("long-gone"))
+
+
+def test_an_object_recorded_after_the_job_finished_expires_with_it(redis_client: redis.Redis) -> None:
+    """A taken-over attempt that still writes after the job ended: its record gets the job's
+    remaining retention instead of living on, and none is made once the job is gone."""
+    RedisPipelineRepository(redis_client).create(Pipeline(id="p1", name="one"))
+    repo = RedisJobRepository(redis_client, retention_ms=RETENTION_MS)
+    repo.create(make_job("j"), "fp")
+    started = repo.start("j", worker="w", lease_ttl_ms=60_000, max_attempts=3)
+    repo.record_written("j", "out", "a.jpg")
+    assert repo.finish("j", JobState.SUCCEEDED, lease_token=started.lease_token)
+    repo.record_written("j", "out", "late.jpg")
+    assert 0 < redis_client.pttl(keys.written("j")) <= redis_client.pttl(keys.job("j"))
+    assert repo.written("j") == [("out", "a.jpg"), ("out", "late.jpg")]
+    repo.record_written("gone", "out", "b.jpg")
+    assert not redis_client.exists(keys.written("gone"))

@@ -8,9 +8,10 @@ afterwards is compared with the table:
   the table forbids fails here, whatever the reason it thought it had);
 * completeness: when the table allows ``from -> to``, some path performs it (an edge added to the
   table without a script that can take it fails here too);
-* bookkeeping: whatever happened, the job sits in exactly the listing index of its stored state,
-  in the scheduling sets that state implies, holds a lease only while running, and was announced
-  on the outbox once if terminal, never otherwise.
+* bookkeeping: whatever happened, the job sits in exactly the listing indexes of its stored state
+  (the tenant's per state and the pipeline's per state), in the scheduling sets that state
+  implies, holds a lease only while running, and was announced on the outbox once if terminal,
+  never otherwise.
 
 A path "enters" ``to`` when it changed the job's hash and left ``state`` at ``to``: the change is
 what tells a takeover (running -> running, attempts + 1) from a refused duplicate delivery.
@@ -158,6 +159,13 @@ def bookkeeping_problems(r: redis.Redis, job_id: str) -> list[str]:
     indexed = sorted(s.value for s in JobState if r.zscore(keys.tenant_state_jobs(TENANT, s.value), job_id) is not None)
     if indexed != [state.value]:
         problems.append(f"a {state} job is listed under {indexed}")
+    by_pipeline = sorted(
+        s.value
+        for s in JobState
+        if r.zscore(keys.tenant_pipeline_state_jobs(TENANT, PIPELINE, s.value), job_id) is not None
+    )
+    if by_pipeline != [state.value]:
+        problems.append(f"a {state} job is listed by pipeline and state under {by_pipeline}")
     sets = {
         name
         for name, key in [

@@ -26,6 +26,9 @@ from app.settings import Settings, SettingsError, usable_cpus
         ({"OPENMPS_JOB_RETENTION_DAYS": "inf"}, "OPENMPS_JOB_RETENTION_DAYS must be a number of days > 0"),
         ({"OPENMPS_CACHE_TTL_S": "-1"}, "OPENMPS_CACHE_TTL_S must be 0 \\(off\\) to 60 seconds"),
         ({"OPENMPS_CACHE_TTL_S": "3600"}, "OPENMPS_CACHE_TTL_S must be 0 \\(off\\) to 60 seconds"),
+        ({"OPENMPS_MAX_URL_INPUT_BYTES": "0"}, "OPENMPS_MAX_URL_INPUT_BYTES must be greater than 0"),
+        ({"OPENMPS_MAX_URL_INPUT_BYTES": "50G"}, "OPENMPS_MAX_URL_INPUT_BYTES must be an integer"),
+        ({"OPENMPS_URL_INPUT_TIMEOUT_S": "0"}, "OPENMPS_URL_INPUT_TIMEOUT_S must be greater than 0"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], message: str) -> None:
@@ -52,3 +55,10 @@ def test_decode_threads_setting_wins_and_is_checked() -> None:
     assert Settings.from_env({"OPENMPS_DECODE_THREADS": ""}).decode_threads == 0
     with pytest.raises(ValueError, match="OPENMPS_DECODE_THREADS"):
         Settings.from_env({"OPENMPS_DECODE_THREADS": "-1"})
+
+
+def test_url_inputs_are_on_by_default_and_can_be_turned_off() -> None:
+    d = Settings.from_env({})
+    assert (d.allow_url_inputs, d.max_url_input_bytes, d.url_input_timeout_s) == (True, 50 << 30, 30.0)
+    off = Settings.from_env({"OPENMPS_ALLOW_URL_INPUTS": "false", "OPENMPS_MAX_URL_INPUT_BYTES": "1000"})
+    assert (off.allow_url_inputs, off.max_url_input_bytes) == (False, 1000)

@@ -9,6 +9,7 @@ mapped to ``JobFailure`` codes here, in one place, so every backend reports host
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -20,6 +21,10 @@ from app.core.errors import FailureCode, JobFailure
 from workers.frames.mp4index import Mp4Track, find_moov, parse_video_track
 from workers.frames.plan import FrameTable
 from workers.frames.rangeio import RangeReader
+
+# url -> a Range reader on it: ``RangeReader`` for a presigned object-store URL; a tenant's own
+# URL gets one whose every request goes through the SSRF guard (``workers/urlinput.py``).
+OpenReader = Callable[[str], RangeReader]
 
 
 def is_url(locator: str) -> bool:
@@ -72,7 +77,9 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def open_input(locator: str, *, max_frame_pixels: int, frame_threads: bool = True) -> OpenedInput:
+def open_input(
+    locator: str, *, max_frame_pixels: int, frame_threads: bool = True, open_reader: OpenReader = RangeReader
+) -> OpenedInput:
     """Open, check the pixel limit, and build the frame table. Raises ``JobFailure``.
 
     ``frame_threads`` False decodes on one thread: right for key-frame-only jobs, where each
@@ -83,7 +90,7 @@ def open_input(locator: str, *, max_frame_pixels: int, frame_threads: bool = Tru
     track: Mp4Track | None = None
     try:
         if is_url(locator):
-            reader = RangeReader(locator)
+            reader = open_reader(locator)
             if reader.size == 0:
                 raise JobFailure(FailureCode.INPUT_UNREADABLE, "the input object is empty")
             track = _mp4_track(reader.read_at, reader.size)
@@ -165,7 +172,9 @@ def set_decode_threads(ctx: Any, threads: int) -> None:
         ctx.thread_count = max(0, threads)
 
 
-def reopen_input(locator: str, like: OpenedInput, *, threads: int) -> OpenedInput:
+def reopen_input(
+    locator: str, like: OpenedInput, *, threads: int, open_reader: OpenReader = RangeReader
+) -> OpenedInput:
     """Another container on the input ``like`` was opened from, for a parallel decode lane.
 
     The frame table is reused rather than read again (no moov parse: over HTTP that saves 2-3
@@ -175,7 +184,7 @@ def reopen_input(locator: str, like: OpenedInput, *, threads: int) -> OpenedInpu
     reader: RangeReader | None = None
     try:
         if is_url(locator):
-            reader = RangeReader(locator)
+            reader = open_reader(locator)
             if like.reader is not None and reader.size != like.reader.size:
                 raise JobFailure(FailureCode.INPUT_UNREADABLE, "the input object changed while it was being read")
             container = av.open(reader, mode="r", buffer_size=1 << 16)

@@ -6,6 +6,11 @@ the server keeps streaming until the socket closes, and FFmpeg 8.1 has a soft-se
 ``bytes=a-b`` of ``block_size``-aligned blocks (1 MiB), keeps a few recent blocks (LRU), and
 counts requests and bytes received so tests and the benchmark can assert what a job read.
 PyAV reads it through ``av.open(reader)``; the MP4 index parser reads it directly.
+
+How a request reaches the server is a ``RangeTransport``: ``PoolTransport`` (a urllib3 pool, for
+presigned object-store URLs) by default; a tenant's own URL goes through the SSRF-guarded
+transport in ``workers/urlinput.py``. What an answer means (found, missing, retry) is decided
+here, once, for both.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import io
 import logging
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
 
 import urllib3
 
@@ -21,6 +28,41 @@ from app.core.errors import FailureCode, JobFailure
 
 log = logging.getLogger(__name__)
 DEFAULT_BLOCK = 1 << 20
+NOT_FOUND = (403, 404, 410)  # S3 answers 403 for a missing key the credentials may not list
+RETRIED = (408, 429)  # besides 5xx: the server asks us to come back
+
+
+@dataclass(frozen=True)
+class RangeAnswer:
+    status: int
+    data: bytes  # the body (empty for an error status)
+    content_range: str | None
+
+
+class RangeTransport(Protocol):
+    """Sends ``GET`` with ``Range: bytes=start-end``. A connection failure or timeout raises
+    ``urllib3.exceptions.HTTPError`` or ``OSError`` (the reader retries it); a final verdict
+    (a refused address, the job's deadline) raises ``JobFailure``."""
+
+    def get_range(self, start: int, end: int) -> RangeAnswer: ...
+    def close(self) -> None: ...
+
+
+class PoolTransport:
+    """The URL through a urllib3 pool (made here unless given; one given stays the caller's)."""
+
+    def __init__(self, url: str, http: urllib3.PoolManager | None = None) -> None:
+        self.url = url
+        self._owns_http = http is None
+        self.http = http or urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=30), retries=False)
+
+    def get_range(self, start: int, end: int) -> RangeAnswer:
+        resp = self.http.request("GET", self.url, headers={"Range": f"bytes={start}-{end}"}, preload_content=True)
+        return RangeAnswer(resp.status, resp.data, resp.headers.get("Content-Range"))
+
+    def close(self) -> None:
+        if self._owns_http:
+            self.http.clear()  # close the pooled keep-alive connections now, not at garbage collection
 
 
 class RangeReader(io.RawIOBase):
@@ -32,46 +74,64 @@ class RangeReader(io.RawIOBase):
         cache_blocks: int = 8,
         http: urllib3.PoolManager | None = None,
         retries: int = 2,
+        transport: RangeTransport | None = None,
+        max_size: int | None = None,
     ) -> None:
+        """``url`` names the input in logs (without its query); ``transport`` (default: a
+        ``PoolTransport`` over ``url`` and ``http``) sends the requests. ``max_size``: a larger
+        input fails with ``InputTooLarge`` as soon as the first answer tells its size."""
         super().__init__()
         self.url = url
         self.block_size = block_size
         self.cache_blocks = cache_blocks
         self.retries = retries
-        # A pool made here is this reader's to close; one passed in is the caller's.
-        self._owns_http = http is None
-        self._http = http or urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=30), retries=False)
+        self.max_size = max_size
+        self._transport = transport or PoolTransport(url, http)
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._pos = 0
         self.bytes_read = 0  # bytes received from the server, all requests together
         self.requests = 0
         self.ranges_ignored = False  # the server answered a Range request with the whole object (200)
-        self.size = self._fetch_size()
+        try:
+            self.size = self._fetch_size()
+        except BaseException:
+            self._transport.close()  # no reader to close it later
+            raise
 
     # --- HTTP -------------------------------------------------------------------------------
 
+    @property
+    def _http(self) -> urllib3.PoolManager:
+        """The default transport's pool (tests look at its connections)."""
+        if not isinstance(self._transport, PoolTransport):
+            raise AttributeError("this reader's transport has no urllib3 pool manager")
+        return self._transport.http
+
     def _get(self, start: int, end: int) -> tuple[int, bytes, str | None]:
-        """One bounded GET with a couple of retries for connection errors and 5xx."""
+        """One bounded GET with a couple of retries for connection errors, 5xx, 408 and 429.
+
+        Not found is 403/404/410 and permanent; another 4xx is permanent too (the same request
+        would get the same answer); what is still failing after the retries is transient, for
+        the task to retry the job (``workers/tasks.py``), as an object store's errors are."""
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
-                resp = self._http.request(
-                    "GET", self.url, headers={"Range": f"bytes={start}-{end}"}, preload_content=True
-                )
-            except urllib3.exceptions.HTTPError as exc:
+                answer = self._transport.get_range(start, end)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
                 last = exc
             else:
                 self.requests += 1
-                self.bytes_read += len(resp.data)
-                if resp.status in (200, 206):
-                    return resp.status, resp.data, resp.headers.get("Content-Range")
-                if resp.status in (403, 404):
-                    raise JobFailure(FailureCode.INPUT_NOT_FOUND, f"input URL answered HTTP {resp.status}")
-                if resp.status == 416:
-                    return resp.status, b"", resp.headers.get("Content-Range")
-                if resp.status < 500:
-                    raise JobFailure(FailureCode.INPUT_UNREADABLE, f"input URL answered HTTP {resp.status}")
-                last = RuntimeError(f"HTTP {resp.status}")
+                self.bytes_read += len(answer.data)
+                status = answer.status
+                if status in (200, 206):
+                    return status, answer.data, answer.content_range
+                if status in NOT_FOUND:
+                    raise JobFailure(FailureCode.INPUT_NOT_FOUND, f"input URL answered HTTP {status}")
+                if status == 416:
+                    return status, b"", answer.content_range
+                if status < 500 and status not in RETRIED:
+                    raise JobFailure(FailureCode.INPUT_UNREADABLE, f"input URL answered HTTP {status}")
+                last = RuntimeError(f"HTTP {status}")
             time.sleep(0.05 * (attempt + 1))
         raise JobFailure(FailureCode.STORAGE_TRANSIENT, f"reading the input failed: {last}", transient=True)
 
@@ -81,7 +141,7 @@ class RangeReader(io.RawIOBase):
         if status == 200:  # the server ignored Range: we got the whole object
             self._note_ranges_ignored()
             self._store(0, data[: self.block_size])
-            return len(data)
+            return self._checked_size(len(data))
         if status == 416 or content_range is None:
             self._store(0, b"")
             return 0
@@ -89,7 +149,14 @@ class RangeReader(io.RawIOBase):
         if not total.isdigit():
             raise JobFailure(FailureCode.INPUT_UNREADABLE, f"server sent Content-Range {content_range!r}")
         self._store(0, data)
-        return int(total)
+        return self._checked_size(int(total))
+
+    def _checked_size(self, size: int) -> int:
+        if self.max_size is not None and size > self.max_size:
+            raise JobFailure(
+                FailureCode.INPUT_TOO_LARGE, f"the input is {size} bytes; this server reads at most {self.max_size}"
+            )
+        return size
 
     def _store(self, block: int, data: bytes) -> None:
         self._cache[block] = data
@@ -171,8 +238,7 @@ class RangeReader(io.RawIOBase):
 
     def close(self) -> None:
         self._cache.clear()
-        if self._owns_http:
-            self._http.clear()  # close the pooled keep-alive connections now, not at garbage collection
+        self._transport.close()
         super().close()
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from app.core import templates
 from app.core.jobs import SnapshotJob
+from app.core.specs import input_location
 from app.core.states import JobState
 from app.dialects.huawei.errors import FAILURE_CODES, SYSTEM_ERROR
 from app.dialects.huawei.schema import STATUS_BY_STATE, TIME_FORMAT
@@ -74,12 +75,13 @@ def thumb_task(job: SnapshotJob, locations: tuple[str, str]) -> dict[str, Any]:
     spec = job.spec
     in_location, out_location = locations
     out_bucket = spec.archive.target.bucket if spec.archive is not None else spec.output.bucket
+    in_bucket, in_object = input_location(spec.input)  # a URL input (native API): no bucket, the URL as object
     return {
         "task_id": job.id,
         "status": STATUS_BY_STATE[job.state],
         "create_time": huawei_time(job.created_at),
         "end_time": huawei_time(job.finished_at) if job.is_terminal else "",
-        "input": obs(spec.input.bucket, in_location, spec.input.key),
+        "input": obs(in_bucket, in_location, in_object),
         "output": obs(out_bucket, out_location, output_dir(job)),
         "output_file_name": output_file_name(job),
         "user_data": job.user_data or "",

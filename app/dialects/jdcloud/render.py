@@ -17,7 +17,7 @@ from app.core import templates
 from app.core.errors import FailureCode
 from app.core.jobs import SnapshotJob
 from app.core.ports import PushEndpoint
-from app.core.specs import Average, FrameType, ImageFormat, SingleTime
+from app.core.specs import Average, FrameType, ImageFormat, SingleTime, input_location
 from app.core.states import JobState
 from app.dialects.jdcloud.schema import DEFAULT_CONTENT_FORMAT, WHOLE_VIDEO, key_suffix
 
@@ -35,8 +35,10 @@ NO_ERROR = 0
 CANCELED = 499  # JD's CANCELLED
 ERROR_CODES: dict[str, int] = {
     FailureCode.TIME_OUT_OF_RANGE: 400,
+    FailureCode.INPUT_REFUSED: 403,
     FailureCode.INPUT_NOT_FOUND: 404,
     FailureCode.MEDIA_LIMIT_EXCEEDED: 413,
+    FailureCode.INPUT_TOO_LARGE: 413,
     FailureCode.INPUT_UNREADABLE: 415,
     FailureCode.INTERNAL_ERROR: 500,
     FailureCode.WORKER_LOST: 500,
@@ -105,13 +107,14 @@ def task_json(job: SnapshotJob, mode: str | None = None) -> dict[str, Any]:
     spec = job.spec
     updated = job.finished_at or job.started_at or job.created_at
     keys = [i.key for i in job.manifest.images if i.uploaded] if job.state is JobState.SUCCEEDED else []
+    in_bucket, in_key = input_location(spec.input)  # a URL input (native API): no bucket, the URL as key
     return {
         "taskID": job.id,
         "status": STATUS[job.state],
         "errorCode": error_code(job),
         "createdTime": jd_time(job.created_at),
         "lastUpdatedTime": jd_time(updated),
-        "source": {"bucket": spec.input.bucket, "key": spec.input.key},
+        "source": {"bucket": in_bucket, "key": in_key},
         "target": {
             "destBucket": spec.output.bucket,
             "destKeyPrefix": key_prefix(job),

@@ -23,7 +23,7 @@ from app.core import templates
 from app.core.errors import FailureCode
 from app.core.jobs import SnapshotJob
 from app.core.pipelines import Pipeline, PipelineState
-from app.core.specs import Average, FrameType, OutputTarget, Series, SingleTime, TimePoints
+from app.core.specs import Average, FrameType, OutputTarget, Series, SingleTime, TimePoints, input_location
 from app.core.states import JobState
 
 JSON_TYPE = "application/json;charset=utf-8"
@@ -49,6 +49,11 @@ FAILURES: dict[str, tuple[str, str]] = {
     FailureCode.INPUT_UNREADABLE: _BROKEN,
     FailureCode.UNSUPPORTED_CODEC: _BROKEN,
     FailureCode.MEDIA_LIMIT_EXCEEDED: _BROKEN,
+    FailureCode.INPUT_TOO_LARGE: _BROKEN,
+    FailureCode.INPUT_REFUSED: (
+        "PermissionDenied.ResourceAccess",
+        "MTS not authorized to operate on the specified resource.",
+    ),
     FailureCode.TIME_OUT_OF_RANGE: ("InvalidParameter.TimeArray", "TimeArray greater than video duration."),
     FailureCode.SNAPSHOT_TIMEOUT: ("SnapshotTimeOut", "Snapshot times out."),
     FailureCode.STORAGE_TRANSIENT: (
@@ -243,7 +248,7 @@ def job_record(job: SnapshotJob, echo: Echo | None = None) -> dict[str, Any]:
         "CreationTime": iso(job.created_at),
         "PipelineId": job.pipeline_id,
         "UserData": job.user_data or "",
-        "Input": _file(job.spec.input.bucket, job.spec.input.key, files.get("Input")),
+        "Input": _file(*input_location(job.spec.input), files.get("Input")),  # a URL input: the URL as Object
         "SnapshotConfig": snapshot_config(job, echo or Echo.of(job)),
         "MNSMessageResult": mns_result(job),
     }

@@ -1,4 +1,5 @@
-"""Core errors -> native HTTP statuses and bodies. Every error body is ``{code, message, request_id}``.
+"""Core errors -> native HTTP statuses and bodies. Every error body is ``{code, message, request_id}``
+(``responses.ErrorBody``), and an ``InvalidParameter`` adds ``errors``: every ``{field, reason}`` found at once.
 
 The shell (``app.web``) hands every failure of a native request here: domain errors, werkzeug's
 routing and size errors, and crashes (already logged), so native clients only ever see JSON.
@@ -67,10 +68,17 @@ def native_field(field: str) -> str:
     return field
 
 
+def field_errors(error: e.InvalidParameter) -> list[dict[str, str]]:
+    """Each ``(field, reason)`` in native names; ``{index}`` in a reason reads ``{Count}`` here."""
+    return [
+        {"field": native_field(field), "reason": templates.to_vendor(reason, NEUTRAL_SPELLING)}
+        for field, reason in error.errors
+    ]
+
+
 def message_for(error: e.DomainError) -> str:
     if isinstance(error, e.InvalidParameter):
-        reason = templates.to_vendor(error.reason, NEUTRAL_SPELLING)  # "{index}" reads "{Count}" here
-        return f"{native_field(error.field)} {reason}" if error.field else reason
+        return "; ".join(f"{x['field']} {x['reason']}" if x["field"] else x["reason"] for x in field_errors(error))
     if isinstance(error, e.Unauthenticated) and error.reason not in (e.AuthFailure.MISSING, e.AuthFailure.MALFORMED):
         return "the access key id or secret is not valid"  # never tell which of the two was wrong
     return error.message
@@ -78,18 +86,26 @@ def message_for(error: e.DomainError) -> str:
 
 def render_error(exc: Exception) -> Response:
     if isinstance(exc, e.DomainError):
-        response = error_response(code_for(exc), message_for(exc), status_for(exc))
+        errors = field_errors(exc) if isinstance(exc, e.InvalidParameter) else None
+        response = error_response(code_for(exc), message_for(exc), status_for(exc), errors)
         if isinstance(exc, e.Throttled):
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
         return response
     if isinstance(exc, HTTPException):
         status = exc.code or 400
         code = HTTP_CODES.get(status, "BadRequest" if status < 500 else "InternalError")
-        return error_response(code, exc.description or code, status)
+        response = error_response(code, exc.description or code, status)
+        for name, value in exc.get_headers():  # a 405's Allow (RFC 9110), without its HTML Content-Type
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
     return error_response("InternalError", "the server failed to process the request; it was logged", 500)
 
 
-def error_response(code: str, message: str, status: int) -> Response:
-    response = jsonify({"code": code, "message": message, "request_id": g.get("request_id")})
+def error_response(code: str, message: str, status: int, errors: list[dict[str, str]] | None = None) -> Response:
+    body: dict[str, object] = {"code": code, "message": message, "request_id": g.get("request_id")}
+    if errors is not None:
+        body["errors"] = errors
+    response = jsonify(body)
     response.status_code = status
     return response

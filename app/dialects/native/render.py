@@ -51,14 +51,23 @@ def job_json(job: SnapshotJob, object_url: ObjectUrl | None = None) -> dict[str,
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "attempts": job.attempts,
-        "progress": {"done": job.progress_done, "total": job.progress_total},
+        "progress": progress_json(job),
         "spec": native_spec(job.spec_dict()),
         "manifest": manifest_json(job, object_url),
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
         "notification": asdict(job.notification) if job.notification else None,
+        "retry_of": job.retry_of,  # the failed or canceled job this one re-runs; null for a new job
     }
     if job.webhook_url:
         out["webhook_url"] = job.webhook_url
+    return out
+
+
+def progress_json(job: SnapshotJob) -> dict[str, Any]:
+    """Images done and planned; with the events the job asked for (the body's ``progress``) beside."""
+    out: dict[str, Any] = {"done": job.progress_done, "total": job.progress_total}
+    if job.progress_events is not None:
+        out.update(job.progress_events.to_dict())
     return out
 
 

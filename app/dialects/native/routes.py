@@ -17,11 +17,11 @@ from app.core.errors import DomainError, InvalidParameter
 from app.core.jobs import SnapshotJob
 from app.core.pipelines import PipelineState
 from app.core.ports import JobQuery
-from app.core.service import MAX_BATCH_JOBS, MAX_WAIT_S, SubmitRequest
+from app.core.service import MAX_WAIT_S, SubmitRequest
 from app.core.states import JobState
-from app.dialects.native.errors import code_for, message_for, status_for
+from app.dialects.native.errors import code_for, field_errors, message_for, status_for
 from app.dialects.native.render import job_json, pipeline_json
-from app.dialects.native.schema import parse_pipeline_create, parse_pipeline_update, parse_submit
+from app.dialects.native.schema import parse_batch, parse_pipeline_create, parse_pipeline_update, parse_submit
 from app.gateway.dialect import DialectServices
 from app.gateway.gate import http_basic
 from app.gateway.raw import RawRequest
@@ -123,12 +123,7 @@ def create_blueprint(services: DialectServices) -> Blueprint:
             raise InvalidParameter(
                 "Idempotency-Key", "names a single request; give each job of a batch its own client_token"
             )
-        body = _body()
-        if not isinstance(body, dict) or set(body) != {"jobs"} or not isinstance(body["jobs"], list):
-            raise InvalidParameter("", 'the body must be {"jobs": [job, ...]}')
-        items = body["jobs"]
-        if not 1 <= len(items) <= MAX_BATCH_JOBS:
-            raise InvalidParameter("jobs", f"must hold 1 to {MAX_BATCH_JOBS} jobs, got {len(items)}")
+        items = parse_batch(_body())
         refused: dict[int, DomainError] = {}  # jobs this dialect could not parse, by index
         parsed: list[SubmitRequest] = []
         for index, item in enumerate(items):
@@ -141,7 +136,9 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         results: list[dict[str, Any]] = []
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, DomainError):
-                error = {"code": code_for(outcome), "message": message_for(outcome)}
+                error: dict[str, Any] = {"code": code_for(outcome), "message": message_for(outcome)}
+                if isinstance(outcome, InvalidParameter):
+                    error["errors"] = field_errors(outcome)
                 results.append({"index": index, "status": status_for(outcome), "error": error})
             else:
                 results.append({"index": index, "status": 200 if outcome.is_terminal else 202, "job": render(outcome)})
@@ -197,6 +194,12 @@ def create_blueprint(services: DialectServices) -> Blueprint:
     def cancel_job(job_id: str) -> tuple[Response, int]:
         job = snapshots.cancel(require_tenant(), job_id)
         return jsonify(render(job)), (200 if job.is_terminal else 202)
+
+    @bp.post("/jobs/<job_id>/retry")
+    def retry_job(job_id: str) -> tuple[Response, int]:
+        """Run a failed or canceled job again as a new job that names it in ``retry_of`` (the
+        old one is left as it ended); 202 with the new job, 409 for a job in any other state."""
+        return jsonify(render(snapshots.retry(require_tenant(), job_id))), 202
 
     @bp.get("/webhook-secret")
     def webhook_secret() -> Response:

@@ -23,6 +23,7 @@ from app.web import create_app
 from app.wiring import Services
 from tests.media import make_video, read_frame_index
 from tests.servers import free_port, serve_wsgi
+from tests.urlserver import MediaServer
 from tests.workerproc import WorkerProcess
 
 
@@ -89,6 +90,33 @@ def test_submit_a_local_file_with_wait_prints_progress_then_the_outputs(
     assert code == 1 and stderr.startswith("openmps: JobNotFound: ")
 
 
+def test_submit_a_url_with_wait_reads_it_through_the_worker(
+    api_url: str, key: AccessKey, services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    """An http(s) SOURCE becomes a URL input (private addresses allowed here, as in a dev stack);
+    without --output the images go to the --upload-to bucket."""
+    video = make_video(tmp_path / "v.mp4", seconds=4.0, fps=25)
+    media = MediaServer()
+    media.objects["/clip.mp4"] = video.path.read_bytes()
+    media.start()
+    env = {"OPENMPS_URL": api_url, "OPENMPS_ACCESS_KEY": key.id, "OPENMPS_SECRET": key.secret}
+    worker = WorkerProcess(settings, tmp_path).start()
+    try:
+        args = ("jobs", "submit", media.url("/clip.mp4?t=1"), "--mode", "single", "--time-ms", "2000")
+        code, stdout, stderr = run(*args, "--wait", "--json", env=env)
+    finally:
+        worker.stop()
+        media.stop()
+    assert code == 0, stderr
+    job = json.loads(stdout)
+    assert job["state"] == "succeeded" and job["spec"]["input"] == {"url": media.url("/clip.mp4?t=1")}
+    image = job["manifest"]["images"][0]
+    assert image["key"].startswith(f"snapshots/{job['id']}/")
+    data = services.objects.get("media", image["key"])
+    assert read_frame_index(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)) == video.frame_at(2000)
+    assert media.requests_for("/clip.mp4")  # the worker read it from the server
+
+
 def test_pipelines_through_the_api(api_url: str, key: AccessKey) -> None:
     env = {"OPENMPS_URL": api_url, "OPENMPS_ACCESS_KEY": key.id, "OPENMPS_SECRET": key.secret}
     code, stdout, _ = run("pipelines", "create", "thumbs", "--max-concurrency", "2", "--json", env=env)
@@ -131,11 +159,11 @@ def test_errors_are_one_line_with_a_nonzero_exit(api_url: str, key: AccessKey) -
         ),
         (
             {"OPENMPS_URL": api_url, "OPENMPS_ACCESS_KEY": key.id, "OPENMPS_SECRET": key.secret},
-            ["jobs", "submit", "https://example.com/v.mp4"],
-            2,
+            ["jobs", "submit", "http://169.254.169.254/latest/meta-data/"],
+            1,
         ),
     ]
-    expected = ["InvalidAccessKey", "JobNotFound", "cannot reach", "no API to talk to", "BUCKET/KEY", "URL inputs"]
+    expected = ["InvalidAccessKey", "JobNotFound", "cannot reach", "no API to talk to", "BUCKET/KEY", "link-local"]
     for (env, args, code), text in zip(cases, expected, strict=True):
         got, stdout, stderr = run(*args, env=env)
         assert got == code, (args, stdout, stderr)

@@ -13,7 +13,7 @@ from app.settings import Settings
 from app.storage.credentials import AccessKey
 from app.web import create_app
 from app.wiring import Services
-from openmps.client import ApiError, Client, ConnectionFailed, Job, WaitTimedOut
+from openmps.client import ApiError, Client, ConnectionFailed, Job, WaitTimedOut, input_for
 from tests.media import make_video, read_frame_index
 from tests.servers import free_port, serve_wsgi
 from tests.workerproc import WorkerProcess
@@ -95,3 +95,17 @@ def test_paging_cancel_and_pipelines(client: Client, services: Services, tmp_pat
     with pytest.raises(ApiError) as not_empty:
         client.delete_pipeline(pipeline["id"])
     assert not_empty.value.code == "PipelineNotEmpty"
+
+
+def test_an_input_from_one_string_url_or_bucket_key(client: Client) -> None:
+    assert input_for("https://cdn.example.com/v.mp4?sig=1") == {"url": "https://cdn.example.com/v.mp4?sig=1"}
+    assert input_for("media/in/v.mp4") == {"bucket": "media", "key": "in/v.mp4"}
+    with pytest.raises(ValueError, match="http\\(s\\) URL or BUCKET/KEY"):
+        input_for("v.mp4")
+    body = {**_body({"mode": "single", "time_ms": 0}), "input": input_for("https://cdn.example.com/v.mp4")}
+    assert client.submit(body).raw["spec"]["input"] == {"url": "https://cdn.example.com/v.mp4"}
+    body["input"] = input_for("http://169.254.169.254/latest/meta-data/")
+    with pytest.raises(ApiError) as refused:
+        client.submit(body)
+    assert (refused.value.status, refused.value.code) == (400, "InvalidParameter")
+    assert "link-local" in refused.value.message

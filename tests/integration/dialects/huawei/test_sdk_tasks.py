@@ -35,6 +35,7 @@ from huaweicloudsdkmpc.v1 import (
 from app.core.pipelines import DEFAULT_PIPELINE_ID, PipelineState
 from tests.integration.dialects.huawei.conftest import Stack, finished
 from tests.media import make_video
+from tests.urlserver import MediaServer
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +214,30 @@ def test_parity_with_the_native_api(live: Stack, client: MpcClient) -> None:
     objects = live.services.objects
     assert [objects.get("out", k) for k in native_keys] == [objects.get("out", k) for k in huawei_keys]
     assert np.array_equal(live.image("out", native_keys[0]), live.image("out", huawei_keys[0]))
+
+
+def test_a_url_input_job_shows_in_the_listing(live: Stack, client: MpcClient) -> None:
+    """A job whose input is a URL (native API only) lists through the SDK like any other task:
+    no bucket, the URL as the object, its pictures captured from the URL's video."""
+    server = MediaServer()
+    server.objects["/clip.mp4"] = live.video.path.read_bytes()
+    server.start()
+    try:
+        url = server.url("/clip.mp4?token=abc")
+        key = live.services.credentials.create("acme")
+        auth = {"Authorization": "Basic " + base64.b64encode(f"{key.id}:{key.secret}".encode()).decode()}
+        native = httpx.post(
+            f"{live.url}/api/v1/jobs?wait=10",
+            headers=auth,
+            json={
+                "input": {"url": url},
+                "output": {"bucket": "out", "key": "byurl/{JobId}/{Count}.jpg"},
+                "snapshot": {"mode": "points", "points_ms": [1500]},
+            },
+        ).json()
+        assert native["state"] == "succeeded", native
+        task = finished(client, native["id"])
+        assert (task.status, task.input.bucket, task.input.object) == ("SUCCEEDED", "", url)
+        assert live.drawn("out", native["manifest"]["images"][0]["key"]) == live.video.frame_at(1500)
+    finally:
+        server.stop()
