@@ -8,9 +8,9 @@ field path (``snapshot.time_ms``, ``output.key``), so every dialect can name the
 
 from __future__ import annotations
 
-import functools
 import math
 import re
+import threading
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
@@ -200,17 +200,6 @@ class SnapshotSpec:
     sprite: SpriteSpec | None = None
     black_frames: BlackFrameSpec | None = None
     archive: ArchiveSpec | None = None
-
-    @functools.cached_property
-    def _as_dict(self) -> dict[str, Any]:
-        """``spec_to_dict``'s result, built once per spec (it is immutable): a submission converts
-        its spec three times (fingerprint, stored record, response)."""
-        data: dict[str, Any] = plain_data(self)
-        kind = next(k for k, cls in _TIMING_KINDS.items() if isinstance(self.timing, cls))
-        data["timing"] = {"kind": kind, **data["timing"]}  # converted with the spec
-        if isinstance(self.timing, TimePoints):
-            data["timing"]["points_ms"] = list(self.timing.points_ms)
-        return data
 
     @property
     def requested_count(self) -> int | None:
@@ -503,11 +492,32 @@ def plain_data(value: Any) -> Any:
     return value
 
 
+_RECENT = threading.local()  # per thread: the last few (spec, plain dict) pairs, by identity
+_RECENT_SPECS = 4
+
+
 def spec_to_dict(spec: SnapshotSpec) -> dict[str, Any]:
-    """The spec as plain JSON-ready data (``dataclasses.asdict`` plus the timing's ``kind``). A
-    fresh top-level dict over nested values shared by every caller of the same spec: build new
-    nested dicts rather than changing them (``app/dialects/native/render.py`` ``native_spec``)."""
-    return dict(spec._as_dict)
+    """The spec as plain JSON-ready data (``dataclasses.asdict`` plus the timing's ``kind``).
+
+    A submission converts the same spec three times (fingerprint, stored record, response), so
+    the last few conversions of this thread are kept by the spec's identity (specs are
+    immutable). Each call gets a fresh top-level dict over nested values shared with the other
+    callers of the same spec: build new nested dicts rather than changing them
+    (``app/dialects/native/render.py`` ``native_spec``)."""
+    recent: list[tuple[SnapshotSpec, dict[str, Any]]] | None = getattr(_RECENT, "pairs", None)
+    if recent is None:
+        recent = _RECENT.pairs = []
+    for seen, data in recent:
+        if seen is spec:
+            return dict(data)
+    data = plain_data(spec)
+    kind = next(k for k, cls in _TIMING_KINDS.items() if isinstance(spec.timing, cls))
+    data["timing"] = {"kind": kind, **data["timing"]}  # converted with the spec
+    if isinstance(spec.timing, TimePoints):
+        data["timing"]["points_ms"] = list(spec.timing.points_ms)
+    recent.insert(0, (spec, data))
+    del recent[_RECENT_SPECS:]
+    return dict(data)
 
 
 def spec_from_dict(data: dict[str, Any]) -> SnapshotSpec:

@@ -138,8 +138,10 @@ end
 #       then per pipeline to dispatch (4 keys): pipeline, pending, dispatched, running
 # ARGV: n_jobs, n_idx, n_dispatch, window (0 = store only), now_ms, rank_factor, then one JSON
 #       array with per job [job_id, fingerprint, use_idem ("1"/"0"), created_ms, inverted_priority,
-#       tenant, {hash field: value}] (one string for the whole batch: redis-py packs each argument
-#       in Python, the JSON is encoded in C and decoded by the server's cjson)
+#       tenant, {hash field: value}] (the fields as ``app/storage/jobhash.py`` ``job_to_hash``
+#       encodes them: strings only, long values already split, empty ones left out; one string for
+#       the whole batch because redis-py packs each argument in Python, while the JSON is encoded
+#       in C and decoded by the server's cjson)
 # Per job, the pipeline must still exist and be the tenant's or shared (checked here, atomically,
 # so a concurrent delete cannot orphan the job, and a cached pipeline lookup can never let a job
 # into a pipeline that is gone). A job is stored only in the initial state and only under an id
