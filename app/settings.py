@@ -124,6 +124,7 @@ class Settings:
     max_upload_bytes: int = 1 << 30  # largest object PUT /api/v1/objects/... accepts
     log_format: str = "text"  # "text" | "json" (app/logs.py)
     job_retention_s: float = 30 * 86400.0  # finished jobs are forgotten this long after they end
+    cache_ttl_s: float = 2.0  # submit-path lookups kept this long per process (app/storage/cache.py); 0 = off
 
     console_secret: str | None = None  # signs console sessions; None = a random key kept in Redis
     task_events: bool = True  # Celery task events (what Flower shows)
@@ -199,6 +200,7 @@ class Settings:
             max_upload_bytes=num("OPENMPS_MAX_UPLOAD_BYTES", d.max_upload_bytes, int),
             log_format=get("OPENMPS_LOG_FORMAT") or d.log_format,
             job_retention_s=_retention_s(get("OPENMPS_JOB_RETENTION_DAYS", "")),
+            cache_ttl_s=num("OPENMPS_CACHE_TTL_S", d.cache_ttl_s, float),
             console_secret=get("OPENMPS_CONSOLE_SECRET") or None,
             task_events=_bool(get("OPENMPS_TASK_EVENTS", "true")),
             metrics_port=num("OPENMPS_METRICS_PORT", d.metrics_port, int),
@@ -247,6 +249,8 @@ class Settings:
             raise SettingsError(f"OPENMPS_PORT must be a TCP port (1-65535), got {self.port}")
         if not 1 <= self.url_ttl_s <= 7 * 86400:
             raise SettingsError(f"OPENMPS_URL_TTL_S must be 1 s to 7 days (S3's limit), got {self.url_ttl_s}")
+        if not 0 <= self.cache_ttl_s <= 60:
+            raise SettingsError(f"OPENMPS_CACHE_TTL_S must be 0 (off) to 60 seconds, got {self.cache_ttl_s}")
         if self.throttle_rate < 0:
             raise SettingsError(f"OPENMPS_THROTTLE_RATE must be >= 0 (0 = off), got {self.throttle_rate}")
         if self.job_time_limit_s >= self.visibility_timeout_s:

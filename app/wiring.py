@@ -18,7 +18,8 @@ from app.notify.signing import RedisWebhookSecrets
 from app.notify.ssrf import EndpointGuard
 from app.queueing import make_celery, queue_length_probe, snapshot_task_sender
 from app.settings import Settings
-from app.storage.credentials import RedisCredentialStore
+from app.storage.cache import CachedCatalog, CachedGrants, CachedKeys, CachedPipelines
+from app.storage.credentials import AccessKey, RedisCredentialStore
 from app.storage.endpoints import RedisPushEndpoints
 from app.storage.grants import RedisGrantRepository
 from app.storage.jobs import RedisJobRepository
@@ -47,6 +48,8 @@ class Services:
     object_urls: ObjectUrls
     operators: RedisOperatorRoster
     fleet: RedisWorkerRegistry  # worker heartbeats (readiness, busy ratio)
+    # The request gate's access-key lookup: the store's, kept OPENMPS_CACHE_TTL_S (app/storage/cache.py).
+    access_keys: CachedKeys[AccessKey]
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -67,14 +70,25 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         lease_ttl_s=settings.lease_ttl_s,
         queue_length=queue_length_probe(celery),
     )
-    # A transition that frees a window or running slot refills its pipeline (see RedisJobRepository).
+    # A transition that frees a window or running slot refills its pipeline, and a create fills
+    # it in its own script (see RedisJobRepository).
     jobs = RedisJobRepository(
-        client, on_slot_freed=scheduler.dispatch, retention_ms=int(settings.job_retention_s * 1000)
+        client,
+        on_slot_freed=scheduler.dispatch,
+        retention_ms=int(settings.job_retention_s * 1000),
+        dispatch=scheduler,
     )
     objects = object_store(settings)
     sealer = SecretBox(settings.secret_keys)
     credentials = RedisCredentialStore(client, sealer)
     grants = RedisGrantRepository(client)
+    # Submission's lookups, cached for a few seconds per process (what is safe to keep, and why:
+    # app/storage/cache.py). A change made through this process clears its entry at once.
+    ttl = settings.cache_ttl_s
+    cached_grants = CachedGrants(grants, ttl)
+    grants.on_change = cached_grants.forget
+    access_keys = CachedKeys(credentials.find, ttl)
+    credentials.on_delete = access_keys.forget
     urls = object_urls(settings, objects)
     return Services(
         settings=settings,
@@ -89,7 +103,7 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
             jobs,
             pipelines,
             scheduler,
-            StoreCatalog(objects),
+            CachedCatalog(StoreCatalog(objects), ttl),
             grants=grants,
             object_urls=urls,
             endpoints=EndpointGuard(allow_private=settings.allow_private_endpoints),
@@ -97,6 +111,8 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
             push_endpoints=RedisPushEndpoints(client),
             uploads=StoreUploads(objects),
             max_upload_bytes=settings.max_upload_bytes,
+            submit_pipelines=CachedPipelines(pipelines, ttl),
+            submit_grants=cached_grants,
             allow_url_inputs=settings.allow_url_inputs,
         ),
         grants=grants,
@@ -104,6 +120,7 @@ def build_services(settings: Settings, *, celery_app: Celery | None = None) -> S
         object_urls=urls,
         operators=RedisOperatorRoster(client),
         fleet=RedisWorkerRegistry(client),
+        access_keys=access_keys,
     )
 
 

@@ -12,8 +12,12 @@ bare, ...) so load from other processes on this shared machine hits them alike; 
 the median over rounds.
 
 Accepted jobs are counted in the job store (the tenant's index before and after a round), not
-from HTTP statuses. Environment: ``BENCH_LOAD_ROUNDS`` (2), ``BENCH_LOAD_SECONDS`` (10),
-``BENCH_LOAD_CONNECTIONS`` (32), ``BENCH_LOAD_THREADS`` (2), ``BENCH_LOAD_BATCH`` (100 jobs a request).
+from HTTP statuses (a batch answers 200 even for the jobs it refused). Each row also gives the
+server's own CPU per accepted job (gunicorn master and workers, from /proc), which other load on
+a shared machine moves far less than jobs/s, and the output ends with the load average.
+Environment: ``BENCH_LOAD_ROUNDS`` (2), ``BENCH_LOAD_SECONDS`` (10), ``BENCH_LOAD_CONNECTIONS``
+(32), ``BENCH_LOAD_THREADS`` (2), ``BENCH_LOAD_BATCH`` (100 jobs a request), ``BENCH_GUNICORN``
+(other gunicorn workers/threads than the Procfile's, ``bench/procs.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ import redis
 from app.settings import Settings
 from app.storage import keys
 from app.storage.credentials import RedisCredentialStore
+from app.storage.grants import RedisGrantRepository
 from app.storage.objects import LocalObjectStore
+from app.storage.secretbox import SecretBox, generate_key
 from bench.procs import Procs, procfile_gunicorn_options, wait_for
 
 ROUNDS = int(os.environ.get("BENCH_LOAD_ROUNDS", "2"))
@@ -80,6 +86,7 @@ class Run:
     p50_ms: float
     p99_ms: float
     jobs: int  # jobs the store accepted during the run (requests for the bare endpoint)
+    server_cpu_s: float = 0.0  # CPU the server's processes (gunicorn master and workers) used meanwhile
 
     @property
     def per_s(self) -> float:
@@ -88,6 +95,28 @@ class Run:
     @property
     def jobs_per_s(self) -> float:
         return self.jobs / self.seconds
+
+    @property
+    def cpu_ms_per_job(self) -> float:
+        """Server CPU per accepted job: unlike jobs/s, barely moved by other load on the machine."""
+        return self.server_cpu_s * 1000 / max(1, self.jobs)
+
+
+def server_cpu_s(session: int) -> float:
+    """User + system CPU seconds of every live process in ``session`` (a gunicorn started by
+    ``Procs``, which gives each child its own session: the master and its workers)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[3]) == session:  # fields[3] = session id; [11], [12] = utime, stime
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, body: str, auth: str, seconds: int, work: Path) -> Run:
@@ -167,16 +196,19 @@ def settled_jobs(r: redis.Redis) -> int:
         last = now
 
 
-def measure(name: str, url: str, body: str, auth: str, r: redis.Redis | None, work: Path, seconds: int) -> Run:
+def measure(
+    name: str, url: str, body: str, auth: str, r: redis.Redis | None, work: Path, seconds: int, session: int
+) -> Run:
     before = settled_jobs(r) if r is not None else 0
+    cpu_before = server_cpu_s(session)
     run = LOAD(url, body, auth, seconds, work)
-    if r is not None:
-        run = Run(
-            run.requests, run.seconds, run.non_2xx, run.socket_errors, run.p50_ms, run.p99_ms, settled_jobs(r) - before
-        )
+    jobs = settled_jobs(r) - before if r is not None else run.jobs
+    cpu = server_cpu_s(session) - cpu_before
+    run = Run(run.requests, run.seconds, run.non_2xx, run.socket_errors, run.p50_ms, run.p99_ms, jobs, cpu)
     print(
         f"  {name}: {run.per_s:.0f} req/s, {run.jobs_per_s:.0f} jobs/s, p50 {run.p50_ms:.1f} ms, "
-        f"p99 {run.p99_ms:.1f} ms, non-2xx {run.non_2xx}, socket errors {run.socket_errors}",
+        f"p99 {run.p99_ms:.1f} ms, non-2xx {run.non_2xx}, socket errors {run.socket_errors}, "
+        f"server CPU {run.cpu_ms_per_job:.3f} ms/job",
         flush=True,
     )
     return run
@@ -203,41 +235,48 @@ def main() -> int:
         store.make_bucket("media")
         store.put("media", "in/video.mp4", b"\0" * 1024, "video/mp4")  # submission checks existence only
         r = redis.Redis.from_url(redis_url, decode_responses=True)
-        key = RedisCredentialStore(r).create(TENANT)
+        secret_key = generate_key()
+        key = RedisCredentialStore(r, SecretBox((secret_key,))).create(TENANT)
+        RedisGrantRepository(r).grant(TENANT, "media", read=True, write=True)  # else every job is a 403
         auth = "Basic " + base64.b64encode(f"{key.id}:{key.secret}".encode()).decode()
         env = {
             "OPENMPS_REDIS_URL": redis_url,
             "OPENMPS_DATA_DIR": str(data_dir),
             "OPENMPS_STORAGE": "local",
             "OPENMPS_THROTTLE_RATE": "0",
+            "OPENMPS_SECRET_KEY": secret_key,
         }
         Settings.from_env(env)  # the settings are valid before anything starts
         bare = procs.gunicorn("bare", "bench.bare:flask_app", env)
+        bare_session = procs.children[-1][1].pid
         api = procs.gunicorn("api", "app.web:create_app()", env)
+        api_session = procs.children[-1][1].pid
         for base in (bare, api):
             wait_for(lambda b=base: httpx.get(f"{b}/healthz" if b == api else b, timeout=1), base)
         single_body = json.dumps(JOB)
         batch_body = json.dumps({"jobs": [JOB] * BATCH})
         batch_missing = probe_batch(api, auth, batch_body)
-        targets: list[tuple[str, str, str, redis.Redis | None]] = [
-            ("bare", f"{bare}/api/v1/jobs", single_body, None),
-            ("single", f"{api}/api/v1/jobs", single_body, r),
+        targets: list[tuple[str, str, str, redis.Redis | None, int]] = [
+            ("bare", f"{bare}/api/v1/jobs", single_body, None, bare_session),
+            ("single", f"{api}/api/v1/jobs", single_body, r, api_session),
         ]
         if batch_missing is None:
-            targets.append(("batch", f"{api}/api/v1/jobs:batch", batch_body, r))
+            targets.append(("batch", f"{api}/api/v1/jobs:batch", batch_body, r, api_session))
         gen = "wrk" if LOAD is wrk else "python load generator (wrk not installed)"
         print(
             f"load: {gen}, {THREADS} threads, {CONNECTIONS} connections, {SECONDS} s x {ROUNDS} interleaved "
             f"rounds; gunicorn {' '.join(procfile_gunicorn_options())}; no workers; throttling off",
             flush=True,
         )
-        for name, url, body, rr in targets:  # warm-up: imports, connection pools, script cache
-            measure(f"warm-up {name}", url, body, auth, rr, work, 2)
+        load_before = os.getloadavg()
+        for name, url, body, rr, session in targets:  # warm-up: imports, connection pools, script cache
+            measure(f"warm-up {name}", url, body, auth, rr, work, 2, session)
         runs: dict[str, list[Run]] = {name: [] for name, *_ in targets}
         for rnd in range(ROUNDS):
             print(f"round {rnd + 1}", flush=True)
-            for name, url, body, rr in targets:
-                runs[name].append(measure(name, url, body, auth, rr, work, SECONDS))
+            for name, url, body, rr, session in targets:
+                runs[name].append(measure(name, url, body, auth, rr, work, SECONDS, session))
+        load_after = os.getloadavg()
         queued = stored_jobs(r)
         pending = sum(int(r.zcard(k)) for k in r.scan_iter(keys.pending("*")))
 
@@ -245,12 +284,15 @@ def main() -> int:
         return statistics.median(getattr(x, f) for x in runs[name])
 
     print()
-    print("| endpoint | accepted jobs/s | requests/s | p50 ms | p99 ms | non-2xx | vs bare (req/s) | rounds (jobs/s) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| endpoint | accepted jobs/s | requests/s | p50 ms | p99 ms | non-2xx | vs bare (req/s) "
+        "| server CPU ms/job | rounds (jobs/s) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     bare_rps = med("bare", "per_s")
     for name in ("bare", "single", "batch"):
         if name not in runs:
-            print(f"| {name} `POST /api/v1/jobs:batch` | {batch_missing} | - | - | - | - | - | - |")
+            print(f"| {name} `POST /api/v1/jobs:batch` | {batch_missing} | - | - | - | - | - | - | - |")
             continue
         label = {
             "bare": "bare Flask 202",
@@ -261,15 +303,23 @@ def main() -> int:
         print(
             f"| {label[name]} | {med(name, 'jobs_per_s'):.0f} | {med(name, 'per_s'):.0f} | {med(name, 'p50_ms'):.1f} "
             f"| {med(name, 'p99_ms'):.1f} | {sum(x.non_2xx for x in runs[name])} | {med(name, 'per_s') / bare_rps:.2f} "
-            f"| {rounds} |"
+            f"| {med(name, 'cpu_ms_per_job'):.3f} | {rounds} |"
         )
     print(f"\njobs in the store after the run: {queued} (pending, never dispatched: {pending})")
+    print(
+        "load average (1 min) before/after the rounds: "
+        f"{load_before[0]:.1f} / {load_after[0]:.1f} on {os.cpu_count()} CPUs (other work on the machine "
+        "lowers jobs/s and raises latency; server CPU ms/job moves much less)"
+    )
     summary = {
         "single_jobs_per_s": f"{med('single', 'jobs_per_s'):.0f}",
         "single_p50_ms": f"{med('single', 'p50_ms'):.1f}",
         "single_p99_ms": f"{med('single', 'p99_ms'):.1f}",
         "single_vs_bare": f"{med('single', 'per_s') / bare_rps:.3f}",
         "bare_req_per_s": f"{bare_rps:.0f}",
+        "single_cpu_ms_per_job": f"{med('single', 'cpu_ms_per_job'):.3f}",
+        "bare_cpu_ms_per_req": f"{med('bare', 'cpu_ms_per_job'):.3f}",
+        "batch_cpu_ms_per_job": f"{med('batch', 'cpu_ms_per_job'):.3f}" if "batch" in runs else "n/a",
         "batch_jobs_per_s": f"{med('batch', 'jobs_per_s'):.0f}" if "batch" in runs else "n/a",
         "connections": str(CONNECTIONS),
     }

@@ -39,7 +39,12 @@ def wait_for(probe: Callable[[], object], what: str, timeout: float = 30.0) -> N
 
 def procfile_gunicorn_options() -> list[str]:
     """The Procfile's ``web`` gunicorn options (workers, threads, worker class ...) without
-    ``--bind`` and the app, so the benchmark serves under exactly the deployed configuration."""
+    ``--bind`` and the app, so the benchmark serves under exactly the deployed configuration.
+    ``BENCH_GUNICORN`` (e.g. ``--workers 3 --threads 2``) replaces the workers/threads part, to
+    compare configurations before one is written into the Procfile."""
+    override = os.environ.get("BENCH_GUNICORN")
+    if override:
+        return ["-c", "python:app.web.gunicorn_config", *shlex.split(override)]
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.startswith("web:"):
             args = shlex.split(line.split(":", 1)[1])

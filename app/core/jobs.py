@@ -7,12 +7,12 @@ hit from a substitution (black-frame avoidance) or a key-frame snap.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from app.core.progress import ProgressEvents
-from app.core.specs import SnapshotSpec, spec_to_dict
+from app.core.specs import SnapshotSpec, plain_data, spec_to_dict
 from app.core.states import JobState
 
 DEFAULT_PRIORITY = 5  # the middle of the range when a request names none; 10 is the highest
@@ -60,7 +60,8 @@ class Manifest:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data: dict[str, Any] = plain_data(self)  # = dataclasses.asdict, without the deep copies
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:

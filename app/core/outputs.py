@@ -8,9 +8,12 @@ can be the job's own input (each family's ``pattern``: a regex every key it rend
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as _field
 from typing import TYPE_CHECKING
 
 from app.core import templates
@@ -51,7 +54,14 @@ class KeyFamily:
     field: str
     bucket: str
     head: str
-    pattern: re.Pattern[str]
+    build: Callable[[], re.Pattern[str]] = _field(repr=False, compare=False)
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        """Compiled on first use: submission needs it only when the input could be one of these
+        keys (same bucket, key starting with ``head``), and compiling a regex per job cost more
+        than all the rest of the grant check."""
+        return self.build()
 
 
 def families(spec: SnapshotSpec, job_id: str) -> list[KeyFamily]:
@@ -63,7 +73,7 @@ def families(spec: SnapshotSpec, job_id: str) -> list[KeyFamily]:
             "output",
             out.bucket,
             templates.literal_head(out.key_template, job_id=job_id),
-            templates.matcher(out.key_template, job_id=job_id, given=templates.IMAGE_TOKENS),
+            lambda: templates.matcher(out.key_template, job_id=job_id, given=templates.IMAGE_TOKENS),
         )
     ]
     if spec.sprite is not None:
@@ -71,19 +81,23 @@ def families(spec: SnapshotSpec, job_id: str) -> list[KeyFamily]:
         template = target.key_template
         if templates.uses(template, templates.SHEET):
             head = templates.literal_head(template, job_id=job_id)
-            pattern = templates.matcher(template, job_id=job_id, given=(templates.SHEET,))
+            pattern = functools.partial(templates.matcher, template, job_id=job_id, given=(templates.SHEET,))
         else:
             single = templates.render(template, job_id=job_id)
             root, ext = posixpath.splitext(single)
             head = root
             digits = rf"-\d{{{SHEET_SUFFIX_DIGITS},}}"
-            pattern = re.compile(f"{re.escape(single)}|{re.escape(root)}{digits}{re.escape(ext)}", re.DOTALL)
+            pattern = functools.partial(
+                re.compile, f"{re.escape(single)}|{re.escape(root)}{digits}{re.escape(ext)}", re.DOTALL
+            )
         found.append(KeyFamily("sprite.output", target.bucket, head, pattern))
         for key in storyboard_keys(template, job_id):
-            found.append(KeyFamily("sprite.output", target.bucket, key, re.compile(re.escape(key), re.DOTALL)))
+            found.append(KeyFamily("sprite.output", target.bucket, key, functools.partial(_literal, key)))
     if spec.archive is not None:
         key = templates.render(spec.archive.target.key_template, job_id=job_id)
-        found.append(
-            KeyFamily("archive.output", spec.archive.target.bucket, key, re.compile(re.escape(key), re.DOTALL))
-        )
+        found.append(KeyFamily("archive.output", spec.archive.target.bucket, key, functools.partial(_literal, key)))
     return found
+
+
+def _literal(key: str) -> re.Pattern[str]:
+    return re.compile(re.escape(key), re.DOTALL)

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import BinaryIO, Protocol
 
+from app.core.errors import DomainError
 from app.core.grants import Grant
 from app.core.jobs import SnapshotJob
 from app.core.pipelines import Pipeline
@@ -63,7 +64,16 @@ class QueueDepth:
 
 
 class JobRepository(Protocol):
-    def create(self, job: SnapshotJob, fingerprint: str) -> SnapshotJob: ...
+    def create(self, job: SnapshotJob, fingerprint: str) -> SnapshotJob:
+        """Store a new job (or return the one stored under its client token) and fill its
+        pipeline's dispatch window in the same step; raises the refusal as a ``DomainError``."""
+        ...
+
+    def create_many(self, jobs: Sequence[tuple[SnapshotJob, str]]) -> list[SnapshotJob | DomainError]:
+        """``create`` for several (job, fingerprint) pairs at once, each on its own: per pair the
+        stored job or the refusal ``create`` would raise."""
+        ...
+
     def get(self, job_id: str) -> SnapshotJob: ...
     def find(self, job_id: str) -> SnapshotJob | None: ...
     def get_many(self, job_ids: list[str]) -> list[SnapshotJob | None]: ...

@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import BinaryIO
@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from app.core import outputs
 from app.core.errors import (
     AccessDenied,
+    DomainError,
     InputNotFound,
     InvalidJobState,
     InvalidParameter,
@@ -28,7 +29,7 @@ from app.core.errors import (
     TooLarge,
     Unavailable,
 )
-from app.core.grants import Access, permits
+from app.core.grants import Access, Grant, permits
 from app.core.jobs import (
     DEFAULT_ORIGIN,
     DEFAULT_PRIORITY,
@@ -64,6 +65,7 @@ from app.core.specs import ObjectRef, SnapshotSpec, UrlSource, spec_to_dict, val
 from app.core.states import JobState
 
 MAX_WAIT_S = 10.0
+MAX_BATCH_JOBS = 100  # jobs in one batch submission (``submit_many``)
 DEFAULT_MAX_UPLOAD_BYTES = 1 << 30
 
 
@@ -129,8 +131,14 @@ class SnapshotService:
         push_endpoints: PushEndpoints | None = None,
         uploads: ObjectUploads | None = None,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        submit_pipelines: PipelineRepository | None = None,
+        submit_grants: BucketGrants | None = None,
         allow_url_inputs: bool = True,
     ) -> None:
+        """``submit_pipelines`` and ``submit_grants``: the lookups submission uses, when they may
+        differ from ``pipelines`` and ``grants`` (short-lived caches, ``app/storage/cache.py``).
+        Only submission uses them: its create step re-checks the pipeline itself, while every view
+        that shows a pipeline or acts on an object reads the authoritative ports."""
         self.jobs = jobs
         self.pipelines = pipelines
         self.scheduler = scheduler
@@ -145,6 +153,8 @@ class SnapshotService:
         self.push_endpoints = push_endpoints
         self.uploads = uploads
         self.max_upload_bytes = max_upload_bytes
+        self.submit_pipelines = submit_pipelines or pipelines
+        self.submit_grants = submit_grants or grants
         self.allow_url_inputs = allow_url_inputs  # OPENMPS_ALLOW_URL_INPUTS
 
     # --- jobs -------------------------------------------------------------------------------
@@ -153,10 +163,37 @@ class SnapshotService:
         """Validate, check the tenant's grants, check the objects exist, store, then dispatch.
 
         Grants come before existence, so another tenant's buckets and objects cannot be probed.
-        The job is stored before any task message is sent. A URL input is checked for shape and
-        for a literal address the endpoint policy refuses, never fetched here: the API must not
-        make requests to arbitrary URLs on a caller's behalf; the worker finds out what is there.
+        The job is stored before any task message is sent. The repository stores the job and
+        fills the pipeline's dispatch window in one step (``JobRepository.create``), so no
+        separate dispatch follows here. A URL input is checked for shape and for a literal
+        address the endpoint policy refuses, never fetched here: the API must not make requests
+        to arbitrary URLs on a caller's behalf; the worker finds out what is there.
         """
+        return self.jobs.create(*self._prepare(tenant, req))
+
+    def submit_many(self, tenant: str, reqs: Sequence[SubmitRequest]) -> list[SnapshotJob | DomainError]:
+        """A batch (1 to ``MAX_BATCH_JOBS``): each request accepted or refused on its own, with
+        every check of ``submit``; the accepted ones are stored in one ``create_many`` (a client
+        token repeated within the batch names one job, as it would across two requests). Returns,
+        in order, the stored job or the refusal of each."""
+        if not 1 <= len(reqs) <= MAX_BATCH_JOBS:
+            raise InvalidParameter("jobs", f"must hold 1 to {MAX_BATCH_JOBS} jobs, got {len(reqs)}")
+        outcomes: list[SnapshotJob | DomainError] = []
+        prepared: list[tuple[SnapshotJob, str]] = []
+        positions: list[int] = []
+        for req in reqs:
+            try:
+                prepared.append(self._prepare(tenant, req))
+                positions.append(len(outcomes))
+                outcomes.append(prepared[-1][0])
+            except DomainError as refused:
+                outcomes.append(refused)
+        for position, stored in zip(positions, self.jobs.create_many(prepared), strict=True):
+            outcomes[position] = stored
+        return outcomes
+
+    def _prepare(self, tenant: str, req: SubmitRequest) -> tuple[SnapshotJob, str]:
+        """The job a valid request makes, and its fingerprint; raises the request's refusal."""
         spec = validate_spec(req.spec)
         validate_user_data(req.user_data)
         _check_dialect_data(req.dialect_data)
@@ -169,7 +206,9 @@ class SnapshotService:
         progress = self._check_progress(req)
         if isinstance(spec.input, UrlSource):
             self._check_url_input(spec.input.url)
-        pipeline = self.get_pipeline(tenant, req.pipeline_id)
+        pipeline = self.submit_pipelines.find(req.pipeline_id)
+        if pipeline is None or not pipeline.visible_to(tenant):
+            raise PipelineNotFound(f"pipeline {req.pipeline_id!r} does not exist")
         job_id = self.ids()
         self._check_access(tenant, spec, job_id)
         source = spec.input
@@ -201,10 +240,7 @@ class SnapshotService:
             created_at=self.clock(),
             progress_total=spec.requested_count or 0,
         )
-        stored = self.jobs.create(job, request_fingerprint(tenant, req))
-        if stored.id == job.id:
-            self.scheduler.dispatch(pipeline.id)
-        return stored
+        return job, request_fingerprint(tenant, req)
 
     def _check_progress(self, req: SubmitRequest) -> ProgressEvents | None:
         """The progress events asked for, with their URL resolved: their own, else the job's
@@ -233,8 +269,19 @@ class SnapshotService:
 
     def _check_access(self, tenant: str, spec: SnapshotSpec, job_id: str) -> None:
         """Read on an object input (a URL input is the tenant's own: no grant applies); write on
-        every key the job can produce; none of them its input."""
-        grants = self.grants.grants_for(tenant)
+        every key the job can produce; none of them its input.
+
+        The grants come from ``submit_grants`` (possibly a short-lived cache); a denial is
+        confirmed against ``grants`` before it is raised, so a grant added a moment ago in any
+        process works at once (only a revocation can take the cache's lifetime to be seen)."""
+        try:
+            self._check_grants(self.submit_grants.grants_for(tenant), spec, job_id)
+        except AccessDenied:
+            if self.submit_grants is self.grants:
+                raise
+            self._check_grants(self.grants.grants_for(tenant), spec, job_id)
+
+    def _check_grants(self, grants: list[Grant], spec: SnapshotSpec, job_id: str) -> None:
         source = spec.input if isinstance(spec.input, ObjectRef) else None
         if source is not None and not permits(grants, Access.READ, source.bucket, source.key):
             raise AccessDenied(f"you may not read {source.bucket}/{source.key}", field="input", access="read")
@@ -243,7 +290,13 @@ class SnapshotService:
                 raise AccessDenied(
                     f"you may not write to {family.bucket}/{family.head}", field=family.field, access="write"
                 )
-            if source is not None and family.bucket == source.bucket and family.pattern.fullmatch(source.key):
+            # Every key of the family starts with its head: only then can it be the input.
+            if (
+                source is not None
+                and family.bucket == source.bucket
+                and source.key.startswith(family.head)
+                and family.pattern.fullmatch(source.key)
+            ):
                 raise InvalidParameter(
                     f"{family.field}.key", "can name the job's own input; a job never overwrites its input"
                 )

@@ -9,38 +9,38 @@ calls ``check_json_depth`` itself.
 
 from __future__ import annotations
 
+import re
+
 from app.core.errors import InvalidParameter
 
 MAX_JSON_DEPTH = 32  # request bodies of every dialect nest 5 levels or fewer
 
-_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+# A complete JSON string: quote, then runs of plain bytes or escapes, then quote (possessive, so
+# the scan is linear on any input).
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _OPEN = frozenset(b"[{")
-_CLOSE = frozenset(b"]}")
 
 
 def json_depth_exceeds(data: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether ``data`` nests arrays/objects deeper than ``limit`` (brackets inside strings do
-    not count). Stops at the first level past the limit, and skips the scan when the body holds
-    too few brackets to get there."""
+    not count; an unterminated string runs to the end). Skips the scan when the body holds too
+    few brackets to get there; otherwise strings are cut out and everything but brackets dropped
+    in C, so the Python loop runs once per bracket rather than once per byte (a batch of 100
+    jobs is ~30 KB with ~400 brackets)."""
     if data.count(b"[") + data.count(b"{") <= limit:
         return False
+    outside = _STRING.sub(b"", data)
+    quote = outside.find(b'"')
+    if quote >= 0:
+        outside = outside[:quote]
     depth = 0
-    in_string = escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == _BACKSLASH:
-                escaped = True
-            elif byte == _QUOTE:
-                in_string = False
-        elif byte == _QUOTE:
-            in_string = True
-        elif byte in _OPEN:
+    for byte in outside.translate(None, _NOT_BRACKETS):
+        if byte in _OPEN:
             depth += 1
             if depth > limit:
                 return True
-        elif byte in _CLOSE:
+        else:
             depth -= 1
     return False
 

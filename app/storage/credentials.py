@@ -31,6 +31,7 @@ class RedisCredentialStore:
     def __init__(self, client: redis.Redis, sealer: Sealer) -> None:
         self.r = client
         self.sealer = sealer
+        self.on_delete: Callable[[str], object] | None = None  # told a deleted key's id (a cache forgets it)
 
     def create(self, tenant: str, *, key_id: str | None = None, secret: str | None = None) -> AccessKey:
         if not tenant or len(tenant) > 64 or not all(c.isalnum() or c in "-_." for c in tenant):
@@ -80,7 +81,10 @@ class RedisCredentialStore:
         return found
 
     def delete(self, key_id: str) -> bool:
-        return bool(self.r.delete(keys.access_key(key_id)))
+        deleted = bool(self.r.delete(keys.access_key(key_id)))
+        if self.on_delete is not None:
+            self.on_delete(key_id)
+        return deleted
 
     def reseal(self, reseal: Callable[[str], str]) -> int:
         """Re-seal every stored secret (``openmps secrets rotate``); returns how many."""

@@ -7,6 +7,8 @@ matching rules live in ``app.core.grants``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import redis
 
 from app.core.errors import InvalidParameter
@@ -28,8 +30,13 @@ def _grant(scope: str, flags: str) -> Grant:
 class RedisGrantRepository:
     """``app.core.ports.BucketGrants``; ``client`` with ``decode_responses=True``."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, on_change: Callable[[str], object] | None = None) -> None:
         self.r = client
+        self.on_change = on_change  # told the tenant after its grants changed (a cache forgets them)
+
+    def _changed(self, tenant: str) -> None:
+        if self.on_change is not None:
+            self.on_change(tenant)
 
     def grant(self, tenant: str, scope: str, *, read: bool = False, write: bool = False) -> Grant:
         _check_tenant(tenant)
@@ -43,6 +50,7 @@ class RedisGrantRepository:
         pipe.hset(keys.grants(tenant), scope, flags)
         pipe.sadd(keys.GRANT_TENANTS, tenant)
         pipe.execute()
+        self._changed(tenant)
         return _grant(scope, flags)
 
     def revoke(self, tenant: str, scope: str, *, read: bool = True, write: bool = True) -> Grant | None:
@@ -53,10 +61,12 @@ class RedisGrantRepository:
         flags = _flags("r" in current and not read, "w" in current and not write)
         if flags:
             self.r.hset(keys.grants(tenant), scope, flags)
+            self._changed(tenant)
             return _grant(scope, flags)
         self.r.hdel(keys.grants(tenant), scope)
         if not self.r.hlen(keys.grants(tenant)):
             self.r.srem(keys.GRANT_TENANTS, tenant)
+        self._changed(tenant)
         return None
 
     def grants_for(self, tenant: str) -> list[Grant]:

@@ -11,16 +11,19 @@ publish: the notifier only ever sees stored outcomes).
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 import redis
 
 from app.core.errors import (
+    DomainError,
     FailureCode,
     IdempotencyConflict,
     InvalidJobState,
@@ -69,6 +72,17 @@ log = logging.getLogger(__name__)
 # pipeline_id -> anything; told after a transition freed one of that pipeline's slots. In
 # production it is ``RedisScheduler.dispatch`` (see ``app/wiring.py``).
 SlotFreed = Callable[[str], object]
+
+
+class CreateDispatch(Protocol):
+    """What ``create`` needs to fill a pipeline's dispatch window in its own script: the window
+    size and a way to send the task messages for the jobs the script moved to dispatched. In
+    production it is the ``RedisScheduler`` (``app/wiring.py``); a Protocol because the scheduler
+    imports from this module."""
+
+    window: int
+
+    def send_dispatched(self, pipeline_id: str, job_ids: Sequence[str]) -> int: ...
 
 
 def now_ms() -> int:
@@ -151,10 +165,16 @@ class RedisJobRepository:
     """
 
     def __init__(
-        self, client: redis.Redis, *, on_slot_freed: SlotFreed | None = None, retention_ms: int = DEFAULT_RETENTION_MS
+        self,
+        client: redis.Redis,
+        *,
+        on_slot_freed: SlotFreed | None = None,
+        retention_ms: int = DEFAULT_RETENTION_MS,
+        dispatch: CreateDispatch | None = None,
     ) -> None:
         self.r = client
         self.on_slot_freed = on_slot_freed
+        self.dispatch = dispatch
         self.retention_ms = retention_ms
         self._complete_indexes: set[tuple[str, str]] = set()  # see _pipeline_state_index_complete
         self._delete_job = client.register_script(DELETE_JOB)
@@ -179,53 +199,109 @@ class RedisJobRepository:
     # --- creation and reads -------------------------------------------------------------
 
     def create(self, job: SnapshotJob, fingerprint: str) -> SnapshotJob:
-        """Store a new job and queue it as pending in its pipeline, atomically.
+        """Store a new job and queue it as pending in its pipeline, atomically; with ``dispatch``
+        wired, the same script also fills the pipeline's dispatch window (one round trip when the
+        window is full, and the task messages are sent only after the script stored everything).
 
         With a client token: the same token and fingerprint return the job stored first; the same
-        token with another fingerprint raises ``IdempotencyConflict``. The script refuses a job not
-        in the initial state, or an id already in use, with ``InvalidJobState``: both are bugs of
-        the caller, never a client's doing.
+        token with another fingerprint raises ``IdempotencyConflict``. A pipeline that is gone (or
+        another tenant's) raises ``PipelineNotFound``. The script refuses a job not in the initial
+        state, or an id already in use, with ``InvalidJobState``: both are bugs of the caller,
+        never a client's doing.
         """
-        idem_key = keys.idempotency(job.tenant, job.client_token) if job.client_token else ""
-        fields = job_to_hash(job)
-        flat: list[str] = []
-        for k, v in fields.items():
-            flat += [k, v]
-        result = self._create(
-            keys=[
+        outcome = self.create_many([(job, fingerprint)])[0]
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    def create_many(self, jobs: Sequence[tuple[SnapshotJob, str]]) -> list[SnapshotJob | DomainError]:
+        """``create`` for several (job, fingerprint) pairs in one script call: each is stored or
+        refused on its own, in order (a client token stored by one is seen by a later one), and
+        each pipeline that received a job has its window filled once, at the end. Returns, per
+        pair, the stored job (the earlier one for a repeated token) or the error ``create`` would
+        raise. A job another request stored under the same token is loaded in one more round trip.
+        """
+        if not jobs:
+            return []
+        script_keys: list[str] = [keys.SCHED_SEQ]
+        batch: list[list[object]] = []
+        n_idx = 0
+        pipelines: list[str] = []  # distinct, in order of first use
+        for job, fingerprint in jobs:
+            idem_key = keys.idempotency(job.tenant, job.client_token) if job.client_token else ""
+            index_keys = _index_keys(job.tenant, job.pipeline_id, job.state.value)
+            if n_idx and len(index_keys) != n_idx:
+                raise ValueError("every job of one create lists in the same number of indexes")
+            n_idx = len(index_keys)
+            script_keys += [
                 keys.job(job.id),
                 idem_key or keys.job(job.id),
-                *_index_keys(job.tenant, job.pipeline_id, job.state.value),
-                keys.pending(job.pipeline_id),
-                keys.SCHED_SEQ,
                 keys.pipeline(job.pipeline_id),
-            ],
-            args=[
-                job.id,
-                fingerprint,
-                "1" if idem_key else "0",
-                to_ms(job.created_at),
-                MAX_PRIORITY - job.priority,
-                RANK_PRIORITY_FACTOR,
-                *flat,
-            ],
-        )
-        status = result[0]
-        if status == "no_pipeline":
-            raise PipelineNotFound(f"pipeline {job.pipeline_id!r} does not exist")
-        if status == "refused":
-            stored_state = result[1]  # of the job already stored under this id, "" if none
-            if stored_state:
-                raise InvalidJobState(f"job id {job.id!r} is already in use (a {stored_state} job)")
-            raise InvalidJobState(f"a job is created {INITIAL_STATE.value}, not {job.state.value}")
-        existing_id, existing_fp = result[1], result[2]
-        if status == "exists":
-            if existing_fp != fingerprint:
-                raise IdempotencyConflict(
-                    f"client token {job.client_token!r} was already used for a different request (job {existing_id})"
+                keys.pending(job.pipeline_id),
+                *index_keys,
+            ]
+            batch.append(
+                [
+                    job.id,
+                    fingerprint,
+                    "1" if idem_key else "0",
+                    to_ms(job.created_at),
+                    MAX_PRIORITY - job.priority,
+                    job.tenant,
+                    job_to_hash(job),
+                ]
+            )
+            if job.pipeline_id not in pipelines:
+                pipelines.append(job.pipeline_id)
+        for pid in pipelines:
+            script_keys += [keys.pipeline(pid), keys.pending(pid), keys.dispatched(pid), keys.running(pid)]
+        window = self.dispatch.window if self.dispatch is not None else 0
+        args: list[str | int] = [len(jobs), n_idx, len(pipelines), window, now_ms(), RANK_PRIORITY_FACTOR]
+        args.append(json.dumps(batch, separators=(",", ":"), ensure_ascii=False))  # UTF-8 as is, like HSET's
+        results, sent = self._create(keys=script_keys, args=args)
+        if self.dispatch is not None:
+            for pid, ids in zip(pipelines, sent, strict=True):
+                if ids:
+                    self._send_dispatched(pid, ids)
+        outcomes: list[SnapshotJob | DomainError] = []
+        existing: dict[int, str] = {}  # position -> id of the job stored earlier under its token
+        for pos, ((job, fingerprint), (status, first, second)) in enumerate(zip(jobs, results, strict=True)):
+            outcomes.append(job)
+            if status == "created":
+                continue
+            if status == "no_pipeline":
+                outcomes[pos] = PipelineNotFound(f"pipeline {job.pipeline_id!r} does not exist")
+            elif status == "refused":
+                outcomes[pos] = InvalidJobState(
+                    f"job id {job.id!r} is already in use (a {first} job)"
+                    if first
+                    else f"a job is created {INITIAL_STATE.value}, not {job.state.value}"
                 )
-            return self.get(existing_id)
-        return job
+            elif second != fingerprint:  # "exists"
+                outcomes[pos] = IdempotencyConflict(
+                    f"client token {job.client_token!r} was already used for a different request (job {first})"
+                )
+            else:
+                existing[pos] = first
+        created = {job.id: job for (job, _), (status, _, _) in zip(jobs, results, strict=True) if status == "created"}
+        for pos, job_id in list(existing.items()):
+            if job_id in created:  # a token repeated within this call: the job stored for its first use
+                outcomes[pos] = created[job_id]
+                del existing[pos]
+        if existing:
+            found = self.get_many(list(existing.values()))
+            for (pos, job_id), stored in zip(existing.items(), found, strict=True):
+                outcomes[pos] = stored if stored is not None else JobNotFound(f"job {job_id!r} does not exist")
+        return outcomes
+
+    def _send_dispatched(self, pipeline_id: str, job_ids: Sequence[str]) -> None:
+        """The jobs are stored and dispatched already: a send that fails is logged, never raised
+        into the submission (the scheduler returns unsent jobs to pending; reconcile re-sends)."""
+        assert self.dispatch is not None
+        try:
+            self.dispatch.send_dispatched(pipeline_id, job_ids)
+        except Exception:
+            log.warning("sending tasks for pipeline %s after a create failed", pipeline_id, exc_info=True)
 
     def get(self, job_id: str) -> SnapshotJob:
         h = self.r.hgetall(keys.job(job_id))

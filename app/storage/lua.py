@@ -108,45 +108,110 @@ local function put_text(key, name, text)
 end
 """
 
-# KEYS: job, idem (or job when unused), idx tenant, idx tenant+state, idx tenant+pipeline,
-#       idx tenant+pipeline+state, pending, seq, pipeline
-# ARGV: job_id, fingerprint, use_idem, created_ms, inverted_priority, rank_factor, field, value, ...
-# The pipeline must still exist: checked here, atomically, so a concurrent delete cannot orphan the job.
-# A job is stored only in the initial state and only under an id not in use: nothing in the table
-# leads back into the initial state, so "creating" over a stored job would be a forbidden write.
-# Refusals answer {"refused", state already stored under the id or "", ""}.
-# The idempotency record lives as long as the job: it gets the job's retention TTL when it ends.
+# The dispatch selection, shared by DISPATCH and CREATE (one copy of the policy).
+# Moves up to ``window - in flight`` of the best-ranked pending jobs to dispatched (never past
+# the pipeline's concurrency cap, never while it is paused) and returns their ids; the caller
+# sends one task each, after the script (persist before publish: the moves are stored first).
+DISPATCH_WINDOW = """
+local function dispatch_window(pipeline, pending, dispatched, running, window, now)
+  if redis.call("HGET", pipeline, "state") == "paused" then return {} end
+  local inflight = redis.call("ZCARD", dispatched)
+  local room = window - inflight
+  local cap = tonumber(redis.call("HGET", pipeline, "max_concurrency") or "")
+  if cap and cap > 0 then room = math.min(room, cap - redis.call("ZCARD", running) - inflight) end
+  if room <= 0 then return {} end
+  local ids = redis.call("ZRANGE", pending, 0, room - 1)
+  for _, id in ipairs(ids) do
+    redis.call("ZREM", pending, id)
+    redis.call("ZADD", dispatched, now, id)
+  end
+  return ids
+end
+"""
+
+# Stores one or more new jobs (a single submission or a batch) and fills the dispatch window of
+# every pipeline that received one, in one round trip: a submission into a full window costs this
+# one script call. Jobs are handled in order, each on its own: one refused never stops the next,
+# and a client token a job stores is seen by a later job of the same batch.
+# KEYS: seq, then per job (``4 + n_idx`` keys): job, idem (or job when unused), pipeline, pending,
+#       its listing indexes (``n_idx`` of them: every index a submitted job is listed in),
+#       then per pipeline to dispatch (4 keys): pipeline, pending, dispatched, running
+# ARGV: n_jobs, n_idx, n_dispatch, window (0 = store only), now_ms, rank_factor, then one JSON
+#       array with per job [job_id, fingerprint, use_idem ("1"/"0"), created_ms, inverted_priority,
+#       tenant, {hash field: value}] (the fields as ``app/storage/jobhash.py`` ``job_to_hash``
+#       encodes them: strings only, long values already split, empty ones left out; one string for
+#       the whole batch because redis-py packs each argument in Python, while the JSON is encoded
+#       in C and decoded by the server's cjson)
+# Per job, the pipeline must still exist and be the tenant's or shared (checked here, atomically,
+# so a concurrent delete cannot orphan the job, and a cached pipeline lookup can never let a job
+# into a pipeline that is gone). A job is stored only in the initial state and only under an id
+# not in use: nothing in the table leads back into the initial state, so "creating" over a stored
+# job would be a forbidden write. The idempotency record lives as long as the job: it gets the
+# job's retention TTL when it ends.
+# Returns {results, sent}: results[i] = {"created"|"exists"|"no_pipeline"|"refused", a, b}
+# ("exists": the id and fingerprint already stored under the token; "refused": the state already
+# stored under the id, or ""), sent[k] = the ids dispatched from the k-th dispatch pipeline.
 CREATE = (
     STATE_TABLE
+    + DISPATCH_WINDOW
     + """
-if redis.call("EXISTS", KEYS[9]) == 0 then return {"no_pipeline", "", ""} end
-if ARGV[3] == "1" then
-  local existing = redis.call("GET", KEYS[2])
-  if existing then
-    local sp = string.find(existing, " ", 1, true)
-    return {"exists", string.sub(existing, 1, sp - 1), string.sub(existing, sp + 1)}
+local n_jobs, n_idx, n_dispatch = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local window, now, factor = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local batch = cjson.decode(ARGV[7])
+local stride = 4 + n_idx
+local results, touched = {}, {}
+for j = 0, n_jobs - 1 do
+  local k = 1 + j * stride
+  local job_key, idem_key, pipeline_key, pending_key = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+  local item = batch[j + 1]
+  local job_id, fingerprint, use_idem, created = item[1], item[2], item[3], item[4]
+  local inverted, tenant, hash = tonumber(item[5]), item[6], item[7]
+  local result
+  local owner = redis.call("HMGET", pipeline_key, "id", "tenant")
+  if not owner[1] or (owner[2] and owner[2] ~= "" and owner[2] ~= tenant) then
+    result = {"no_pipeline", "", ""}
+  end
+  if not result and use_idem == "1" then
+    local existing = redis.call("GET", idem_key)
+    if existing then
+      local sp = string.find(existing, " ", 1, true)
+      result = {"exists", string.sub(existing, 1, sp - 1), string.sub(existing, sp + 1)}
+    end
+  end
+  if not result and redis.call("EXISTS", job_key) == 1 then
+    result = {"refused", redis.call("HGET", job_key, "state") or "", ""}
+  end
+  if not result and hash["state"] ~= INITIAL then
+    result = {"refused", "", ""}
+  end
+  if not result then
+    local seq = redis.call("INCR", KEYS[1])
+    local rank = string.format("%d", inverted * factor + seq)
+    local fields = {"rank", rank, "seq", seq}
+    for name, value in pairs(hash) do
+      fields[#fields + 1] = name
+      fields[#fields + 1] = value
+    end
+    redis.call("HSET", job_key, unpack(fields))
+    redis.call("ZADD", pending_key, rank, job_id)
+    for i = k + 5, k + 4 + n_idx do redis.call("ZADD", KEYS[i], created, job_id) end
+    if use_idem == "1" then redis.call("SET", idem_key, job_id .. " " .. fingerprint) end
+    touched[pipeline_key] = true
+    result = {"created", job_id, fingerprint}
+  end
+  results[#results + 1] = result
+end
+local sent = {}
+local d = 1 + n_jobs * stride
+for p = 0, n_dispatch - 1 do
+  local q = d + p * 4
+  if window > 0 and touched[KEYS[q + 1]] then
+    sent[#sent + 1] = dispatch_window(KEYS[q + 1], KEYS[q + 2], KEYS[q + 3], KEYS[q + 4], window, now)
+  else
+    sent[#sent + 1] = {}
   end
 end
-if redis.call("EXISTS", KEYS[1]) == 1 then
-  return {"refused", redis.call("HGET", KEYS[1], "state") or "", ""}
-end
-local fields, state = {}, nil
-for i = 7, #ARGV, 2 do
-  fields[#fields + 1] = ARGV[i]
-  fields[#fields + 1] = ARGV[i + 1]
-  if ARGV[i] == "state" then state = ARGV[i + 1] end
-end
-if state ~= INITIAL then return {"refused", "", ""} end
-redis.call("HSET", KEYS[1], unpack(fields))
-local seq = redis.call("INCR", KEYS[8])
-local rank = string.format("%d", tonumber(ARGV[5]) * tonumber(ARGV[6]) + seq)
-redis.call("HSET", KEYS[1], "rank", rank, "seq", seq)
-redis.call("ZADD", KEYS[7], rank, ARGV[1])
-for i = 3, 6 do redis.call("ZADD", KEYS[i], ARGV[4], ARGV[1]) end
-if ARGV[3] == "1" then
-  redis.call("SET", KEYS[2], ARGV[1] .. " " .. ARGV[2])
-end
-return {"created", ARGV[1], ARGV[2]}
+return {results, sent}
 """
 )
 
@@ -326,22 +391,13 @@ return "ok"
 )
 
 # KEYS: pipeline, pending, dispatched, running   ARGV: window, now_ms
-# Moves up to ``window - in flight`` of the best-ranked pending jobs to dispatched (never past
-# the pipeline's concurrency cap) and returns their ids; the caller sends one task each.
-DISPATCH = """
-if redis.call("HGET", KEYS[1], "state") == "paused" then return {} end
-local inflight = redis.call("ZCARD", KEYS[3])
-local room = tonumber(ARGV[1]) - inflight
-local cap = tonumber(redis.call("HGET", KEYS[1], "max_concurrency") or "")
-if cap and cap > 0 then room = math.min(room, cap - redis.call("ZCARD", KEYS[4]) - inflight) end
-if room <= 0 then return {} end
-local ids = redis.call("ZRANGE", KEYS[2], 0, room - 1)
-for _, id in ipairs(ids) do
-  redis.call("ZREM", KEYS[2], id)
-  redis.call("ZADD", KEYS[3], ARGV[2], id)
-end
-return ids
+# The window refill on its own (a freed slot, a resume, reconcile); see DISPATCH_WINDOW.
+DISPATCH = (
+    DISPATCH_WINDOW
+    + """
+return dispatch_window(KEYS[1], KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[1]), ARGV[2])
 """
+)
 
 # KEYS: pipeline, registry, pending, dispatched, running, registry version   ARGV: pipeline_id
 # Deletes only an empty pipeline, in one step with the emptiness check (no job can slip in between).

@@ -19,7 +19,7 @@ messages that went missing (a send that failed, a broker restart) and jobs whose
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -76,7 +76,10 @@ class RedisScheduler:
         self._back_to_pending = client.register_script(RETURN_TO_PENDING)
 
     def dispatch(self, pipeline_id: str) -> int:
-        """Send task messages for the best-ranked pending jobs that fit the window. Returns how many."""
+        """Send task messages for the best-ranked pending jobs that fit the window. Returns how many.
+
+        (A submission fills the window inside its own create script instead: ``RedisJobRepository``
+        with ``dispatch=`` this scheduler, which then calls ``send_dispatched``.)"""
         ids: list[str] = self._dispatch(
             keys=[
                 keys.pipeline(pipeline_id),
@@ -86,8 +89,13 @@ class RedisScheduler:
             ],
             args=[self.window, now_ms()],
         )
+        return self.send_dispatched(pipeline_id, ids)
+
+    def send_dispatched(self, pipeline_id: str, job_ids: Sequence[str]) -> int:
+        """One task message per job a script just moved to dispatched (stored before this is
+        called: persist before publish). A job whose message cannot be sent goes back to pending."""
         sent = 0
-        for job_id in ids:
+        for job_id in job_ids:
             try:
                 self.send(job_id, pipeline_id)
                 sent += 1

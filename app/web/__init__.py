@@ -197,7 +197,7 @@ def build_gate(services: Services) -> RequestGate:
     settings = services.settings
 
     def key_record(access_key_id: str) -> KeyRecord | None:
-        found = services.credentials.find(access_key_id)
+        found = services.access_keys(access_key_id)  # cached for OPENMPS_CACHE_TTL_S (app/storage/cache.py)
         return None if found is None else KeyRecord(secret=found.secret, tenant=found.tenant)
 
     return RequestGate(

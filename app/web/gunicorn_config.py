@@ -11,6 +11,30 @@ The hooks are what prometheus-client's multiprocess mode needs (``app/metrics.py
 clears ``PROMETHEUS_MULTIPROC_DIR`` before it forks the workers (a previous run's counters would
 carry on), and a worker that exits stops counting in live gauges. Bind address, workers and
 threads stay on the command line (Procfile, deploy/), where operators look for them.
+
+Workers and threads (the Procfile's ``--workers 2 --threads 4``, gthread) were chosen with
+``bench/load.py``-style interleaved runs (``BENCH_GUNICORN``), native ``POST /api/v1/jobs``, wrk
+with 32 connections, on the 2-core dev box shared with other work (so compare within a run):
+
+=========================  =========  ======  ===================  ==========================
+configuration              jobs/s     p99 ms  server CPU ms/job    run (1-min load average)
+=========================  =========  ======  ===================  ==========================
+2 workers x 4 threads      1471       56      1.11                 A (quiet, rising to 7.6)
+2 workers x 8 threads      1341       58      1.22                 A
+2 workers x 16 threads     1316       72      1.23                 A
+3 workers x 8 threads      1443       71      1.18                 A
+2 workers x 4 threads      846        109     1.24                 B (8.3)
+3 workers x 3 threads      755        125     1.47                 B
+4 workers x 2 threads      571        219     1.52                 B
+2 workers x 4 threads      795        107     1.27                 C (5.2)
+gevent, 2 workers          695        208     1.27                 C
+sync, 4 workers            325        196     -                    D (12.9; 2x4: ~700)
+=========================  =========  ======  ===================  ==========================
+
+One process per core; more processes only add CPU per job (context switches, one Redis pool
+and set of caches each), more threads gain nothing measurable, gevent costs the same CPU with a
+longer tail (and would monkeypatch the process), and sync workers leave the cores idle while a
+request waits on Redis. Four threads per worker keep both cores busy through those waits.
 """
 
 from __future__ import annotations

@@ -158,6 +158,14 @@ def test_real_answers_match_the_documented_schemas(
     a.check(jobs, "post", client.post(jobs, json=body(input={"bucket": "nope", "key": "x"}), headers=h))
     a.check(jobs, "post", client.post(jobs, json=body(pipeline_id="nope"), headers=h))
     a.check(jobs, "post", client.post(jobs, json=body()))
+    batch = "/api/v1/jobs:batch"
+    mixed = a.check(
+        batch,
+        "post",
+        client.post(batch, json={"jobs": [body(), {"input": 1}, body(pipeline_id="nope")]}, headers=h),
+    )
+    assert [r["status"] for r in mixed["results"]] == [202, 400, 404] and mixed["results"][1]["error"]["errors"]
+    a.check(batch, "post", client.post(batch, json={"jobs": []}, headers=h))
     a.check(jobs, "get", client.get(jobs + "?limit=1", headers=h))
     a.check(jobs, "get", client.get(jobs + "?limit=0", headers=h))
     a.check(one, "get", client.get(f"{jobs}/{job['id']}", headers=h))

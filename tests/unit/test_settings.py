@@ -24,6 +24,8 @@ from app.settings import Settings, SettingsError, usable_cpus
         ({"OPENMPS_JOB_RETENTION_DAYS": "0"}, "OPENMPS_JOB_RETENTION_DAYS must be a number of days > 0"),
         ({"OPENMPS_JOB_RETENTION_DAYS": "a month"}, "OPENMPS_JOB_RETENTION_DAYS must be a number of days > 0"),
         ({"OPENMPS_JOB_RETENTION_DAYS": "inf"}, "OPENMPS_JOB_RETENTION_DAYS must be a number of days > 0"),
+        ({"OPENMPS_CACHE_TTL_S": "-1"}, "OPENMPS_CACHE_TTL_S must be 0 \\(off\\) to 60 seconds"),
+        ({"OPENMPS_CACHE_TTL_S": "3600"}, "OPENMPS_CACHE_TTL_S must be 0 \\(off\\) to 60 seconds"),
         ({"OPENMPS_MAX_URL_INPUT_BYTES": "0"}, "OPENMPS_MAX_URL_INPUT_BYTES must be greater than 0"),
         ({"OPENMPS_MAX_URL_INPUT_BYTES": "50G"}, "OPENMPS_MAX_URL_INPUT_BYTES must be an integer"),
         ({"OPENMPS_URL_INPUT_TIMEOUT_S": "0"}, "OPENMPS_URL_INPUT_TIMEOUT_S must be greater than 0"),

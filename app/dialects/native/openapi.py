@@ -99,6 +99,21 @@ ROUTES: tuple[Operation, ...] = (
         "an unknown ``pipeline_id`` a 404, a reused ``client_token`` with another body a 409.",
     ),
     Operation(
+        "post",
+        "/jobs:batch",
+        "submitJobs",
+        "Submit up to 100 snapshot jobs at once",
+        "jobs",
+        {200: out.BatchResult},
+        (413,),
+        body=body.JobBatch,
+        description="Each job is checked and stored on its own, as ``POST /api/v1/jobs`` would (grants, "
+        "pipeline, input, ``client_token``), in one step for all that are accepted; ``results`` holds, per "
+        "job and in order, the status that endpoint would have answered with the job or the error. The "
+        'batch as a whole is a 400 only when it is not ``{"jobs": [...]}`` with 1 to 100 items. '
+        "Idempotency is per job (``client_token``); there is no ``wait``.",
+    ),
+    Operation(
         "get",
         "/jobs",
         "listJobs",

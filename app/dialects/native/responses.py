@@ -289,6 +289,36 @@ class ErrorBody(_Out):
     """With ``InvalidParameter`` only: every problem found at once, the first as in ``message``."""
 
 
+# --- batch submission ---------------------------------------------------------------------------
+
+
+class BatchError(_Out):
+    """Why one job of a batch was refused: what ``POST /api/v1/jobs`` would have answered for it."""
+
+    code: str
+    message: str
+    errors: list[FieldError] = Field(default_factory=list, min_length=1)
+    """With ``InvalidParameter`` only: every problem with this job's body."""
+
+
+class BatchItem(_Out):
+    index: int
+    """The job's position in the request's ``jobs`` (0-based)."""
+    status: int
+    """The status ``POST /api/v1/jobs`` would have answered: 202 (200 for a finished job returned
+    again for its ``client_token``) with ``job``, or 400/403/404/409/503 with ``error``."""
+    job: Job | None = None
+    error: BatchError | None = None
+
+
+class BatchResult(_Out):
+    """Answer of ``POST /api/v1/jobs:batch``: one result per job, in the request's order."""
+
+    results: list[BatchItem]
+    accepted: int
+    refused: int
+
+
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Job,
     JobPage,
@@ -296,5 +326,6 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     PipelinePage,
     UploadedObject,
     WebhookSecret,
+    BatchResult,
     ErrorBody,
 )

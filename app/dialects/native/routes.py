@@ -13,14 +13,15 @@ from typing import Any, BinaryIO, cast
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from app.core.errors import InvalidParameter
+from app.core.errors import DomainError, InvalidParameter
 from app.core.jobs import SnapshotJob
 from app.core.pipelines import PipelineState
 from app.core.ports import JobQuery
-from app.core.service import MAX_WAIT_S
+from app.core.service import MAX_WAIT_S, SubmitRequest
 from app.core.states import JobState
+from app.dialects.native.errors import code_for, field_errors, message_for, status_for
 from app.dialects.native.render import job_json, pipeline_json
-from app.dialects.native.schema import parse_pipeline_create, parse_pipeline_update, parse_submit
+from app.dialects.native.schema import parse_batch, parse_pipeline_create, parse_pipeline_update, parse_submit
 from app.gateway.dialect import DialectServices
 from app.gateway.gate import http_basic
 from app.gateway.raw import RawRequest
@@ -111,6 +112,38 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         if wait > 0 and not job.is_terminal:
             job = svc.wait(tenant, job.id, wait)
         return jsonify(render(job)), (200 if job.is_terminal else 202)
+
+    @bp.post("/jobs:batch")
+    def submit_batch() -> tuple[Response, int]:
+        """Up to 100 jobs in one request, each accepted or refused on its own (docs in README.md,
+        "Batch submission"): 200 with one result per job, in order, unless the batch as a whole
+        is malformed (not ``{"jobs": [...]}``, empty, or more than 100: 400, nothing stored)."""
+        tenant = require_tenant()
+        if request.headers.get("Idempotency-Key"):
+            raise InvalidParameter(
+                "Idempotency-Key", "names a single request; give each job of a batch its own client_token"
+            )
+        items = parse_batch(_body())
+        refused: dict[int, DomainError] = {}  # jobs this dialect could not parse, by index
+        parsed: list[SubmitRequest] = []
+        for index, item in enumerate(items):
+            try:
+                parsed.append(parse_submit(item))
+            except DomainError as error:
+                refused[index] = error
+        stored = iter(snapshots.submit_many(tenant, parsed) if parsed else [])
+        outcomes = [refused[i] if i in refused else next(stored) for i in range(len(items))]
+        results: list[dict[str, Any]] = []
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, DomainError):
+                error: dict[str, Any] = {"code": code_for(outcome), "message": message_for(outcome)}
+                if isinstance(outcome, InvalidParameter):
+                    error["errors"] = field_errors(outcome)
+                results.append({"index": index, "status": status_for(outcome), "error": error})
+            else:
+                results.append({"index": index, "status": 200 if outcome.is_terminal else 202, "job": render(outcome)})
+        accepted = sum(1 for r in results if r["status"] < 300)
+        return jsonify({"results": results, "accepted": accepted, "refused": len(results) - accepted}), 200
 
     @bp.put("/objects/<bucket>/<path:key>")
     def upload_object(bucket: str, key: str) -> tuple[Response, int]:

@@ -36,7 +36,7 @@ from app.core import names, specs, templates
 from app.core.jobs import DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY
 from app.core.pipelines import DEFAULT_PIPELINE_ID, NotifyTarget, PipelineState, ResourceClass
 from app.core.progress import MAX_EVERY_IMAGES, MAX_EVERY_S, MIN_EVERY_S, ProgressEvents
-from app.core.service import PipelineChanges, SubmitRequest
+from app.core.service import MAX_BATCH_JOBS, PipelineChanges, SubmitRequest
 from app.dialects.native.validation import (
     Integer,
     Number,
@@ -325,6 +325,36 @@ PipelineName = Annotated[Text, Size(1, 128, "must be 1-128 characters")]
 Concurrency = Annotated[Integer, Range(1, MAX_CONCURRENCY)]
 
 
+class JobBatch(_Body):
+    """Body of ``POST /api/v1/jobs:batch``: up to 100 jobs, each the body ``POST /api/v1/jobs``
+    takes (``JobSubmission``). Each is checked on its own, so one that is wrong is refused in its
+    own result and never refuses the others; the items are therefore not constrained here."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "jobs": [
+                        {
+                            "input": {"bucket": "media", "key": "samples/sample.mp4"},
+                            "output": {"bucket": "media", "key": "snapshots/{JobId}/{Count}.jpg"},
+                            "client_token": "order-7-a",
+                        },
+                        {
+                            "input": {"bucket": "media", "key": "samples/sample.mp4"},
+                            "output": {"bucket": "media", "key": "thumbs/{JobId}.jpg"},
+                            "snapshot": {"mode": "single", "time_ms": 5000, "width": 320},
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
+    jobs: Annotated[list[Any], Field(min_length=1, max_length=MAX_BATCH_JOBS)]
+    """1 to 100 job bodies (``JobSubmission``), answered in this order."""
+
+
 class PipelineCreation(_Body):
     """Body of ``POST /api/v1/pipelines``."""
 
@@ -435,6 +465,11 @@ def to_progress(p: Progress) -> ProgressEvents:
 
 def to_notify(n: Notify) -> NotifyTarget:
     return NotifyTarget(topic=n.topic, queue=n.queue)
+
+
+def parse_batch(body: Any) -> list[Any]:
+    """The job bodies of a batch, each still to be parsed on its own (``parse_submit``)."""
+    return validated(JobBatch, body).jobs
 
 
 def parse_submit(body: Any) -> SubmitRequest:

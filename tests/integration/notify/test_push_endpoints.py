@@ -95,7 +95,9 @@ def test_the_notifier_pushes_to_the_endpoint_of_the_jobs_origin(redis_client: re
     pipeline = make_pipeline(redis_client, TENANT)  # no topic, no queue
     toy = finish_job(redis_client, TENANT, pipeline.id, origin="toy")
     other = finish_job(redis_client, TENANT, pipeline.id, origin="other", succeed=False)
-    quiet = finish_job(redis_client, "tenant-without-endpoints", pipeline.id, origin="toy")
+    # In a pipeline of its own: the create script refuses a job into another tenant's pipeline.
+    quiet_pipeline = make_pipeline(redis_client, "tenant-without-endpoints")
+    quiet = finish_job(redis_client, "tenant-without-endpoints", quiet_pipeline.id, origin="toy")
     consumer = _consumer(redis_client)
     assert consumer.notify(quiet) is None
 

@@ -156,3 +156,36 @@ def test_spec_round_trips_through_its_dict_form() -> None:
 def test_output_keys_cannot_walk_out_of_their_bucket(key: str) -> None:
     with pytest.raises(InvalidParameter, match="output.key"):
         validate_spec(replace(BASE, output=OutputTarget("out", key)))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        BASE,
+        replace(
+            BASE,
+            timing=TimePoints((5, 1000, 1000)),
+            sprite=SpriteSpec(OutputTarget("out", "s/{sheet}.jpg"), lines=2, columns=3),
+            archive=ArchiveSpec(OutputTarget("out", "a.tar"), keep_images=True),
+            black_frames=BlackFrameSpec(),
+            size=OutputSize(width=320),
+            format=ImageFormat.PNG,
+            frame_type=FrameType.KEYFRAME,
+        ),
+        replace(BASE, timing=Series(start_ms=0, interval_s=0.5, count=4, end_ms=900.0)),
+        replace(BASE, timing=Average(count=7)),
+    ],
+    ids=["single", "everything", "series", "average"],
+)
+def test_spec_to_dict_is_what_asdict_gave(spec: SnapshotSpec) -> None:
+    """Client-token fingerprints hash this JSON: a faster spec_to_dict must not change a byte of
+    it, or a retried request after an upgrade would be refused as a different one."""
+    import json
+    from dataclasses import asdict
+
+    expected = asdict(spec)
+    expected["timing"] = {"kind": spec_to_dict(spec)["timing"]["kind"], **asdict(spec.timing)}
+    if isinstance(spec.timing, TimePoints):
+        expected["timing"]["points_ms"] = list(spec.timing.points_ms)
+    assert json.dumps(spec_to_dict(spec), sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert spec_from_dict(spec_to_dict(spec)) == spec
