@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import socket
 import tarfile
 import threading
 import time
@@ -38,10 +39,12 @@ from app.core import outputs, templates
 from app.core.errors import FailureCode, JobCanceled, JobFailure
 from app.core.jobs import Manifest, OutputImage, SnapshotJob, SpriteSheet
 from app.core.specs import FrameType, ImageFormat, SnapshotSpec
+from app.settings import Settings, usable_cpus
 from app.storage.objects import ObjectStore
 from workers.frames import compose
 from workers.frames.blank import is_blank
 from workers.frames.capture import Budget, Captured, FrameDecoder, OpenCVDecoder, PyAVDecoder, Stopped
+from workers.frames.cores import CoreShare, HostJobs
 from workers.frames.encode import encode_image
 from workers.frames.gpu import open_gpu_decoder
 from workers.frames.lanes import run_lanes
@@ -121,6 +124,18 @@ class StageTimes:
             setattr(self, stage, getattr(self, stage) + elapsed)
 
 
+def core_share(settings: Settings) -> CoreShare:
+    """Decode budgets for this host's jobs (``cores.CoreShare``), counted under
+    ``DATA_DIR/run/<host name>/jobs``: one directory per host name, so that a data directory
+    shared by several hosts (local storage on a network volume) still counts each host apart."""
+    return CoreShare(
+        HostJobs(settings.data_dir / "run" / socket.gethostname() / "jobs"),
+        usable_cpus(),
+        fixed=settings.decode_threads,
+        fallback=settings.effective_decode_threads,
+    )
+
+
 def run_snapshot(
     job: SnapshotJob,
     store: ObjectStore,
@@ -137,9 +152,10 @@ def run_snapshot(
     (with a ``FailureCode`` and a message without server paths) or ``JobCanceled``. ``timings``,
     when given, is filled in as it runs.
 
-    ``decode_threads`` is the job's share of the worker's cores (``Settings.decode_threads``):
-    above 1, a PyAV job whose frames lie in several far-apart GOPs decodes them in up to that
-    many parallel lanes (``_Run.capture_all``); 1 decodes in one lane, as ever."""
+    ``decode_threads`` is the job's share of the host's cores (``core_share``): above 1, a PyAV
+    job whose frames lie in several far-apart GOPs decodes them in up to that many parallel
+    lanes (``_Run.capture_all``), and one that cannot be split uses them as frame threads; 1
+    decodes in one lane on one thread."""
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     spec = job.spec
@@ -369,7 +385,9 @@ class _Run:
             )
         self.total = len(targets)
         groups = partition_lanes(dec.table, targets, lanes) if open_lane is not None else [targets]
-        if len(groups) == 1 or not isinstance(dec, PyAVDecoder) or not dec.limit_threads(lanes // len(groups)):
+        # One lane takes the whole budget as frame threads, so a job never decodes on more
+        # threads than its share (a decoder already opened keeps what it has, in one lane).
+        if not isinstance(dec, PyAVDecoder) or not dec.limit_threads(max(1, lanes // max(1, len(groups)))):
             groups = [targets]
         if len(groups) > 1:
             self.manifest.notes.append(f"decoded in {len(groups)} parallel lanes")
