@@ -61,7 +61,7 @@ SHARE = core_share(Settings.from_env())
 LIMITS = MediaLimits(max_frame_pixels=8192 * 8192, max_decoded_frames=10_000_000, deadline=None)
 FF = shutil.which("ffmpeg") or "ffmpeg"
 SPRITE_W = 160
-SAMPLE_S = 1.5  # the decode sample of each round decodes about this long
+SAMPLE_FRAMES = 250  # the decode sample of each round: one GOP of the GOP-250 inputs (~1.3 s at 1080p)
 LONG_ROUND_S = 60.0  # a first round longer than this is the only one
 
 
@@ -74,33 +74,41 @@ def cpu_s() -> float:
 def measure(cells: dict[str, Callable[[], object]]) -> dict[str, float]:
     """Median wall time per cell, the cells interleaved round by round (A B C A B C ...), so
     load from other processes on this shared 2-core box hits every method alike; also the
-    median of the worker's CPU seconds per wall second (``worker_cpus``).
+    median of the worker's CPU seconds per wall second (``worker_cpus``) and of the decode
+    sample's frame rate (``decode_fps``).
 
     Three rounds: after a discarded warm-up when every cell of the first round took at most
     5 s; else the first round counts and two follow, unless it took over ``LONG_ROUND_S`` (the
     10-minute input) or in quick mode, where one round is all."""
     times: dict[str, list[float]] = {k: [] for k in cells}
     cpus: list[float] = []
+    rates: list[float] = []
 
     def round_() -> None:
         for name, fn in cells.items():
             c0, t0 = cpu_s(), time.perf_counter()
-            fn()
+            value = fn()
             wall = time.perf_counter() - t0
             times[name].append(wall)
             if name == "worker":
                 cpus.append((cpu_s() - c0) / wall)
+            if name == "decode_sample":
+                assert isinstance(value, float)
+                rates.append(value)
 
     round_()
     first = sum(v[0] for v in times.values())
     if not QUICK and max(v[0] for v in times.values()) <= 5.0:
-        times, cpus = {k: [] for k in cells}, []
+        times, cpus, rates = {k: [] for k in cells}, [], []
         rounds = 3
     else:
         rounds = 0 if QUICK or first > LONG_ROUND_S else 2
     for _ in range(rounds):
         round_()
-    return {**{k: statistics.median(v) for k, v in times.items()}, "worker_cpus": statistics.median(cpus)}
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    if rates:
+        medians["decode_fps"] = statistics.median(rates)
+    return {**medians, "worker_cpus": statistics.median(cpus)}
 
 
 def ff(args: list[str]) -> None:
@@ -125,16 +133,19 @@ class Bench:
         # One decoder on one thread: the floor a job decoding in several lanes is compared with too.
         self.rate_1t = self._decode_rate(threads=1)
         self.key_cost = self._key_decode_cost()
-        # Each round's decode sample: the same frames every time, about SAMPLE_S at the rate above.
-        self.sample_frames = max(50, min(self.table.frame_count, round(SAMPLE_S * self.rate)))
+        # Each round's decode sample: the same frames every time, whatever the load at the start.
+        self.sample_frames = min(self.table.frame_count, SAMPLE_FRAMES)
 
     def decode_sample(self) -> Callable[[], object]:
-        """A round's cell: decode ``sample_frames`` frames from the start, as ``_decode_rate``."""
-        return lambda: self._decode_rate(limit=self.sample_frames)
+        """A round's cell: decode ``sample_frames`` frames from the start, as ``_decode_rate``;
+        its rate counts from the first frame out (steady state: opening the file and filling
+        the frame threads' pipeline would make a short sample slower than a long run, and the
+        bound looser)."""
+        return lambda: self._decode_rate(limit=self.sample_frames, steady=True)
 
-    def _decode_rate(self, threads: int = 0, limit: int | None = None) -> float:
+    def _decode_rate(self, threads: int = 0, limit: int | None = None, *, steady: bool = False) -> float:
         """Frames per second, PyAV with frame threads (``threads`` 0: FFmpeg's count; 1: one
-        thread), decoding everything (nothing converted)."""
+        thread), decoding everything (nothing converted); ``steady``: from the first frame."""
         limit = limit or (600 if QUICK else 1500)
         with av.open(str(self.inp.path)) as c:
             s = c.streams.video[0]
@@ -144,9 +155,11 @@ class Bench:
             t0 = time.perf_counter()
             for _ in c.decode(s):
                 n += 1
+                if n == 1 and steady:
+                    t0 = time.perf_counter()
                 if n >= limit:
                     break
-            return n / (time.perf_counter() - t0)
+            return (n - 1 if steady else n) / (time.perf_counter() - t0)
 
     def _key_decode_cost(self) -> float:
         """Seconds per key frame: decode the first few key frames alone, one thread, from their
@@ -206,14 +219,14 @@ class Bench:
 
         return go
 
-    def lower_bound(self, j: SnapshotJob, sample_s: float | None = None) -> float:
-        """Decode seconds the plan cannot avoid: at the rate of the rounds' decode sample
-        (``sample_s``, its median time), or of the start when there is none."""
+    def lower_bound(self, j: SnapshotJob, rate: float | None = None) -> float:
+        """Decode seconds the plan cannot avoid: at ``rate`` (the rounds' decode sample, frames
+        per second), or at the rate measured at the start."""
         targets = plan_targets(j.spec.timing, j.spec.frame_type, self.table)
         frames = frames_to_decode(decode_plan(self.table, targets))
         if j.spec.frame_type is FrameType.KEYFRAME:
             return frames * self.key_cost  # each is a key frame: ~5x an average frame
-        return frames / (self.sample_frames / sample_s if sample_s else self.rate)
+        return frames / (rate or self.rate)
 
     def frames(self, j: SnapshotJob) -> list[int]:
         return [t.frame for t in plan_targets(j.spec.timing, j.spec.frame_type, self.table)]
@@ -325,7 +338,7 @@ def workloads(b: Bench) -> dict[str, dict[str, float]]:
         else:
             cells["ff_select_tile"] = b.ff_select(frames, f",scale={SPRITE_W}:-2,tile=10x10", n_out=1)
         row = measure(cells)
-        row["lower_bound"] = b.lower_bound(j, row.get("decode_sample"))
+        row["lower_bound"] = b.lower_bound(j, row.get("decode_fps"))
         row["lower_bound_start"] = b.lower_bound(j)
         row["threads"] = b.threads
         row["lb_with_encode"] = row["lower_bound"] + b.encode_cost(j)
