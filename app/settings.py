@@ -98,7 +98,7 @@ class Settings:
     heartbeat_interval_s: float = 3.0
     dispatch_window: int = 2  # task messages in flight per pipeline (see the scheduling policy)
     worker_concurrency: int = 2
-    decode_threads: int = 0  # per job; 0 = max(1, usable CPUs // worker_concurrency)
+    decode_threads: int = 0  # per job; 0 = the host's CPUs shared by its running jobs (workers/frames/cores.py)
     worker_class: str = "cpu"  # "cpu" | "gpu": which pipelines' queues this worker consumes
     queue_sync_interval_s: float = 2.0  # how often workers pick up new pipelines' queues
 
@@ -261,9 +261,10 @@ class Settings:
 
     @property
     def effective_decode_threads(self) -> int:
-        """Decode threads one job may use: the setting, or this machine's usable CPUs shared
-        among the worker's concurrent jobs, so a busy worker never runs more decode threads than
-        it has cores (a job alone on an idle worker still gets only its share)."""
+        """Decode threads one job may use when the host's running jobs cannot be counted
+        (``workers.frames.cores.CoreShare.fallback``): the setting, or this machine's usable
+        CPUs shared among the worker's concurrent jobs, so a busy worker never runs more decode
+        threads than it has cores."""
         if self.decode_threads > 0:
             return self.decode_threads
         return max(1, usable_cpus() // max(1, self.worker_concurrency))

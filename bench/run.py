@@ -4,16 +4,24 @@ For each input x workload it times (warm, in-process, medians) ``run_snapshot`` 
 and the ffmpeg CLI producing the same frames three ways (one process per frame with ``-ss``
 before ``-i``; one process with a ``select`` filter; ``-skip_frame nokey`` for key frames), and
 computes the decode lower bound = frames that must be decoded (the planner's decode plan) /
-the decode rate measured on that input (PyAV, frame threads, every frame decoded, nothing
-converted). The worker runs with the decode thread budget of a job alone on this machine (all
-usable CPUs: parallel GOP lanes, ``plan.partition_lanes``); for ``even100`` and ``sprite`` the same
-job with one decoder runs beside it (``worker 1 lane``). Ends with one ``SUMMARY name=value ...``
-line. ``BENCH_QUICK=1`` runs a reduced set.
+the decode rate on that input (PyAV, frame threads, every frame decoded, nothing converted).
+That rate is timed as one more cell of the same interleaved rounds (``decode sample``), so load
+from other processes on this shared machine slows the bound as it slows the worker; the rate
+measured once at the start is printed beside it.
+
+The worker runs in the default configuration, exactly as a Celery worker runs a job: it holds
+its share of this host's cores for the run (``workers.pipeline.core_share`` from
+``Settings.from_env()``, nothing overridden), and being the only job on the host it gets every
+usable CPU (parallel GOP lanes, ``plan.partition_lanes``). Its CPU seconds per wall second are
+printed (``cores used``). For ``even100`` and ``sprite`` the same job with one decoder on one
+thread runs beside it (``worker 1 lane``). Ends with one ``SUMMARY name=value ...`` line, with the
+1-minute load average at the start and the end. ``BENCH_QUICK=1`` runs a reduced set.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -38,40 +46,69 @@ from app.core.specs import (
     SpriteSpec,
     Timing,
 )
+from app.settings import Settings
 from app.storage.objects import LocalObjectStore
 from bench.inputs import Input, ensure
 from bench.rangebench import range_read_fraction
 from workers.frames.encode import encode_image
 from workers.frames.plan import FrameTable, decode_plan, frames_to_decode, plan_targets
 from workers.frames.probe import open_input
-from workers.pipeline import MediaLimits, run_snapshot
+from workers.pipeline import MediaLimits, core_share, run_snapshot
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-# The worker's decode thread budget for a job alone on this machine (OPENMPS_WORKER_CONCURRENCY=1).
-DECODE_THREADS = len(os.sched_getaffinity(0))
+# The worker's share of this host's cores, as the task takes it (workers/tasks.py).
+SHARE = core_share(Settings.from_env())
 LIMITS = MediaLimits(max_frame_pixels=8192 * 8192, max_decoded_frames=10_000_000, deadline=None)
 FF = shutil.which("ffmpeg") or "ffmpeg"
 SPRITE_W = 160
+SAMPLE_FRAMES = 250  # the decode sample of each round: one GOP of the GOP-250 inputs (~1.3 s at 1080p)
+LONG_ROUND_S = 60.0  # a first round longer than this is the only one
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process, all threads (the worker runs in it; ffmpeg does not)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def measure(cells: dict[str, Callable[[], object]]) -> dict[str, float]:
     """Median wall time per cell, the cells interleaved round by round (A B C A B C ...), so
-    load from other processes on this shared 2-core box hits every method alike. One round
-    (no warm-up) when any cell takes over 5 s or in quick mode; else a warm-up and 3 rounds."""
+    load from other processes on this shared 2-core box hits every method alike; also the
+    median of the worker's CPU seconds per wall second (``worker_cpus``) and of the decode
+    sample's frame rate (``decode_fps``).
+
+    Three rounds: after a discarded warm-up when every cell of the first round took at most
+    5 s; else the first round counts and two follow, unless it took over ``LONG_ROUND_S`` (the
+    10-minute input) or in quick mode, where one round is all."""
     times: dict[str, list[float]] = {k: [] for k in cells}
+    cpus: list[float] = []
+    rates: list[float] = []
 
     def round_() -> None:
         for name, fn in cells.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+            c0, t0 = cpu_s(), time.perf_counter()
+            value = fn()
+            wall = time.perf_counter() - t0
+            times[name].append(wall)
+            if name == "worker":
+                cpus.append((cpu_s() - c0) / wall)
+            if name == "decode_sample":
+                assert isinstance(value, float)
+                rates.append(value)
 
     round_()
+    first = sum(v[0] for v in times.values())
     if not QUICK and max(v[0] for v in times.values()) <= 5.0:
-        times = {k: [] for k in cells}
-        for _ in range(3):
-            round_()
-    return {k: statistics.median(v) for k, v in times.items()}
+        times, cpus, rates = {k: [] for k in cells}, [], []
+        rounds = 3
+    else:
+        rounds = 0 if QUICK or first > LONG_ROUND_S else 2
+    for _ in range(rounds):
+        round_()
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    if rates:
+        medians["decode_fps"] = statistics.median(rates)
+    return {**medians, "worker_cpus": statistics.median(cpus)}
 
 
 def ff(args: list[str]) -> None:
@@ -92,15 +129,24 @@ class Bench:
         opened = open_input(str(inp.path), max_frame_pixels=LIMITS.max_frame_pixels)
         self.table: FrameTable = opened.index.table
         opened.close()
-        self.rate = max(self._decode_rate(), self._decode_rate())  # best of two: the physical limit
+        self.rate = max(self._decode_rate(), self._decode_rate())  # best of two, before the rounds
         # One decoder on one thread: the floor a job decoding in several lanes is compared with too.
         self.rate_1t = self._decode_rate(threads=1)
         self.key_cost = self._key_decode_cost()
+        # Each round's decode sample: the same frames every time, whatever the load at the start.
+        self.sample_frames = min(self.table.frame_count, SAMPLE_FRAMES)
 
-    def _decode_rate(self, threads: int = 0) -> float:
+    def decode_sample(self) -> Callable[[], object]:
+        """A round's cell: decode ``sample_frames`` frames from the start, as ``_decode_rate``;
+        its rate counts from the first frame out (steady state: opening the file and filling
+        the frame threads' pipeline would make a short sample slower than a long run, and the
+        bound looser)."""
+        return lambda: self._decode_rate(limit=self.sample_frames, steady=True)
+
+    def _decode_rate(self, threads: int = 0, limit: int | None = None, *, steady: bool = False) -> float:
         """Frames per second, PyAV with frame threads (``threads`` 0: FFmpeg's count; 1: one
-        thread), decoding everything (nothing converted)."""
-        limit = 600 if QUICK else 1500
+        thread), decoding everything (nothing converted); ``steady``: from the first frame."""
+        limit = limit or (600 if QUICK else 1500)
         with av.open(str(self.inp.path)) as c:
             s = c.streams.video[0]
             s.codec_context.thread_type = "AUTO" if threads != 1 else "SLICE"
@@ -109,9 +155,11 @@ class Bench:
             t0 = time.perf_counter()
             for _ in c.decode(s):
                 n += 1
+                if n == 1 and steady:
+                    t0 = time.perf_counter()
                 if n >= limit:
                     break
-            return n / (time.perf_counter() - t0)
+            return (n - 1 if steady else n) / (time.perf_counter() - t0)
 
     def _key_decode_cost(self) -> float:
         """Seconds per key frame: decode the first few key frames alone, one thread, from their
@@ -159,15 +207,26 @@ class Bench:
         )  # type: ignore[arg-type]
         return SnapshotJob(id="bench", tenant="b", pipeline_id="b", spec=spec)
 
-    def worker(self, j: SnapshotJob, decode_threads: int = DECODE_THREADS) -> Callable[[], object]:
-        return lambda: run_snapshot(j, self.store, limits=LIMITS, decode_threads=decode_threads)
+    def worker(self, j: SnapshotJob, decode_threads: int | None = None) -> Callable[[], object]:
+        """The job as the task runs it: holding its share of this host's cores for the run
+        (``decode_threads`` None), or with that many threads."""
 
-    def lower_bound(self, j: SnapshotJob) -> float:
+        def go() -> None:
+            with SHARE.hold() as threads:
+                if decode_threads is None:
+                    self.threads = threads
+                run_snapshot(j, self.store, limits=LIMITS, decode_threads=decode_threads or threads)
+
+        return go
+
+    def lower_bound(self, j: SnapshotJob, rate: float | None = None) -> float:
+        """Decode seconds the plan cannot avoid: at ``rate`` (the rounds' decode sample, frames
+        per second), or at the rate measured at the start."""
         targets = plan_targets(j.spec.timing, j.spec.frame_type, self.table)
         frames = frames_to_decode(decode_plan(self.table, targets))
         if j.spec.frame_type is FrameType.KEYFRAME:
             return frames * self.key_cost  # each is a key frame: ~5x an average frame
-        return frames / self.rate
+        return frames / (rate or self.rate)
 
     def frames(self, j: SnapshotJob) -> list[int]:
         return [t.frame for t in plan_targets(j.spec.timing, j.spec.frame_type, self.table)]
@@ -263,7 +322,9 @@ def workloads(b: Bench) -> dict[str, dict[str, float]]:
     for name, j in jobs.items():
         frames = b.frames(j)
         cells: dict[str, Callable[[], object]] = {"worker": b.worker(j)}
-        if name in ("even100", "sprite") and DECODE_THREADS > 1:
+        if j.spec.frame_type is not FrameType.KEYFRAME:
+            cells["decode_sample"] = b.decode_sample()  # the lower bound's rate, in the same rounds
+        if name in ("even100", "sprite") and len(os.sched_getaffinity(0)) > 1:
             cells["worker_1lane"] = b.worker(j, 1)  # the same job decoded by one decoder, side by side
         if name in ("exact1", "exact10"):
             cells["ff_per_frame"] = b.ff_per_frame(frames)
@@ -277,7 +338,9 @@ def workloads(b: Bench) -> dict[str, dict[str, float]]:
         else:
             cells["ff_select_tile"] = b.ff_select(frames, f",scale={SPRITE_W}:-2,tile=10x10", n_out=1)
         row = measure(cells)
-        row["lower_bound"] = b.lower_bound(j)
+        row["lower_bound"] = b.lower_bound(j, row.get("decode_fps"))
+        row["lower_bound_start"] = b.lower_bound(j)
+        row["threads"] = b.threads
         row["lb_with_encode"] = row["lower_bound"] + b.encode_cost(j)
         rows[name] = row
         print(f"  {b.inp.name} {name}: " + ", ".join(f"{k}={v:.3f}s" for k, v in row.items()), flush=True)
@@ -294,6 +357,8 @@ def main() -> int:
     results: dict[str, dict[str, dict[str, float]]] = {}
     labels: dict[str, str] = {}
     rates_1t: dict[str, float] = {}  # one-thread decode rate / frame-threaded rate, per input
+    load_start = os.getloadavg()[0]
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {len(os.sched_getaffinity(0))} CPUs")
     with tempfile.TemporaryDirectory(prefix="openmps-bench-") as tmp:
         for name in names:
             inp = ensure(name, QUICK)
@@ -310,9 +375,10 @@ def main() -> int:
     print()
     print(
         "| input | workload | worker s | decode LB s | worker/LB | LB+conv+enc s | worker/LB+enc | ffmpeg per-frame s "
-        "| ffmpeg select s | ffmpeg nokey best s | worker/best ffmpeg | worker 1 lane s | 1 lane/LB |"
+        "| ffmpeg select s | ffmpeg nokey best s | worker/best ffmpeg | worker 1 lane s | 1 lane/LB "
+        "| decode threads | cores used | LB at start s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, rows in results.items():
         for wl, row in rows.items():
             nokey = min((row[k] for k in ("ff_nokey_per", "ff_nokey_select") if k in row), default=None)
@@ -333,6 +399,9 @@ def main() -> int:
                 f"{row['worker'] / min(peers):.2f}",
                 f"{one_lane:.3f}" if one_lane is not None else "-",
                 f"{one_lane / row['lower_bound']:.2f}" if one_lane is not None and row["lower_bound"] else "-",
+                f"{row['threads']:.0f}",
+                f"{row['worker_cpus']:.2f}",
+                f"{row['lower_bound_start']:.3f}",
             ]
             print("| " + " | ".join(cells) + " |")
     print(f"\nrange read: {read} of {size} bytes ({frac:.4f}) for one exact frame at 95% of {big.label}")
@@ -348,7 +417,12 @@ def main() -> int:
         "even100_vs_lower_bound": a["even100"]["worker"] / a["even100"]["lower_bound"],
         "sprite_vs_ffmpeg": a["sprite"]["worker"] / a["sprite"]["ff_select_tile"],
         "sprite_vs_lower_bound": a["sprite"]["worker"] / a["sprite"]["lower_bound"],
-        "decode_threads": DECODE_THREADS,
+        "decode_threads": int(a["even100"]["threads"]),
+        "even100_cores_used": a["even100"]["worker_cpus"],
+        "sprite_cores_used": a["sprite"]["worker_cpus"],
+        # Against the decode rate measured once before the rounds (best of two), not in them.
+        "even100_vs_lower_bound_at_start": a["even100"]["worker"] / a["even100"]["lower_bound_start"],
+        "sprite_vs_lower_bound_at_start": a["sprite"]["worker"] / a["sprite"]["lower_bound_start"],
         # The same ratios against a one-thread decoder's lower bound (LB x frame-threaded/1-thread rate).
         "even100_vs_1thread_lower_bound": a["even100"]["worker"] / a["even100"]["lower_bound"] * rates_1t["a"],
         "sprite_vs_1thread_lower_bound": a["sprite"]["worker"] / a["sprite"]["lower_bound"] * rates_1t["a"],
@@ -359,6 +433,8 @@ def main() -> int:
         },
         "range_read_fraction": frac,
         "range_object_mb": size / 1e6,
+        "load1_start": load_start,
+        "load1_end": os.getloadavg()[0],
     }
     print("SUMMARY " + " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
     return 0

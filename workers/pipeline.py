@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import socket
 import tarfile
 import threading
 import time
@@ -41,11 +42,12 @@ from app.core import outputs, templates
 from app.core.errors import FailureCode, JobCanceled, JobFailure
 from app.core.jobs import Manifest, OutputImage, SnapshotJob, SpriteSheet
 from app.core.specs import FrameType, ImageFormat, SnapshotSpec, UrlSource, redact_url
-from app.settings import Settings
+from app.settings import Settings, usable_cpus
 from app.storage.objects import ObjectStore
 from workers.frames import compose
 from workers.frames.blank import is_blank
 from workers.frames.capture import Budget, Captured, FrameDecoder, OpenCVDecoder, PyAVDecoder, Stopped
+from workers.frames.cores import CoreShare, HostJobs
 from workers.frames.encode import encode_image
 from workers.frames.gpu import open_gpu_decoder
 from workers.frames.lanes import run_lanes
@@ -127,6 +129,18 @@ class StageTimes:
             setattr(self, stage, getattr(self, stage) + elapsed)
 
 
+def core_share(settings: Settings) -> CoreShare:
+    """Decode budgets for this host's jobs (``cores.CoreShare``), counted under
+    ``DATA_DIR/run/<host name>/jobs``: one directory per host name, so that a data directory
+    shared by several hosts (local storage on a network volume) still counts each host apart."""
+    return CoreShare(
+        HostJobs(settings.data_dir / "run" / socket.gethostname() / "jobs"),
+        usable_cpus(),
+        fixed=settings.decode_threads,
+        fallback=settings.effective_decode_threads,
+    )
+
+
 def run_snapshot(
     job: SnapshotJob,
     store: ObjectStore,
@@ -145,9 +159,10 @@ def run_snapshot(
     when given, is filled in as it runs. ``url_inputs``: how a URL input is read (the worker's
     settings); without it, a URL input is read with the guard refusing private addresses.
 
-    ``decode_threads`` is the job's share of the worker's cores (``Settings.decode_threads``):
-    above 1, a PyAV job whose frames lie in several far-apart GOPs decodes them in up to that
-    many parallel lanes (``_Run.capture_all``); 1 decodes in one lane, as ever."""
+    ``decode_threads`` is the job's share of the host's cores (``core_share``): above 1, a PyAV
+    job whose frames lie in several far-apart GOPs decodes them in up to that many parallel
+    lanes (``_Run.capture_all``), and one that cannot be split uses them as frame threads; 1
+    decodes in one lane on one thread."""
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     spec = job.spec
@@ -406,7 +421,9 @@ class _Run:
             )
         self.total = len(targets)
         groups = partition_lanes(dec.table, targets, lanes) if open_lane is not None else [targets]
-        if len(groups) == 1 or not isinstance(dec, PyAVDecoder) or not dec.limit_threads(lanes // len(groups)):
+        # One lane takes the whole budget as frame threads, so a job never decodes on more
+        # threads than its share (a decoder already opened keeps what it has, in one lane).
+        if not isinstance(dec, PyAVDecoder) or not dec.limit_threads(max(1, lanes // max(1, len(groups)))):
             groups = [targets]
         if len(groups) > 1:
             self.manifest.notes.append(f"decoded in {len(groups)} parallel lanes")

@@ -28,7 +28,7 @@ from app.storage.jobs import StartOutcome
 from app.wiring import Services, build_services
 from workers.celery_app import celery_app, settings
 from workers.metrics import observe_job, process_metrics
-from workers.pipeline import MediaLimits, StageTimes, public_message, run_snapshot
+from workers.pipeline import MediaLimits, StageTimes, core_share, public_message, run_snapshot
 from workers.progress import ProgressEmitter
 from workers.urlinput import UrlInputs
 
@@ -198,6 +198,7 @@ def deliver(
     if metrics is not None:
         metrics.busy.inc()
     manifest = None
+    share = core_share(cfg).hold()  # this host's cores, shared by its running jobs (workers/frames/cores.py)
     try:
         for retry in range(TRANSIENT_RETRIES + 1):
             try:
@@ -214,7 +215,7 @@ def deliver(
                     decoder=decoder,
                     written=JobOutputLog(services, job_id),
                     timings=timings,
-                    decode_threads=cfg.effective_decode_threads,
+                    decode_threads=share.threads,
                     url_inputs=UrlInputs.from_settings(cfg),
                 )
                 break
@@ -245,6 +246,7 @@ def deliver(
             message=public_message(f"internal error: {type(exc).__name__}: {exc}", "", ""),
         )
     finally:
+        share.release()
         watch.stop()
         if emitter is not None:
             emitter.close()  # after a superseded attempt too (a second close returns at once)

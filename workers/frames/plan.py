@@ -198,6 +198,13 @@ def frames_to_decode(steps: list[Step]) -> int:
 # it saves, so a plan is only split when every lane gets at least this many decoded frames.
 MIN_LANE_FRAMES = 50
 
+# A decoder with frame threads on n cores decodes about n ** this as fast as one thread
+# (``decode_speed``). Measured with PyAV on the 2-core benchmark machine, 1080p and 4K H.264,
+# FFmpeg's cores + 1 threads (``probe.set_decode_threads``): 1.58-1.72x one thread; 2 ** 0.7 = 1.62.
+# Frame threads scale below linearly (each waits for the rows of the frame before it), so beyond
+# two cores the exponent is an assumption that keeps lanes, which scale linearly, preferred.
+FRAME_THREAD_EXPONENT = 0.7
+
 
 def independent_runs(steps: list[Step]) -> list[list[Step]]:
     """The sequential plan cut before each of its seeks (the first step's aside).
@@ -215,18 +222,33 @@ def independent_runs(steps: list[Step]) -> list[list[Step]]:
     return runs
 
 
+def decode_speed(cores: int) -> float:
+    """How many times one thread's rate one decoder reaches on ``cores`` cores (frame threads)."""
+    return float(max(1, cores) ** FRAME_THREAD_EXPONENT)
+
+
+def lanes_time(costs: list[int], cores: int) -> float:
+    """Wall time, in one thread's frame decodes, of decoding groups of ``costs`` frames at once,
+    each on ``cores // len(costs)`` cores (the split ``capture_all`` makes)."""
+    return max(costs) / decode_speed(cores // len(costs))
+
+
 def partition_lanes(
     table: FrameTable, targets: list[Target], lanes: int, *, min_frames: int = MIN_LANE_FRAMES
 ) -> list[list[Target]]:
     """Split ``targets`` (sorted by frame) into at most ``lanes`` groups that separate decoders
-    can work on at once, in order: group i holds earlier frames than group i + 1.
+    can work on at once, in order: group i holds earlier frames than group i + 1. ``lanes`` is
+    the job's decode budget in cores; each group's decoder gets ``lanes // groups`` of them.
 
-    Groups are whole ``independent_runs`` of the sequential plan, contiguous, balanced so the
-    largest group decodes as few frames as possible (the wall time of a parallel run), and never
-    more groups than ``total frames // min_frames``; of the splits with that smallest maximum it
-    takes one with the fewest groups (fewer containers to open). Concatenated, the groups are ``targets``;
-    their decode counts sum to the sequential plan's (``frames_to_decode``). One group = decode
-    sequentially.
+    Groups are whole ``independent_runs`` of the sequential plan, contiguous, never more than
+    ``total frames // min_frames``. For each number of groups the split is balanced so the largest
+    group decodes as few frames as possible; of those splits it takes the one whose wall time
+    (``lanes_time``: the largest group at its decoder's ``decode_speed``) is smallest, and of
+    equal ones the fewest groups (fewer containers to open). So a plan whose runs do not divide
+    evenly (two GOPs of 475 and 200 frames on 2 cores) stays in one decoder with frame threads
+    on both cores, rather than one lane decoding 70% of it on one thread while the other core
+    idles. Concatenated, the groups are ``targets``; their decode counts sum to the sequential
+    plan's (``frames_to_decode``). One group = decode sequentially.
     """
     if not targets:
         return []
@@ -234,21 +256,27 @@ def partition_lanes(
     costs = [frames_to_decode(run) for run in runs]
     total = sum(costs)
     wanted = max(1, min(lanes, len(runs), total // max(1, min_frames)))
-    if wanted == 1:
-        return [list(targets)]
-    # Smallest capacity C such that greedy packing in order needs <= wanted groups (binary
-    # search over C; greedy is optimal for contiguous packing at a given C).
-    lo, hi = max(costs), total
+    best, best_time = [list(range(len(costs)))], lanes_time([total], lanes)
+    for n in range(2, wanted + 1):
+        split = _balanced(costs, n)
+        time = lanes_time([sum(costs[i] for i in g) for g in split], lanes)
+        if time < best_time:
+            best, best_time = split, time
+    return [[step.target for i in members for step in runs[i]] for members in best]
+
+
+def _balanced(costs: list[int], groups: int) -> list[list[int]]:
+    """A contiguous split of ``costs`` into at most ``groups`` groups with the smallest maximum:
+    the smallest capacity C at which greedy packing in order needs <= ``groups`` groups (binary
+    search over C; greedy is optimal for contiguous packing at a given C)."""
+    lo, hi = max(costs), sum(costs)
     while lo < hi:
         mid = (lo + hi) // 2
-        if len(_pack(costs, mid)) <= wanted:
+        if len(_pack(costs, mid)) <= groups:
             hi = mid
         else:
             lo = mid + 1
-    groups: list[list[Target]] = []
-    for members in _pack(costs, lo):
-        groups.append([step.target for i in members for step in runs[i]])
-    return groups
+    return _pack(costs, lo)
 
 
 def _pack(costs: list[int], capacity: int) -> list[list[int]]:

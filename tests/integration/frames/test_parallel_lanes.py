@@ -4,7 +4,9 @@ The same job runs twice on the same input, once with ``decode_threads=1`` (one l
 with several (independent GOP ranges decoded at once, ``plan.partition_lanes``); every output
 image's drawn frame index is read back and must match between the two runs and the frame a
 player shows at the requested time. Local files and presigned S3 URLs (each lane its own Range
-reader), for evenly spread, series, points with duplicates and sprite jobs.
+reader), for evenly spread, series, points with duplicates and sprite jobs. With the budget the
+task gives a job (``cores.CoreShare``: the host's cores shared by the jobs running on it), a job
+alone splits into lanes and one among as many jobs as cores does not, with the same frames.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from app.storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from tests.integration.frames.conftest import Videos
 from tests.media import VideoFacts, read_frame_index
 from tests.servers import S3Server
+from workers.frames.cores import CoreShare, HostJobs
 from workers.pipeline import MediaLimits, run_snapshot
 
 LIMITS = MediaLimits(max_frame_pixels=4096 * 4096, max_decoded_frames=100_000, deadline=None)
@@ -115,7 +118,8 @@ def without_lane_notes(m: Manifest) -> list[str]:
 CASES: dict[str, tuple[Timing, dict[str, object]]] = {
     "even": (Average(40), {}),
     "series": (Series(300, 0.9, 12), {}),
-    "points_with_duplicates": (TimePoints((11_900, 500, 500, 2_070, 6_000, 6_000, 9_999, 4_040)), {}),
+    # Late in each GOP, so that each lane decodes most of its GOPs (lanes beat frame threads).
+    "points_with_duplicates": (TimePoints((11_900, 1_900, 1_900, 3_900, 7_900, 7_900, 9_999, 5_900)), {}),
     "keyframes": (Average(60), {"frame_type": FrameType.KEYFRAME}),
     "sprite": (Average(30), {"sprite": {"keep_cells": False, "columns": 5, "lines": 4}}),
     "sprite_and_cells": (Average(24), {"sprite": {"columns": 4, "lines": 4, "cell_sel_step": 2}}),
@@ -172,3 +176,31 @@ def test_a_cancel_during_a_parallel_run_deletes_every_image(place: Place) -> Non
         )
     assert 3 <= len(done) < 40
     assert place.store.list_keys(place.many) == []
+
+
+def test_the_hosts_share_splits_a_job_alone_and_not_one_among_as_many_jobs_as_cores(
+    place: Place, long_video: VideoFacts, tmp_path: Path
+) -> None:
+    store = place.store
+    crowded_bucket = place.many.replace("many-", "crowded-")
+    store.make_bucket(crowded_bucket)
+    share = CoreShare(HostJobs(tmp_path / "run" / "jobs"), cores=LANES)
+    timing = Series(300, 0.9, 12)
+    one = run_snapshot(make_job(place, place.one, timing), store, limits=LIMITS, decode_threads=1)
+    with share.hold() as alone:
+        many = run_snapshot(make_job(place, place.many, timing), store, limits=LIMITS, decode_threads=alone)
+    others = [share.jobs.register() for _ in range(LANES - 1)]  # the host's other cores are busy
+    try:
+        with share.hold() as among:
+            crowded = run_snapshot(make_job(place, crowded_bucket, timing), store, limits=LIMITS, decode_threads=among)
+    finally:
+        for other in others:
+            other.release()
+    assert (alone, among) == (LANES, 1)
+    assert 2 <= lane_count(many) <= LANES and lane_count(crowded) == 1, (many.notes, crowded.notes)
+    assert [replace(i, key="") for i in many.images] == [replace(i, key="") for i in one.images]
+    assert [replace(i, key="") for i in crowded.images] == [replace(i, key="") for i in one.images]
+    expected = [long_video.frame_at(i.requested_ms) for i in one.images]
+    for bucket, m in ((place.one, one), (place.many, many), (crowded_bucket, crowded)):
+        assert [drawn(store, bucket, i.key) for i in m.images] == expected
+    assert share.jobs.count() == 0

@@ -14,10 +14,12 @@ from workers.frames.plan import (
     Target,
     choose_seek,
     decode_plan,
+    decode_speed,
     frame_at,
     frames_to_decode,
     independent_runs,
     key_at_or_before,
+    lanes_time,
     partition_lanes,
     plan_targets,
     requested_times,
@@ -246,8 +248,10 @@ class TestParallelLanes:
         tg = plan_targets(Series(0, 10, 6), FrameType.KEYFRAME, GOP250)
         assert len(independent_runs(decode_plan(GOP250, tg))) == 6
         assert partition_lanes(GOP250, tg, 4) == [tg]
-        # Six 1-frame runs over 4 lanes: 2 frames is the best maximum, and 3 lanes reach it.
-        assert [len(g) for g in partition_lanes(GOP250, tg, 4, min_frames=1)] == [2, 2, 2]
+        # Six 1-frame runs on 4 cores: two groups of 3 on 2 cores each (3 / 2 ** 0.7 = 1.85
+        # frames' time) beat three groups of 2, or four of at most 2, on one core each (2).
+        assert [len(g) for g in partition_lanes(GOP250, tg, 4, min_frames=1)] == [3, 3]
+        assert [len(g) for g in partition_lanes(GOP250, tg, 3, min_frames=1)] == [2, 2, 2]
 
     def test_never_more_lanes_than_runs_or_asked(self) -> None:
         tg = plan_targets(Average(100), FrameType.EXACT, GOP250)
@@ -274,19 +278,40 @@ class TestParallelLanes:
         # Independent: fresh decoders per group decode exactly what the sequential plan decodes.
         sequential = frames_to_decode(decode_plan(table, tg))
         assert sum(group_cost(table, g) for g in groups) == sequential
-        # Balanced: no contiguous split of the runs into as many groups has a smaller maximum.
+        # Fastest: no contiguous split of the runs into at most as many groups has a smaller wall
+        # time (the largest group at the speed of its share of the cores), nor an equal one
+        # with fewer groups.
         runs = independent_runs(decode_plan(table, tg))
         costs = [frames_to_decode(r) for r in runs]
         k = max(1, min(lanes, len(runs), sequential // min_frames))
         assert len(groups) <= k
-        best = (
-            min(
-                max(sum(costs[a:b]) for a, b in zip((0, *cut), (*cut, len(costs)), strict=True))
+        if len(costs) <= 12:
+            splits = [
+                [sum(costs[a:b]) for a, b in zip((0, *cut), (*cut, len(costs)), strict=True)]
                 for n in range(k)
                 for cut in itertools.combinations(range(1, len(costs)), n)
-            )
-            if len(costs) <= 12
-            else None
-        )
-        if best is not None:
-            assert max(group_cost(table, g) for g in groups) == best
+            ]
+            got = lanes_time([group_cost(table, g) for g in groups], lanes)
+            fastest = min(lanes_time(split, lanes) for split in splits)
+            assert got == pytest.approx(fastest)
+            assert len(groups) == min(len(split) for split in splits if lanes_time(split, lanes) <= got + 1e-9)
+
+    def test_a_split_that_leaves_a_core_idle_stays_one_decoder_with_frame_threads(self) -> None:
+        # 4K G250 30 s (the benchmark's exact10): ten frames whose plan runs 200 + 475 frames
+        # (it decodes on through the key frame at 500). Two one-thread lanes take 475 frames'
+        # time; one decoder on both cores 675 / 2 ** 0.7 = 416; on 4 cores, 675 / 4 ** 0.7 = 256
+        # beats two lanes of 2 cores (475 / 2 ** 0.7 = 292) too.
+        table = FrameTable(tuple(i * 40.0 for i in range(750)), (0, 250, 500), 30_000.0)
+        tg = plan_targets(Series(1980, 3.0, 10), FrameType.EXACT, table)
+        runs = [frames_to_decode(r) for r in independent_runs(decode_plan(table, tg))]
+        assert runs == [200, 475]
+        assert partition_lanes(table, tg, 2) == partition_lanes(table, tg, 4) == [tg]
+        assert lanes_time([675], 2) < lanes_time([200, 475], 2)
+        # Even runs still split: six GOPs of ~240 frames on 2 cores, 3 + 3 each.
+        assert len(partition_lanes(GOP250, plan_targets(Average(100), FrameType.EXACT, GOP250), 2)) == 2
+
+    def test_decode_speed_is_one_thread_on_one_core_and_grows_slower_than_the_cores(self) -> None:
+        assert decode_speed(1) == 1.0
+        assert decode_speed(0) == 1.0
+        assert 1.5 < decode_speed(2) < 1.7
+        assert decode_speed(2) < decode_speed(4) < 4
