@@ -21,6 +21,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from app.console.routes import URL_PREFIX, create_blueprint, render_error
 from app.console.services import SESSION_LIFETIME, ConsoleServices, session_key
+from app.console.sessions import LazyCookieSessions
 from app.gateway.dialect import Dialect, path_prefix
 
 __all__ = ["ConsoleServices", "install_console", "session_key"]
@@ -30,6 +31,7 @@ def install_console(flask_app: Flask, services: ConsoleServices) -> Dialect:
     """Register the console's blueprint and the app settings its sessions need. Returns how the
     shell should render its errors (an HTML page) and which requests are its (``/console``)."""
     flask_app.secret_key = services.session_key
+    flask_app.session_interface = LazyCookieSessions()
     flask_app.config.update(
         SESSION_COOKIE_NAME="openmps_console",
         SESSION_COOKIE_PATH=URL_PREFIX,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -94,7 +94,8 @@ class PipelineChanges:
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (``uuid4().hex``'s form, a few times cheaper: one per submitted job)."""
+    return secrets.token_hex(16)
 
 
 def request_fingerprint(tenant: str, req: SubmitRequest) -> str:
@@ -240,7 +241,8 @@ class SnapshotService:
             created_at=self.clock(),
             progress_total=spec.requested_count or 0,
         )
-        return job, request_fingerprint(tenant, req)
+        # Only a client token is bound to a fingerprint (the create script stores it with the token).
+        return job, request_fingerprint(tenant, req) if req.client_token else ""
 
     def _check_progress(self, req: SubmitRequest) -> ProgressEvents | None:
         """The progress events asked for, with their URL resolved: their own, else the job's

@@ -492,31 +492,33 @@ def plain_data(value: Any) -> Any:
     return value
 
 
-_RECENT = threading.local()  # per thread: the last few (spec, plain dict) pairs, by identity
-_RECENT_SPECS = 4
+_RECENT = threading.local()  # per thread: the last (spec, plain dict) pairs, by the spec's identity
+_RECENT_SPECS = 128  # more than a batch's jobs (MAX_BATCH_JOBS), each converted twice apart
 
 
 def spec_to_dict(spec: SnapshotSpec) -> dict[str, Any]:
     """The spec as plain JSON-ready data (``dataclasses.asdict`` plus the timing's ``kind``).
 
-    A submission converts the same spec three times (fingerprint, stored record, response), so
-    the last few conversions of this thread are kept by the spec's identity (specs are
-    immutable). Each call gets a fresh top-level dict over nested values shared with the other
-    callers of the same spec: build new nested dicts rather than changing them
-    (``app/dialects/native/render.py`` ``native_spec``)."""
-    recent: list[tuple[SnapshotSpec, dict[str, Any]]] | None = getattr(_RECENT, "pairs", None)
+    A submission converts the same spec more than once (fingerprint, stored record, response),
+    and a batch stores all its jobs before it renders the first; so the last conversions of this
+    thread are kept by the spec's identity (specs are immutable; the entry holds the spec, so
+    its id cannot be reused while it is kept). Each call gets a fresh top-level dict over nested
+    values shared with the other callers of the same spec: build new nested dicts rather than
+    changing them (``app/dialects/native/render.py`` ``native_spec``)."""
+    recent: dict[int, tuple[SnapshotSpec, dict[str, Any]]] | None = getattr(_RECENT, "pairs", None)
     if recent is None:
-        recent = _RECENT.pairs = []
-    for seen, data in recent:
-        if seen is spec:
-            return dict(data)
+        recent = _RECENT.pairs = {}
+    found = recent.get(id(spec))
+    if found is not None and found[0] is spec:
+        return dict(found[1])
     data = plain_data(spec)
     kind = next(k for k, cls in _TIMING_KINDS.items() if isinstance(spec.timing, cls))
     data["timing"] = {"kind": kind, **data["timing"]}  # converted with the spec
     if isinstance(spec.timing, TimePoints):
         data["timing"]["points_ms"] = list(spec.timing.points_ms)
-    recent.insert(0, (spec, data))
-    del recent[_RECENT_SPECS:]
+    recent[id(spec)] = (spec, data)
+    if len(recent) > _RECENT_SPECS:
+        del recent[next(iter(recent))]  # the oldest (dicts keep insertion order)
     return dict(data)
 
 

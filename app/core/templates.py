@@ -12,6 +12,7 @@ core never knows a vendor's token names.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -87,7 +88,16 @@ def escape(text: str) -> str:
 
 def from_vendor(text: str, spelling: Mapping[str, str]) -> str:
     """A vendor's key text -> neutral template. ``spelling`` maps vendor tokens to neutral ones,
-    e.g. ``{"{Count}": "{index:5}", "{JobId}": "{job_id}"}``; everything else is literal."""
+    e.g. ``{"{Count}": "{index:5}", "{JobId}": "{job_id}"}``; everything else is literal.
+
+    Pure, and a high-volume submitter sends the same few templates: the translations are kept
+    (``_from_vendor``), a share of every submission otherwise."""
+    return _from_vendor(text, tuple(spelling.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _from_vendor(text: str, spelling_items: tuple[tuple[str, str], ...]) -> str:
+    spelling = dict(spelling_items)
     if not spelling:
         return escape(text)
     pattern = re.compile("|".join(re.escape(k) for k in sorted(spelling, key=len, reverse=True)))
@@ -103,8 +113,19 @@ def from_vendor(text: str, spelling: Mapping[str, str]) -> str:
 
 def to_vendor(template: str, spelling: Mapping[str, str], *, job_id: str | None = None) -> str:
     """A neutral template spelled in a vendor's syntax (the inverse of ``from_vendor``):
-    ``spelling`` maps neutral token names to vendor text; ``job_id`` given renders that token."""
+    ``spelling`` maps neutral token names to vendor text; ``job_id`` given renders that token.
+    Kept like ``from_vendor``'s, but for a rendered job id (one per job: nothing to share)."""
+    if job_id is None:
+        return _to_vendor(template, tuple(spelling.items()))
+    return _spell(template, spelling, job_id)
 
+
+@functools.lru_cache(maxsize=4096)
+def _to_vendor(template: str, spelling_items: tuple[tuple[str, str], ...]) -> str:
+    return _spell(template, dict(spelling_items), None)
+
+
+def _spell(template: str, spelling: Mapping[str, str], job_id: str | None) -> str:
     def piece(m: re.Match[str]) -> str:
         text = m.group(0)
         if text in ("{{", "}}"):

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
+import orjson
 import redis
 
 from app.core.errors import (
@@ -133,6 +134,16 @@ def _flat(fields: dict[str, str]) -> list[str]:
 def _objects(members: set[str]) -> list[tuple[str, str]]:
     """(bucket, key) of a written set's "bucket/key" members."""
     return sorted((m.split("/", 1)[0], m.split("/", 1)[1]) for m in members if "/" in m)
+
+
+def _script_json(data: object) -> str:
+    """JSON for a script's argument, UTF-8 as is (like HSET's): orjson, a measurable share of a
+    batch's cost cheaper than ``json.dumps``; Python's for what orjson refuses (a lone surrogate
+    in a vendor's free text), which the client then encodes as it always has."""
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def _index_keys(tenant: str, pipeline_id: str, state: str) -> list[str]:
@@ -257,7 +268,7 @@ class RedisJobRepository:
             script_keys += [keys.pipeline(pid), keys.pending(pid), keys.dispatched(pid), keys.running(pid)]
         window = self.dispatch.window if self.dispatch is not None else 0
         args: list[str | int] = [len(jobs), n_idx, len(pipelines), window, now_ms(), RANK_PRIORITY_FACTOR]
-        args.append(json.dumps(batch, separators=(",", ":"), ensure_ascii=False))  # UTF-8 as is, like HSET's
+        args.append(_script_json(batch))
         results, sent = self._create(keys=script_keys, args=args)
         if self.dispatch is not None:
             for pid, ids in zip(pipelines, sent, strict=True):

@@ -96,17 +96,13 @@ def install_metrics(flask_app: Flask, settings: Settings, services: Services) ->
     web = WebMetrics(local)
     store = StoreCollector(services.redis, services.jobs, services.pipelines, services.scheduler, services.fleet)
 
-    @flask_app.before_request
-    def _clock() -> None:
-        g.metrics_started = time.monotonic()
-
     @flask_app.after_request
     def _count(response: Response) -> Response:
         surface = request.blueprint or "none"
         web.requests.labels(surface, str(response.status_code)).inc()
-        started = g.get("metrics_started")
+        started = g.get("started")  # the shell's first before_request hook (app.web)
         if started is not None:
-            web.latency.labels(surface).observe(time.monotonic() - started)
+            web.latency.labels(surface).observe(time.perf_counter() - started)
         return response
 
     @flask_app.get("/metrics")

@@ -3,7 +3,10 @@ value, every job reads back as it was written, and the preset dictionary never c
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import zlib
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -56,6 +59,16 @@ def test_a_value_too_long_for_the_pieces_stays_whole_and_the_named_fields_never_
 )
 def test_json_packs_and_unpacks(data: object) -> None:
     assert unpack_json(pack_json(data)) == data
+
+
+def test_values_packed_in_base85_by_earlier_releases_still_read() -> None:
+    """Records stored before the base64 tag ("y") carry base85 behind "z"; both decode."""
+    data = {"input": {"bucket": "media", "key": "in/v.mp4"}, "timing": {"kind": "single", "time_ms": 1000.0}}
+    text = json.dumps(data, separators=(",", ":")).encode()
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, ZDICT_1)
+    earlier = "z" + base64.b85encode(deflate.compress(text) + deflate.flush()).decode()
+    assert unpack_json(earlier) == data
+    assert pack_json(data).startswith("y") and unpack_json(pack_json(data)) == data
 
 
 def test_a_job_reads_back_exactly_and_every_field_fits() -> None:

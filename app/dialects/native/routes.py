@@ -63,6 +63,8 @@ def _bool_arg(name: str) -> bool:
 
 
 def _float_arg(name: str, default: float) -> float:
+    if not request.query_string:  # most submissions: no need to parse a query into request.args
+        return default
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
