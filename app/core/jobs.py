@@ -60,6 +60,8 @@ class Manifest:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        if self == _EMPTY_MANIFEST:  # every job until it runs: each submission renders one
+            return {**_EMPTY_MANIFEST_DICT, "images": [], "sheets": [], "notes": []}
         data: dict[str, Any] = plain_data(self)  # = dataclasses.asdict, without the deep copies
         return data
 
@@ -69,6 +71,10 @@ class Manifest:
         data["images"] = [OutputImage(**i) for i in data.get("images", [])]
         data["sheets"] = [SpriteSheet(**s) for s in data.get("sheets", [])]
         return cls(**data)
+
+
+_EMPTY_MANIFEST = Manifest()
+_EMPTY_MANIFEST_DICT: dict[str, Any] = plain_data(_EMPTY_MANIFEST)
 
 
 @dataclass
