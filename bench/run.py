@@ -3,11 +3,14 @@
 For each input x workload it times (warm, in-process, medians) ``run_snapshot`` on a local store
 and the ffmpeg CLI producing the same frames three ways (one process per frame with ``-ss``
 before ``-i``; one process with a ``select`` filter; ``-skip_frame nokey`` for key frames), and
-computes the decode lower bound = frames that must be decoded (the planner's decode plan) /
-the decode rate on that input (PyAV, frame threads, every frame decoded, nothing converted).
-That rate is timed as one more cell of the same interleaved rounds (``decode sample``), so load
-from other processes on this shared machine slows the bound as it slows the worker; the rate
-measured once at the start is printed beside it.
+computes two decode lower bounds = frames that must be decoded (the planner's decode plan) / a
+decode rate on that input (PyAV, every frame decoded, nothing converted): the issue's bound with
+one decoder on one thread (``LB``: a job that keeps to one core cannot go under it; the target
+is even100 and sprite at <= 0.6 of it, which only a job using both cores reaches), and the
+stricter one at the frame-threaded rate of one decoder on every core (``threaded LB``). Both
+rates are timed as cells of the same interleaved rounds (``decode sample``), so load from other
+processes on this shared machine slows the bounds as it slows the worker; the threaded bound at
+the rate measured once at the start is printed beside them.
 
 The worker runs in the default configuration, exactly as a Celery worker runs a job: it holds
 its share of this host's cores for the run (``workers.pipeline.core_share`` from
@@ -75,14 +78,14 @@ def measure(cells: dict[str, Callable[[], object]]) -> dict[str, float]:
     """Median wall time per cell, the cells interleaved round by round (A B C A B C ...), so
     load from other processes on this shared 2-core box hits every method alike; also the
     median of the worker's CPU seconds per wall second (``worker_cpus``) and of the decode
-    sample's frame rate (``decode_fps``).
+    samples' frame rates (``decode_fps``: frame threads; ``decode_1t_fps``: one thread).
 
     Three rounds: after a discarded warm-up when every cell of the first round took at most
     5 s; else the first round counts and two follow, unless it took over ``LONG_ROUND_S`` (the
     10-minute input) or in quick mode, where one round is all."""
     times: dict[str, list[float]] = {k: [] for k in cells}
     cpus: list[float] = []
-    rates: list[float] = []
+    rates: dict[str, list[float]] = {"decode_sample": [], "decode_sample_1t": []}
 
     def round_() -> None:
         for name, fn in cells.items():
@@ -92,22 +95,24 @@ def measure(cells: dict[str, Callable[[], object]]) -> dict[str, float]:
             times[name].append(wall)
             if name == "worker":
                 cpus.append((cpu_s() - c0) / wall)
-            if name == "decode_sample":
+            if name in rates:
                 assert isinstance(value, float)
-                rates.append(value)
+                rates[name].append(value)
 
     round_()
     first = sum(v[0] for v in times.values())
     if not QUICK and max(v[0] for v in times.values()) <= 5.0:
-        times, cpus, rates = {k: [] for k in cells}, [], []
+        times, cpus = {k: [] for k in cells}, []
+        rates = {k: [] for k in rates}
         rounds = 3
     else:
         rounds = 0 if QUICK or first > LONG_ROUND_S else 2
     for _ in range(rounds):
         round_()
     medians = {k: statistics.median(v) for k, v in times.items()}
-    if rates:
-        medians["decode_fps"] = statistics.median(rates)
+    for name, key in (("decode_sample", "decode_fps"), ("decode_sample_1t", "decode_1t_fps")):
+        if rates[name]:
+            medians[key] = statistics.median(rates[name])
     return {**medians, "worker_cpus": statistics.median(cpus)}
 
 
@@ -136,12 +141,12 @@ class Bench:
         # Each round's decode sample: the same frames every time, whatever the load at the start.
         self.sample_frames = min(self.table.frame_count, SAMPLE_FRAMES)
 
-    def decode_sample(self) -> Callable[[], object]:
-        """A round's cell: decode ``sample_frames`` frames from the start, as ``_decode_rate``;
-        its rate counts from the first frame out (steady state: opening the file and filling
-        the frame threads' pipeline would make a short sample slower than a long run, and the
-        bound looser)."""
-        return lambda: self._decode_rate(limit=self.sample_frames, steady=True)
+    def decode_sample(self, threads: int = 0) -> Callable[[], object]:
+        """A round's cell: decode ``sample_frames`` frames from the start, as ``_decode_rate``
+        (``threads`` 1: one decoder thread); its rate counts from the first frame out (steady
+        state: opening the file and filling the frame threads' pipeline would make a short
+        sample slower than a long run, and the bound looser)."""
+        return lambda: self._decode_rate(threads, limit=self.sample_frames, steady=True)
 
     def _decode_rate(self, threads: int = 0, limit: int | None = None, *, steady: bool = False) -> float:
         """Frames per second, PyAV with frame threads (``threads`` 0: FFmpeg's count; 1: one
@@ -220,8 +225,8 @@ class Bench:
         return go
 
     def lower_bound(self, j: SnapshotJob, rate: float | None = None) -> float:
-        """Decode seconds the plan cannot avoid: at ``rate`` (the rounds' decode sample, frames
-        per second), or at the rate measured at the start."""
+        """Decode seconds the plan cannot avoid: at ``rate`` (a rounds' decode sample, frames
+        per second), or at the frame-threaded rate measured at the start."""
         targets = plan_targets(j.spec.timing, j.spec.frame_type, self.table)
         frames = frames_to_decode(decode_plan(self.table, targets))
         if j.spec.frame_type is FrameType.KEYFRAME:
@@ -323,7 +328,9 @@ def workloads(b: Bench) -> dict[str, dict[str, float]]:
         frames = b.frames(j)
         cells: dict[str, Callable[[], object]] = {"worker": b.worker(j)}
         if j.spec.frame_type is not FrameType.KEYFRAME:
-            cells["decode_sample"] = b.decode_sample()  # the lower bound's rate, in the same rounds
+            cells["decode_sample"] = b.decode_sample()  # the threaded lower bound's rate, in the same rounds
+            if name != "exact1":  # the issue's bound (one thread): where a job can use both cores
+                cells["decode_sample_1t"] = b.decode_sample(threads=1)
         if name in ("even100", "sprite") and len(os.sched_getaffinity(0)) > 1:
             cells["worker_1lane"] = b.worker(j, 1)  # the same job decoded by one decoder, side by side
         if name in ("exact1", "exact10"):
@@ -338,10 +345,12 @@ def workloads(b: Bench) -> dict[str, dict[str, float]]:
         else:
             cells["ff_select_tile"] = b.ff_select(frames, f",scale={SPRITE_W}:-2,tile=10x10", n_out=1)
         row = measure(cells)
-        row["lower_bound"] = b.lower_bound(j, row.get("decode_fps"))
+        row["threaded_lb"] = b.lower_bound(j, row.get("decode_fps"))
         row["lower_bound_start"] = b.lower_bound(j)
+        # The issue's lower bound (one decoder thread); the threaded one where none was timed.
+        row["lower_bound"] = b.lower_bound(j, row["decode_1t_fps"]) if "decode_1t_fps" in row else row["threaded_lb"]
         row["threads"] = b.threads
-        row["lb_with_encode"] = row["lower_bound"] + b.encode_cost(j)
+        row["lb_with_encode"] = row["threaded_lb"] + b.encode_cost(j)
         rows[name] = row
         print(f"  {b.inp.name} {name}: " + ", ".join(f"{k}={v:.3f}s" for k, v in row.items()), flush=True)
     return rows
@@ -374,11 +383,12 @@ def main() -> int:
         frac, read, size = range_read_fraction(big.path)
     print()
     print(
-        "| input | workload | worker s | decode LB s | worker/LB | LB+conv+enc s | worker/LB+enc | ffmpeg per-frame s "
-        "| ffmpeg select s | ffmpeg nokey best s | worker/best ffmpeg | worker 1 lane s | 1 lane/LB "
-        "| decode threads | cores used | LB at start s |"
+        "| input | workload | worker s | LB s (1 thread) | worker/LB | threaded LB s | worker/threaded LB "
+        "| threaded LB+conv+enc s | worker/that | ffmpeg per-frame s | ffmpeg select s | ffmpeg nokey best s "
+        "| worker/best ffmpeg | worker 1 lane s | 1 lane/threaded LB | decode threads | cores used "
+        "| threaded LB at start s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, rows in results.items():
         for wl, row in rows.items():
             nokey = min((row[k] for k in ("ff_nokey_per", "ff_nokey_select") if k in row), default=None)
@@ -389,8 +399,10 @@ def main() -> int:
                 labels[name].split(" (")[0],
                 wl,
                 f"{row['worker']:.3f}",
-                f"{row['lower_bound']:.3f}",
-                f"{row['worker'] / row['lower_bound']:.2f}" if row["lower_bound"] else "-",
+                f"{row['lower_bound']:.3f}" if "decode_1t_fps" in row else "-",
+                f"{row['worker'] / row['lower_bound']:.2f}" if "decode_1t_fps" in row else "-",
+                f"{row['threaded_lb']:.3f}",
+                f"{row['worker'] / row['threaded_lb']:.2f}" if row["threaded_lb"] else "-",
                 f"{row['lb_with_encode']:.3f}",
                 f"{row['worker'] / row['lb_with_encode']:.2f}",
                 f"{row['ff_per_frame']:.3f}" if "ff_per_frame" in row else "-",
@@ -398,7 +410,7 @@ def main() -> int:
                 f"{nokey:.3f}" if nokey is not None else "-",
                 f"{row['worker'] / min(peers):.2f}",
                 f"{one_lane:.3f}" if one_lane is not None else "-",
-                f"{one_lane / row['lower_bound']:.2f}" if one_lane is not None and row["lower_bound"] else "-",
+                f"{one_lane / row['threaded_lb']:.2f}" if one_lane is not None and row["threaded_lb"] else "-",
                 f"{row['threads']:.0f}",
                 f"{row['worker_cpus']:.2f}",
                 f"{row['lower_bound_start']:.3f}",
@@ -411,23 +423,28 @@ def main() -> int:
         "exact1_vs_ffmpeg_per_frame": a["exact1"]["worker"] / a["exact1"]["ff_per_frame"],
         "exact10_vs_ffmpeg_per_frame": a["exact10"]["worker"] / a["exact10"]["ff_per_frame"],
         "exact10_vs_lower_bound": a["exact10"]["worker"] / a["exact10"]["lower_bound"],
+        "exact10_vs_threaded_lower_bound": a["exact10"]["worker"] / a["exact10"]["threaded_lb"],
         "exact10_vs_lb_with_encode": a["exact10"]["worker"] / a["exact10"]["lb_with_encode"],
         "keyframe10_vs_ffmpeg_nokey": ratio(a["keyframe10"], "ff_nokey_per", "ff_nokey_select"),
         "even100_vs_ffmpeg_select": a["even100"]["worker"] / a["even100"]["ff_select"],
+        # The issue's target: <= 0.6 of the one-thread decode lower bound timed in the same rounds.
         "even100_vs_lower_bound": a["even100"]["worker"] / a["even100"]["lower_bound"],
         "sprite_vs_ffmpeg": a["sprite"]["worker"] / a["sprite"]["ff_select_tile"],
         "sprite_vs_lower_bound": a["sprite"]["worker"] / a["sprite"]["lower_bound"],
+        # Stricter: against one decoder on every core (frame threads), also timed in the rounds.
+        "even100_vs_threaded_lower_bound": a["even100"]["worker"] / a["even100"]["threaded_lb"],
+        "sprite_vs_threaded_lower_bound": a["sprite"]["worker"] / a["sprite"]["threaded_lb"],
         "decode_threads": int(a["even100"]["threads"]),
         "even100_cores_used": a["even100"]["worker_cpus"],
         "sprite_cores_used": a["sprite"]["worker_cpus"],
-        # Against the decode rate measured once before the rounds (best of two), not in them.
-        "even100_vs_lower_bound_at_start": a["even100"]["worker"] / a["even100"]["lower_bound_start"],
-        "sprite_vs_lower_bound_at_start": a["sprite"]["worker"] / a["sprite"]["lower_bound_start"],
-        # The same ratios against a one-thread decoder's lower bound (LB x frame-threaded/1-thread rate).
-        "even100_vs_1thread_lower_bound": a["even100"]["worker"] / a["even100"]["lower_bound"] * rates_1t["a"],
-        "sprite_vs_1thread_lower_bound": a["sprite"]["worker"] / a["sprite"]["lower_bound"] * rates_1t["a"],
+        # Against the threaded rate measured once before the rounds (best of two), not in them.
+        "even100_vs_threaded_lower_bound_at_start": a["even100"]["worker"] / a["even100"]["lower_bound_start"],
+        "sprite_vs_threaded_lower_bound_at_start": a["sprite"]["worker"] / a["sprite"]["lower_bound_start"],
+        # The one-thread bound from the one-thread rate measured once at the start (x threaded/1-thread).
+        "even100_vs_lower_bound_at_start": a["even100"]["worker"] / a["even100"]["lower_bound_start"] * rates_1t["a"],
+        "sprite_vs_lower_bound_at_start": a["sprite"]["worker"] / a["sprite"]["lower_bound_start"] * rates_1t["a"],
         **{
-            f"{w}_1lane_vs_lower_bound": a[w]["worker_1lane"] / a[w]["lower_bound"]
+            f"{w}_1lane_vs_threaded_lower_bound": a[w]["worker_1lane"] / a[w]["threaded_lb"]
             for w in ("even100", "sprite")
             if "worker_1lane" in a[w]
         },
