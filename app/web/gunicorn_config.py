@@ -12,29 +12,30 @@ clears ``PROMETHEUS_MULTIPROC_DIR`` before it forks the workers (a previous run'
 carry on), and a worker that exits stops counting in live gauges. Bind address, workers and
 threads stay on the command line (Procfile, deploy/), where operators look for them.
 
-Workers and threads (the Procfile's ``--workers 2 --threads 4``, gthread) were chosen with
-``bench/load.py``-style interleaved runs (``BENCH_GUNICORN``), native ``POST /api/v1/jobs``, wrk
-with 32 connections, on the 2-core dev box shared with other work (so compare within a run):
+Workers and threads (the Procfile's ``--workers 2 --threads 2``, gthread) were chosen with
+``bench/load.py`` runs (``BENCH_GUNICORN``), native ``POST /api/v1/jobs`` and the batch endpoint,
+wrk with 32 connections, on the 2-core dev box shared with other work (so compare within a run),
+each row against the bare endpoint under the same settings in the same run:
 
-=========================  =========  ======  ===================  ==========================
-configuration              jobs/s     p99 ms  server CPU ms/job    run (1-min load average)
-=========================  =========  ======  ===================  ==========================
-2 workers x 4 threads      1471       56      1.11                 A (quiet, rising to 7.6)
-2 workers x 8 threads      1341       58      1.22                 A
-2 workers x 16 threads     1316       72      1.23                 A
-3 workers x 8 threads      1443       71      1.18                 A
-2 workers x 4 threads      846        109     1.24                 B (8.3)
-3 workers x 3 threads      755        125     1.47                 B
-4 workers x 2 threads      571        219     1.52                 B
-2 workers x 4 threads      795        107     1.27                 C (5.2)
-gevent, 2 workers          695        208     1.27                 C
-sync, 4 workers            325        196     -                    D (12.9; 2x4: ~700)
-=========================  =========  ======  ===================  ==========================
+==========================  ========  ======  =================  ==========  ===================
+configuration               jobs/s    p99 ms  server CPU ms/job  batch j/s   run (1-min load)
+==========================  ========  ======  =================  ==========  ===================
+2 workers x 2 threads       1723      36      0.94               10 857      E (quiet)
+2 workers x 4 threads       1242      57      1.25               8 932       E (one noisy round)
+3 workers x 2 threads       1755      48      0.96               11 945      E
+2 workers x 4 threads       1388      61      1.19               7 513       F (4.8)
+2 workers x 2 threads       1618      39      0.99               10 781      F (5.0)
+3 workers x 2 threads       1663      54      1.00               10 674      F (4.1)
+2 workers x 4 threads       1574      61      1.02               10 050      F (4.4)
+==========================  ========  ======  =================  ==========  ===================
 
-One process per core; more processes only add CPU per job (context switches, one Redis pool
-and set of caches each), more threads gain nothing measurable, gevent costs the same CPU with a
-longer tail (and would monkeypatch the process), and sync workers leave the cores idle while a
-request waits on Redis. Four threads per worker keep both cores busy through those waits.
+One process per core, two threads each: a request's Redis round trip is short next to its
+Python, so two threads keep a core busy through it, while more threads only contend for the GIL
+(more CPU per job, a longer tail: p99 about 60 ms against 36-39 with two). A third process
+gains nothing measurable on two cores and lengthens the tail too. An earlier, slower submit path
+(1.1-1.5 ms of CPU a job) measured best at 2 x 4; gevent cost the same CPU with a longer tail
+(and would monkeypatch the process), and sync workers leave the cores idle while a request
+waits on Redis. ``deploy/`` runs 4 x 4 for its larger hosts: measure there the same way.
 """
 
 from __future__ import annotations
