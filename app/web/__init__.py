@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import redis
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, RequestURITooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestHeaderFieldsTooLarge, RequestURITooLarge
 
 from app.console import ConsoleServices, install_console, session_key
 from app.core.errors import DomainError, Unavailable
@@ -137,7 +137,11 @@ def create_app(
         if dialect is None:  # no dialect mounted at all: plain JSON
             status = exc.code if isinstance(exc, HTTPException) and exc.code else 500
             return jsonify({"code": type(exc).__name__, "message": str(exc)}), status
-        return dialect.render_error(exc)
+        rendered = flask_app.make_response(dialect.render_error(exc))
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods and "Allow" not in rendered.headers:
+            # RFC 9110: every 405 names the methods the resource takes, whichever dialect rendered it.
+            rendered.headers["Allow"] = ", ".join(exc.valid_methods)
+        return rendered
 
     return flask_app
 
