@@ -13,7 +13,7 @@ registered here too and renders its own errors as pages; ``app.web.probes`` adds
 from __future__ import annotations
 
 import logging
-import os
+import random
 import re
 import time
 from collections.abc import Sequence
@@ -97,7 +97,8 @@ def create_app(
     def assign_request_id() -> None:
         g.started = time.perf_counter()
         given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if given and _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+        # Only correlates log lines, so no system call for it (job ids stay from ``secrets``).
+        g.request_id = given if given and _REQUEST_ID.fullmatch(given) else f"{random.getrandbits(128):032x}"
 
     @flask_app.before_request
     def refuse_oversized() -> None:
