@@ -27,15 +27,32 @@ configuration               jobs/s    p99 ms  server CPU ms/job  batch j/s   run
 2 workers x 2 threads       1618      39      0.99               10 781      F (5.0)
 3 workers x 2 threads       1663      54      1.00               10 674      F (4.1)
 2 workers x 4 threads       1574      61      1.02               10 050      F (4.4)
+2 workers x 1 thread        1587      29      0.90               11 219      G (1.1)
+2 workers x 2 threads       1078      87      1.56               8 489       G (2.1, noisy)
+3 workers x 1 thread        1535      29      1.05               10 829      G (3.9)
+2 workers x 4 threads       1167      64      1.32               -           H (rounds 625, 1710)
+2 workers x 2 threads       1705      32      0.95               -           H (4.0)
+2 workers x 4 threads       1214      53      1.17               -           H (rounds 1645, 783)
+2 workers x 2 threads       1511      75      1.08               -           H (3.1)
 ==========================  ========  ======  =================  ==========  ===================
 
 One process per core, two threads each: a request's Redis round trip is short next to its
-Python, so two threads keep a core busy through it, while more threads only contend for the GIL
-(more CPU per job, a longer tail: p99 about 60 ms against 36-39 with two). A third process
+Python, so two threads keep a core busy through it (one thread measured as well, but would let
+a single synchronous call below stall its whole process), while more threads only contend for
+the GIL (more CPU per job, a longer tail: p99 53-64 ms with four against 31-39 with two in most
+runs; machine noise moves single runs of either). A third process
 gains nothing measurable on two cores and lengthens the tail too. An earlier, slower submit path
 (1.1-1.5 ms of CPU a job) measured best at 2 x 4; gevent cost the same CPU with a longer tail
 (and would monkeypatch the process), and sync workers leave the cores idle while a request
-waits on Redis. ``deploy/`` runs 4 x 4 for its larger hosts: measure there the same way.
+waits on Redis. 2 x 4 also fell, in about one round in three, to half its rate (600-800 jobs/s)
+while 2 x 2 beside it did not.
+
+The cost of fewer threads: a synchronous call holds its thread until its job ends or its budget
+runs out (``?wait=`` up to 10 s, MPS ``SubmitSnapshotJob``'s synchronous snapshot, Huawei's
+synchronous task), and with 2 x 2 the fifth concurrent one waits for a thread, as does every
+request behind it. Where clients use them heavily, raise ``--threads`` (idle waiting threads cost
+almost nothing; only busy ones contend). ``deploy/`` runs 4 x 4 for its larger hosts: measure
+there the same way.
 """
 
 from __future__ import annotations
