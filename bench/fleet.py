@@ -39,6 +39,7 @@ from types import FrameType
 from typing import Any
 
 from app.devstack import redis_binary
+from app.storage.secretbox import generate_key
 
 ROUNDS = int(os.environ.get("BENCH_FLEET_ROUNDS", "2"))
 JOBS_PER_HOST = int(os.environ.get("BENCH_FLEET_JOBS_PER_HOST", "24"))
@@ -55,6 +56,7 @@ BUCKET = "media"
 INPUT_KEY = "in/fleet.mp4"
 FRAMES = 4  # images per job: 1 range read of the (small) input + 4 uploads = 5 storage requests
 ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEY = generate_key()  # one per run, shared by the driver and every worker host
 
 
 def worker_env(host_ip: str | None) -> dict[str, str]:
@@ -68,6 +70,7 @@ def worker_env(host_ip: str | None) -> dict[str, str]:
         "OPENMPS_S3_ACCESS_KEY": S3_KEY,
         "OPENMPS_S3_SECRET_KEY": S3_SECRET,
         "OPENMPS_S3_REGION": S3_REGION,
+        "OPENMPS_SECRET_KEY": SECRET_KEY,  # secrets at rest are sealed with it (the settings require one)
         "OPENMPS_WORKER_CONCURRENCY": str(CONCURRENCY),
         "OPENMPS_DECODE_THREADS": "1",
         "OPENMPS_QUEUE_SYNC_S": "0.5",

@@ -23,6 +23,7 @@ from app.core.specs import ObjectRef, OutputSize, OutputTarget, Series, Snapshot
 from app.core.states import JobState
 from app.settings import Settings
 from app.storage import keys
+from app.storage.grants import RedisGrantRepository
 from app.wiring import build_services, ensure_default_pipeline
 from bench.fleet import BUCKET, FRAMES, INPUT_KEY
 
@@ -51,6 +52,7 @@ def setup(video: Path) -> dict[str, Any]:
     services = build_services(settings)
     _wait(lambda: services.objects.bucket_exists(BUCKET) or services.objects.make_bucket(BUCKET) or True, "S3", 30)
     services.objects.put(BUCKET, INPUT_KEY, video.read_bytes(), "video/mp4")
+    RedisGrantRepository(services.redis).grant(TENANT, BUCKET, read=True, write=True)  # else every job is a 403
     ensure_default_pipeline(services)
     return {"ok": True}
 
