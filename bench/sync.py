@@ -31,6 +31,8 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkmts.request.v20140618.SubmitSnapshotJobRequest import SubmitSnapshotJobRequest
 
 from app.settings import Settings
+from app.storage.grants import RedisGrantRepository
+from app.storage.secretbox import generate_key
 from app.web import create_app
 from app.wiring import build_services, ensure_default_pipeline
 from bench.inputs import ensure
@@ -96,6 +98,7 @@ def main() -> int:
                 s3_secret_key=s3.secret_key,
                 s3_region=s3.region,
                 throttle_rate=0.0,
+                secret_keys=(generate_key(),),  # the settings require one: secrets at rest are sealed
             )
             services = build_services(settings)
             ensure_default_pipeline(services)
@@ -103,6 +106,9 @@ def main() -> int:
                 services.objects.make_bucket(bucket)
             services.objects.put("media", inp.path.name, inp.path.read_bytes(), "video/mp4")
             services.credentials.create("bench", key_id=AK, secret=SK)
+            grants = RedisGrantRepository(services.redis)
+            grants.grant("bench", "media", read=True, write=False)
+            grants.grant("bench", "out", read=True, write=True)
             worker = WorkerProcess(settings, tmp, concurrency=1).start()
             server, _ = serve_wsgi(create_app(settings, services))
             client = AcsClient(AK, SK, "cn-hangzhou")
