@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import redis
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestHeaderFieldsTooLarge, RequestURITooLarge
+from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, RequestURITooLarge
 
 from app.console import ConsoleServices, install_console, session_key
 from app.core.errors import DomainError, Unavailable
@@ -137,11 +137,15 @@ def create_app(
             log.exception("unhandled error in request %s", g.get("request_id"))
         if dialect is None:  # no dialect mounted at all: plain JSON
             status = exc.code if isinstance(exc, HTTPException) and exc.code else 500
-            return jsonify({"code": type(exc).__name__, "message": str(exc)}), status
-        rendered = flask_app.make_response(dialect.render_error(exc))
-        if isinstance(exc, MethodNotAllowed) and exc.valid_methods and "Allow" not in rendered.headers:
-            # RFC 9110: every 405 names the methods the resource takes, whichever dialect rendered it.
-            rendered.headers["Allow"] = ", ".join(exc.valid_methods)
+            rendered = flask_app.make_response((jsonify({"code": type(exc).__name__, "message": str(exc)}), status))
+        else:
+            rendered = flask_app.make_response(dialect.render_error(exc))
+        if isinstance(exc, HTTPException):
+            # The headers HTTP asks for beside the status (a 405's Allow, RFC 9110; a 416's
+            # Content-Range), whichever dialect rendered the body; never its HTML Content-Type.
+            for name, value in exc.get_headers():
+                if name.lower() != "content-type" and name not in rendered.headers:
+                    rendered.headers[name] = value
         return rendered
 
     return flask_app

@@ -94,11 +94,7 @@ def render_error(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         status = exc.code or 400
         code = HTTP_CODES.get(status, "BadRequest" if status < 500 else "InternalError")
-        response = error_response(code, exc.description or code, status)
-        for name, value in exc.get_headers():  # a 405's Allow (RFC 9110), without its HTML Content-Type
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response
+        return error_response(code, exc.description or code, status)  # the shell adds a 405's Allow
     return error_response("InternalError", "the server failed to process the request; it was logged", 500)
 
 
