@@ -62,6 +62,7 @@ from app.storage.lua import (
     START,
     SWEEP_JOB,
 )
+from app.storage.scripts import LeanScript
 
 __all__ = ["RedisJobRepository", "from_ms", "job_from_hash", "job_to_hash", "now_ms", "to_ms"]
 
@@ -190,7 +191,7 @@ class RedisJobRepository:
         self._complete_indexes: set[tuple[str, str]] = set()  # see _pipeline_state_index_complete
         self._delete_job = client.register_script(DELETE_JOB)
         self._sweep_job = client.register_script(SWEEP_JOB)
-        self._create = client.register_script(CREATE)
+        self._create = LeanScript(client, CREATE)  # the submit path's one round trip
         self._start = client.register_script(START)
         self._finish = client.register_script(FINISH)
         self._cancel_queued = client.register_script(CANCEL_QUEUED)
