@@ -31,7 +31,7 @@ class LeanScript:
         self.pool = client.connection_pool
 
     def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        conn = self.pool.get_connection()
+        conn: Any = self.pool.get_connection()  # redis-py types its connections only in part
         try:
             conn.send_command("EVALSHA", self.script.sha, len(keys), *keys, *args)
             reply = conn.read_response()
