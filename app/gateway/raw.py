@@ -8,7 +8,7 @@ normalised form.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlsplit
 
 if TYPE_CHECKING:  # flask is needed only by the web process that calls from_flask
@@ -47,6 +47,16 @@ class RawRequest:
             body=request.get_data(cache=True) if with_body else b"",
             host=request.headers.get("Host", ""),
         )
+
+
+def current_request() -> Request:
+    """The request being handled itself rather than Flask's ``request`` proxy. Every attribute read
+    through the proxy is first looked up on the proxy, fails there (building an AttributeError's
+    message) and is then forwarded: about thirty reads a submission, 5 % of its instructions
+    (callgrind). Views and hooks on the hot path read their attributes from this object."""
+    from flask import request  # the web process only, as for from_flask
+
+    return cast("Request", cast(Any, request)._get_current_object())
 
 
 def _raw_target(request: Request, query: str) -> str:

@@ -19,12 +19,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, cast
 
 import redis
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify
 from prometheus_client import CollectorRegistry
 
 from app.core.errors import JobFailure
+from app.gateway.raw import current_request
 from app.metrics import CONTENT_TYPE, StoreCollector, WebMetrics, exposition, scrape_registry
 from app.settings import Settings
 from app.storage.workers import RedisWorkerRegistry
@@ -96,13 +98,26 @@ def install_metrics(flask_app: Flask, settings: Settings, services: Services) ->
     web = WebMetrics(local)
     store = StoreCollector(services.redis, services.jobs, services.pipelines, services.scheduler, services.fleet)
 
+    # The labelled children, looked up once each: ``labels()`` takes a lock and validates its
+    # arguments on every call. Bounded by the blueprints times the statuses they answer.
+    requests_by: dict[tuple[str, int], Any] = {}
+    latency_by: dict[str, Any] = {}
+
     @flask_app.after_request
     def _count(response: Response) -> Response:
-        surface = request.blueprint or "none"
-        web.requests.labels(surface, str(response.status_code)).inc()
-        started = g.get("started")  # the shell's first before_request hook (app.web)
+        surface = current_request().blueprint or "none"
+        status = response.status_code
+        counter = requests_by.get((surface, status))
+        if counter is None:
+            counter = requests_by[surface, status] = web.requests.labels(surface, str(status))
+        counter.inc()
+        # Set by the shell's first before_request hook (app.web); read off g itself, not its proxy.
+        started = cast(Any, g)._get_current_object().get("started")
         if started is not None:
-            web.latency.labels(surface).observe(time.perf_counter() - started)
+            histogram = latency_by.get(surface)
+            if histogram is None:
+                histogram = latency_by[surface] = web.latency.labels(surface)
+            histogram.observe(time.perf_counter() - started)
         return response
 
     @flask_app.get("/metrics")

@@ -24,16 +24,17 @@ from app.dialects.native.render import job_json, pipeline_json
 from app.dialects.native.schema import parse_batch, parse_pipeline_create, parse_pipeline_update, parse_submit
 from app.gateway.dialect import DialectServices
 from app.gateway.gate import http_basic
-from app.gateway.raw import RawRequest
+from app.gateway.raw import RawRequest, current_request
 
 URL_PREFIX = "/api/v1"
 
 
 def _body() -> Any:
     """The JSON body. The shell has already refused one nested too deeply (``app.gateway.bodies``)."""
-    if not request.data:
+    req = current_request()
+    if not req.data:
         raise InvalidParameter("", "request body must be a JSON object")
-    data = request.get_json(silent=True)
+    data = req.get_json(silent=True)
     if data is None:
         raise InvalidParameter("", "request body is not valid JSON (with Content-Type: application/json)")
     return data
@@ -63,7 +64,7 @@ def _bool_arg(name: str) -> bool:
 
 
 def _float_arg(name: str, default: float) -> float:
-    if not request.query_string:  # most submissions: no need to parse a query into request.args
+    if not current_request().query_string:  # most submissions: no need to parse a query into args
         return default
     raw = request.args.get(name)
     if raw is None or raw == "":
@@ -95,7 +96,7 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         return job_json(job, snapshots.object_url)
 
     def require_tenant() -> str:
-        tenant = services.gate.admit(RawRequest.from_flask(request), http_basic).tenant
+        tenant = services.gate.admit(RawRequest.from_flask(current_request()), http_basic).tenant
         g.tenant = tenant
         return tenant
 
@@ -103,7 +104,7 @@ def create_blueprint(services: DialectServices) -> Blueprint:
     def submit_job() -> tuple[Response, int]:
         tenant = require_tenant()
         req = parse_submit(_body())
-        token = request.headers.get("Idempotency-Key")
+        token = current_request().headers.get("Idempotency-Key")
         if token and not req.client_token:
             req = replace(req, client_token=token)
         wait = _float_arg("wait", 0.0)
