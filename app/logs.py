@@ -50,5 +50,12 @@ def configure(fmt: str = "text", level: int | str = logging.INFO) -> logging.Han
     handler.addFilter(_DropCeleryTraceback())
     setattr(handler, _MARK, True)
     root.addHandler(handler)
+    # Neither format shows the caller, thread or process, so no record computes them: the
+    # logging HOWTO's "Optimization" switches. The API writes a line per request (its access
+    # log), and the caller lookup alone walks the stack each time.
+    logging._srcfile = None  # documented there, though underscored
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root.setLevel(level)
     return handler
