@@ -54,9 +54,15 @@ def current_request() -> Request:
     through the proxy is first looked up on the proxy, fails there (building an AttributeError's
     message) and is then forwarded: about thirty reads a submission, 5 % of its instructions
     (callgrind). Views and hooks on the hot path read their attributes from this object."""
-    from flask import request  # the web process only, as for from_flask
+    global _request_proxy
+    if _request_proxy is None:
+        from flask import request  # the web process only, as for from_flask
 
-    return cast("Request", cast(Any, request)._get_current_object())
+        _request_proxy = request
+    return cast("Request", cast(Any, _request_proxy)._get_current_object())
+
+
+_request_proxy: Any = None
 
 
 def _raw_target(request: Request, query: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
@@ -33,7 +34,10 @@ class LeanScript:
     def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         conn: Any = self.pool.get_connection()  # redis-py types its connections only in part
         try:
-            conn.send_command("EVALSHA", self.script.sha, len(keys), *keys, *args)
+            # Packed by hiredis directly: redis-py's packer first copies the arguments looking for
+            # bytearrays and memoryviews, which these never are.
+            command: Any = ("EVALSHA", self.script.sha, len(keys), *keys, *args)  # hiredis's stub wants a 1-tuple
+            conn.send_packed_command([hiredis.pack_command(command)])
             reply = conn.read_response()
         except NoScriptError:
             self.pool.release(conn)
