@@ -4,10 +4,14 @@ twice."""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import pytest
 import redis
 
 from app.storage.scripts import LeanScript
+from tests.servers import RedisServer
 
 # Counts its runs in KEYS[1], then answers ARGV[1] back, or raises when ARGV[1] is "boom" (after
 # its write: Redis keeps what a script wrote before it raised).
@@ -49,3 +53,38 @@ def test_a_script_that_raised_is_not_sent_again(redis_client: redis.Redis) -> No
         lean(keys=["runs"], args=["boom"])
     assert redis_client.get("runs") == "1"
     assert lean(keys=["runs"], args=["after"]) == ["after", 2]  # the connection went back usable
+
+
+def test_each_thread_sends_on_its_own_connection(redis_client: redis.Redis) -> None:
+    lean = LeanScript(redis_client, COUNTING)
+    replies: list[object] = []
+
+    def submit(n: int) -> None:
+        for i in range(50):
+            replies.append(lean(keys=["runs"], args=[f"{n}-{i}"]))
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r[0] for r in replies) == sorted(f"{n}-{i}" for n in range(4) for i in range(50))  # type: ignore[index]
+    assert redis_client.get("runs") == "200"
+    pool = redis_client.connection_pool
+    assert not pool._in_use_connections  # each thread's connection went back when it ended
+    assert len(pool._available_connections) >= 4
+
+
+def test_a_restarted_redis_is_reached_again(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        lean = LeanScript(client, COUNTING)
+        assert lean(keys=["runs"], args=["before"]) == ["before", 1]
+        server.kill()  # the pinned connection dies with it, and the script cache
+        server.start()
+        assert lean(keys=["runs"], args=["after"])[0] == "after"
+        client.close()
+    finally:
+        server.stop()
