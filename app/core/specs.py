@@ -8,6 +8,7 @@ field path (``snapshot.time_ms``, ``output.key``), so every dialect can name the
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -229,11 +230,14 @@ def shown(value: object) -> str:
 
 
 def _finite_non_negative(value: float, name: str, maximum: float = MAX_TIME_MS) -> None:
-    """Compares integers as integers: ``math.isfinite`` converts to float and overflows on a huge one."""
+    """Compares integers as integers: ``math.isfinite`` converts to float and overflows on a huge one.
+    The messages are built only for a value that fails (every submission checks its times)."""
     _require(isinstance(value, int | float) and not isinstance(value, bool), name, "must be a number")
     finite = isinstance(value, int) or math.isfinite(value)
-    _require(finite and value >= 0, name, f"must be a finite number >= 0, got {shown(value)}")
-    _require(value <= maximum, name, f"must be at most {maximum:g}, got {shown(value)}")
+    if not (finite and value >= 0):
+        raise InvalidParameter(name, f"must be a finite number >= 0, got {shown(value)}")
+    if value > maximum:
+        raise InvalidParameter(name, f"must be at most {maximum:g}, got {shown(value)}")
 
 
 def _validate_target(target: OutputTarget, name: str, sample_keys: list[str]) -> None:
@@ -251,6 +255,30 @@ def _validate_target(target: OutputTarget, name: str, sample_keys: list[str]) ->
             )
         if problem:
             raise InvalidParameter(f"{name}.key", problem)
+
+
+def _check_target(target: OutputTarget, name: str, samples: str) -> None:
+    """``_validate_target`` with the sample keys of ``samples`` ("image", "sheet" or "archive"),
+    remembered per target: a pure function of its arguments that renders and checks several
+    keys, while a high-volume submitter sends the same few output templates again and again."""
+    problem = _target_problem(target, name, samples)
+    if problem is not None:
+        raise InvalidParameter(*problem)
+
+
+@functools.lru_cache(maxsize=4096)
+def _target_problem(target: OutputTarget, name: str, samples: str) -> tuple[str, str] | None:
+    if samples == "image":
+        keys = _image_samples(target)
+    elif samples == "sheet":
+        keys = _sheet_samples(target)
+    else:
+        keys = [templates.render(target.key_template, job_id=SAMPLE_JOB_ID)]
+    try:
+        _validate_target(target, name, keys)
+    except InvalidParameter as refused:
+        return refused.field, refused.reason
+    return None
 
 
 def _image_samples(target: OutputTarget) -> list[str]:
@@ -318,7 +346,7 @@ def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
     else:
         names.check_bucket(spec.input.bucket, "input.bucket")
         names.check_key(spec.input.key, "input.key")
-    _validate_target(spec.output, "output", _image_samples(spec.output))
+    _check_target(spec.output, "output", "image")
     timing = spec.timing
     if isinstance(timing, SingleTime):
         _finite_non_negative(timing.time_ms, "snapshot.time_ms")
@@ -371,11 +399,7 @@ def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
     if spec.sprite is not None:
         _validate_sprite(spec.sprite)
     if spec.archive is not None:
-        _validate_target(
-            spec.archive.target,
-            "archive.output",
-            [templates.render(spec.archive.target.key_template, job_id=SAMPLE_JOB_ID)],
-        )
+        _check_target(spec.archive.target, "archive.output", "archive")
         _require(
             not any(
                 templates.uses(spec.archive.target.key_template, t)
@@ -401,7 +425,7 @@ def _check_count(count: int) -> None:
 
 def _validate_sprite(s: SpriteSpec) -> None:
     f = "sprite"
-    _validate_target(s.target, f"{f}.output", _sheet_samples(s.target))
+    _check_target(s.target, f"{f}.output", "sheet")
     _require(1 <= s.lines <= 100, f"{f}.lines", f"must be in [1, 100], got {shown(s.lines)}")
     _require(1 <= s.columns <= 100, f"{f}.columns", f"must be in [1, 100], got {shown(s.columns)}")
     for name, v in (("cell_width", s.cell_width), ("cell_height", s.cell_height)):
