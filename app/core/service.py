@@ -224,7 +224,6 @@ class SnapshotService:
         for name, target in targets:
             if not self.objects.bucket_exists(target.bucket):
                 raise InvalidParameter(f"{name}.bucket", f"{target.bucket!r} does not exist")
-        req = replace(req, spec=spec, progress_events=progress)
         job = SnapshotJob(
             id=job_id,
             tenant=tenant,
@@ -241,8 +240,11 @@ class SnapshotService:
             created_at=self.clock(),
             progress_total=spec.requested_count or 0,
         )
-        # Only a client token is bound to a fingerprint (the create script stores it with the token).
-        return job, request_fingerprint(tenant, req) if req.client_token else ""
+        # Only a client token is bound to a fingerprint (the create script stores it with the token),
+        # taken over the request as validated (time points sorted, progress URL resolved).
+        if not req.client_token:
+            return job, ""
+        return job, request_fingerprint(tenant, replace(req, spec=spec, progress_events=progress))
 
     def _check_progress(self, req: SubmitRequest) -> ProgressEvents | None:
         """The progress events asked for, with their URL resolved: their own, else the job's
