@@ -43,7 +43,7 @@ class RawRequest:
             path=request.path,
             target=_raw_target(request, query),
             query=query,
-            headers=tuple(request.headers.items()),
+            headers=_headers(request.environ),
             body=request.get_data(cache=True) if with_body else b"",
             host=request.headers.get("Host", ""),
         )
@@ -63,6 +63,31 @@ def current_request() -> Request:
 
 
 _request_proxy: Any = None
+
+
+_BODY_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+_HEADER_NAMES: dict[str, str] = {}  # environ key -> header name, for the names seen first
+_MAX_HEADER_NAMES = 512  # clients choose the names: only so many are remembered
+
+
+def _headers(environ: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``tuple(request.headers.items())``, as werkzeug's ``EnvironHeaders`` lists them (names
+    title-cased from their ``HTTP_`` keys, in environ order), with each name's spelling worked out
+    once: rebuilding them all is most of this object's cost on every request."""
+    out: list[tuple[str, str]] = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                continue
+        elif key not in _BODY_HEADERS or not value:
+            continue
+        name = _HEADER_NAMES.get(key)
+        if name is None:
+            name = (key[5:] if key.startswith("HTTP_") else key).replace("_", "-").title()
+            if len(_HEADER_NAMES) < _MAX_HEADER_NAMES:
+                _HEADER_NAMES[key] = name
+        out.append((name, value))
+    return tuple(out)
 
 
 def _raw_target(request: Request, query: str) -> str:
