@@ -34,7 +34,15 @@ configuration               jobs/s    p99 ms  server CPU ms/job  batch j/s   run
 2 workers x 2 threads       1705      32      0.95               -           H (4.0)
 2 workers x 4 threads       1214      53      1.17               -           H (rounds 1645, 783)
 2 workers x 2 threads       1511      75      1.08               -           H (3.1)
+2 workers x 2 threads       527       106     2.54               4 785       I (slower machine)
+2 workers x 1 thread        689       86      2.21               5 188       I
+2 workers x 2 threads       713       102     2.31               5 117       I
+2 workers x 1 thread        774       64      1.98               5 265       I
 ==========================  ========  ======  =================  ==========  ===================
+
+Run I came on a machine about twice as slow (the bare endpoint's CPU per request 0.66-0.78 ms
+against 0.33-0.36 ms before), after the submit path lost a third of its instructions; there one
+thread a process measured 5-15 % cheaper a job, within the spread of two runs of one setting.
 
 One process per core, two threads each: a request's Redis round trip is short next to its
 Python, so two threads keep a core busy through it (one thread measured as well, but would let
