@@ -17,6 +17,7 @@ hands every case it does not handle back to the client's own path, so behaviour 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -76,5 +77,8 @@ class _Checkout:
         self.conn: Any = pool.get_connection()
 
     def __del__(self) -> None:
-        if self.pid == os.getpid():  # a forked child's copy belongs to no pool of its own
+        if self.pid != os.getpid():  # a forked child's copy belongs to no pool of its own
+            return
+        # At interpreter exit the pool may be half torn down; nothing is left to give back then.
+        with contextlib.suppress(Exception):
             self.pool.release(self.conn)
