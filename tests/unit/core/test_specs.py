@@ -189,3 +189,26 @@ def test_spec_to_dict_is_what_asdict_gave(spec: SnapshotSpec) -> None:
         expected["timing"]["points_ms"] = list(spec.timing.points_ms)
     assert json.dumps(spec_to_dict(spec), sort_keys=True) == json.dumps(expected, sort_keys=True)
     assert spec_from_dict(spec_to_dict(spec)) == spec
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (replace(BASE, output=OutputTarget("out", "../{index}.jpg")), "output.key"),
+        (replace(BASE, output=OutputTarget("Bad_Bucket", "{index}.jpg")), "output.bucket"),
+        (replace(BASE, sprite=SpriteSpec(OutputTarget("out", "/s/{sheet}.jpg"))), "sprite.output.key"),
+        (replace(BASE, archive=ArchiveSpec(OutputTarget("out", "a/../../x.tar"))), "archive.output.key"),
+        (replace(BASE, output=OutputTarget("out", "{index}" + "x" * 1100)), "output.key"),
+    ],
+)
+def test_a_target_refused_once_is_refused_every_time(spec: SnapshotSpec, field: str) -> None:
+    """Each target's verdict is remembered (``_target_problem``): the same refusal, field and
+    words, on every later submission of it; and a good target beside it stays good."""
+    refusals = []
+    for _ in range(3):
+        with pytest.raises(InvalidParameter) as refused:
+            validate_spec(spec)
+        refusals.append((refused.value.field, refused.value.reason))
+        validate_spec(BASE)
+    assert refusals[0][0] == field
+    assert refusals == [refusals[0]] * 3
