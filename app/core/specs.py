@@ -384,12 +384,12 @@ def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
         )
     for side, value in (("width", spec.size.width), ("height", spec.size.height), ("long_side", spec.size.long_side)):
         if value is not None:
-            _require(
-                isinstance(value, int) and not isinstance(value, bool) and MIN_SIDE <= value <= MAX_SIDE,
-                f"snapshot.{side}",
-                f"must be an integer in [{MIN_SIDE}, {MAX_SIDE}], got {shown(value)}",
-            )
-    _require(1 <= spec.quality <= 100, "snapshot.quality", f"must be in [1, 100], got {shown(spec.quality)}")
+            if not (isinstance(value, int) and not isinstance(value, bool) and MIN_SIDE <= value <= MAX_SIDE):
+                raise InvalidParameter(
+                    f"snapshot.{side}", f"must be an integer in [{MIN_SIDE}, {MAX_SIDE}], got {shown(value)}"
+                )
+    if not 1 <= spec.quality <= 100:  # (messages are built only for a refusal: every submission passes here)
+        raise InvalidParameter("snapshot.quality", f"must be in [1, 100], got {shown(spec.quality)}")
     count = spec.requested_count
     if (count is None or count > 1) and not any(
         templates.uses(spec.output.key_template, token) for token in templates.IMAGE_TOKENS
@@ -418,16 +418,16 @@ def validate_spec(spec: SnapshotSpec) -> SnapshotSpec:
 
 
 def _check_count(count: int) -> None:
-    _require(
-        1 <= count <= MAX_SERIES_COUNT, "snapshot.count", f"must be in [1, {MAX_SERIES_COUNT}], got {shown(count)}"
-    )
+    if not 1 <= count <= MAX_SERIES_COUNT:
+        raise InvalidParameter("snapshot.count", f"must be in [1, {MAX_SERIES_COUNT}], got {shown(count)}")
 
 
 def _validate_sprite(s: SpriteSpec) -> None:
     f = "sprite"
     _check_target(s.target, f"{f}.output", "sheet")
-    _require(1 <= s.lines <= 100, f"{f}.lines", f"must be in [1, 100], got {shown(s.lines)}")
-    _require(1 <= s.columns <= 100, f"{f}.columns", f"must be in [1, 100], got {shown(s.columns)}")
+    for name, cells in (("lines", s.lines), ("columns", s.columns)):
+        if not 1 <= cells <= 100:
+            raise InvalidParameter(f"{f}.{name}", f"must be in [1, 100], got {shown(cells)}")
     for name, v in (("cell_width", s.cell_width), ("cell_height", s.cell_height)):
         if v is not None:
             _require(MIN_SIDE <= v <= MAX_SIDE, f"{f}.{name}", f"must be in [{MIN_SIDE}, {MAX_SIDE}], got {shown(v)}")

@@ -434,15 +434,21 @@ def to_source(given: ObjectRef | UrlInput) -> specs.InputSource:
     return specs.ObjectRef(given.bucket, given.key)
 
 
+# The model admits only these values (its Literals); a dict lookup, as calling an enum by value
+# goes through EnumType.__call__ and __new__, twice a job.
+_FRAME_TYPES = {member.value: member for member in specs.FrameType}
+_FORMATS = {member.value: member for member in specs.ImageFormat}
+
+
 def to_submit_request(body: JobSubmission) -> SubmitRequest:
     snap = body.snapshot
     spec = specs.SnapshotSpec(
         input=to_source(body.input),
         timing=to_timing(snap),
         output=_target(body.output),
-        frame_type=specs.FrameType(_given(snap.frame_type, "exact")),
+        frame_type=_FRAME_TYPES[_given(snap.frame_type, "exact")],
         size=specs.OutputSize(width=snap.width, height=snap.height),
-        format=specs.ImageFormat(_given(snap.format, "jpeg")),
+        format=_FORMATS[_given(snap.format, "jpeg")],
         quality=_given(snap.quality, 90),
         sprite=to_sprite(snap.sprite) if snap.sprite is not None else None,
         black_frames=to_black_frames(snap.black_frames) if snap.black_frames is not None else None,
