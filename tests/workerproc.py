@@ -115,9 +115,20 @@ class WorkerProcess:
             self.proc.wait(10)
 
     def stop(self) -> None:
+        """Celery's warm shutdown: SIGTERM to the main process alone, which lets its pool finish
+        and hand back every task's result before it ends the pool. (SIGTERM to the whole group
+        also ended a pool child whose last result the main process had not read yet, which it
+        then logged as a WorkerLostError traceback.) Anything left after 20 s is SIGKILLed."""
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.kill()
+                pass
+        if self.proc:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # pool children the shutdown left behind
+            except ProcessLookupError:
+                pass
+            if self.proc.poll() is None:
+                self.proc.wait(10)
