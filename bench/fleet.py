@@ -44,8 +44,8 @@ from app.storage.secretbox import generate_key
 ROUNDS = int(os.environ.get("BENCH_FLEET_ROUNDS", "2"))
 JOBS_PER_HOST = int(os.environ.get("BENCH_FLEET_JOBS_PER_HOST", "24"))
 CONCURRENCY = int(os.environ.get("BENCH_FLEET_CONCURRENCY", "2"))
-# Amazon S3 documents 100-200 ms of latency for small objects ("Performance design patterns for
-# Amazon S3"); the upper end keeps the jobs storage-bound on a 2-core machine shared by 8 workers.
+# A small object's first byte from S3 takes some 100-200 ms; the upper end keeps the jobs
+# storage-bound on a 2-core machine that all 8 worker processes share (100 ms saturated its cores).
 DELAY_MS = float(os.environ.get("BENCH_FLEET_DELAY_MS", "200"))
 TIMEOUT_S = float(os.environ.get("BENCH_FLEET_TIMEOUT_S", "900"))
 SIZES = (1, 2, 4)
