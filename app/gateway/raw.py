@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 
 if TYPE_CHECKING:  # flask is needed only by the web process that calls from_flask
     from flask import Request
+    from flask.ctx import _AppCtxGlobals
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,19 @@ def current_request() -> Request:
     return cast("Request", cast(Any, _request_proxy)._get_current_object())
 
 
+def current_globals() -> _AppCtxGlobals:
+    """``flask.g`` itself, not its proxy (as ``current_request``): the shell's hooks read and
+    write the request id, start time and tenant there on every request."""
+    global _globals_proxy
+    if _globals_proxy is None:
+        from flask import g
+
+        _globals_proxy = g
+    return cast("_AppCtxGlobals", cast(Any, _globals_proxy)._get_current_object())
+
+
 _request_proxy: Any = None
+_globals_proxy: Any = None
 
 
 _BODY_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})

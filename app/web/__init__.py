@@ -21,7 +21,6 @@ from typing import Any, cast
 
 import redis
 from flask import Flask, Response, g, jsonify, request
-from flask.ctx import _AppCtxGlobals
 from werkzeug.exceptions import HTTPException, RequestHeaderFieldsTooLarge, RequestURITooLarge
 
 from app.console import ConsoleServices, install_console, session_key
@@ -30,7 +29,7 @@ from app.gateway import registry
 from app.gateway.bodies import check_json_depth
 from app.gateway.dialect import Dialect, DialectServices
 from app.gateway.gate import AuthScheme, Caller, KeyRecord, RequestGate
-from app.gateway.raw import RawRequest, current_request
+from app.gateway.raw import RawRequest, current_globals, current_request
 from app.notify.delivery import DeliveryStore
 from app.settings import Settings
 from app.storage.nonces import RedisNonceBook
@@ -205,11 +204,6 @@ class TenantRecordingGate:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-
-def current_globals() -> _AppCtxGlobals:
-    """``flask.g`` itself, not its proxy (see ``current_request``)."""
-    return cast(_AppCtxGlobals, cast(Any, g)._get_current_object())
 
 
 def access_line(response: Response) -> None:

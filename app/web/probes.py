@@ -19,14 +19,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, cast
+from typing import Any
 
 import redis
-from flask import Blueprint, Flask, Response, g, jsonify
+from flask import Blueprint, Flask, Response, jsonify
 from prometheus_client import CollectorRegistry
 
 from app.core.errors import JobFailure
-from app.gateway.raw import current_request
+from app.gateway.raw import current_globals, current_request
 from app.metrics import CONTENT_TYPE, StoreCollector, WebMetrics, exposition, scrape_registry
 from app.settings import Settings
 from app.storage.workers import RedisWorkerRegistry
@@ -111,8 +111,7 @@ def install_metrics(flask_app: Flask, settings: Settings, services: Services) ->
         if counter is None:
             counter = requests_by[surface, status] = web.requests.labels(surface, str(status))
         counter.inc()
-        # Set by the shell's first before_request hook (app.web); read off g itself, not its proxy.
-        started = cast(Any, g)._get_current_object().get("started")
+        started = current_globals().get("started")  # set by the shell's first before_request hook (app.web)
         if started is not None:
             histogram = latency_by.get(surface)
             if histogram is None:
