@@ -9,7 +9,8 @@ the lease runs out; nothing is ever removed from the set until its outcome is wr
 
 Keys: ``openmps:push:d:{id}`` hash (the delivery), ``openmps:push:log:{id}`` list (one JSON line
 per attempt), ``openmps:push:due`` zset, ``openmps:push:dead`` zset (dead letters, scored by the
-time they died), ``openmps:push:msg:{message id}`` set (deliveries of one message).
+time they died), ``openmps:push:msg:{message id}`` set (deliveries of one message; it expires
+with the last of them to finish).
 
 Ordered groups (a job's progress events and its completion push to the same URL,
 ``app.notify.progress``): deliveries that share an ``order_key`` are POSTed one at a time, across
@@ -177,16 +178,21 @@ local rec = cjson.encode({attempt = n, at_ms = now - tonumber(dur), status = ton
 redis.call('RPUSH', log, rec)
 if next_due == 0 then
   redis.call('PEXPIRE', d, ARGV[7]); redis.call('PEXPIRE', log, ARGV[7])
+  -- The message's set of deliveries lives as long as its last finished one (-1: no expiry yet).
+  local ttl = redis.call('PTTL', KEYS[5])
+  if ttl == -1 or (ttl >= 0 and ttl < tonumber(ARGV[7])) then redis.call('PEXPIRE', KEYS[5], ARGV[7]) end
 end
 return rec
 """
 
-# Drop a pending delivery unsent. KEYS: delivery, log, due. ARGV: id, reason, retention ms.
+# Drop a pending delivery unsent. KEYS: delivery, log, due, message set. ARGV: id, reason, retention ms.
 _DROP = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'dropped', 'last_error', ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3]); redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local ttl = redis.call('PTTL', KEYS[4])
+if ttl == -1 or (ttl >= 0 and ttl < tonumber(ARGV[3])) then redis.call('PEXPIRE', KEYS[4], ARGV[3]) end
 return 1
 """
 
@@ -290,11 +296,12 @@ class DeliveryStore:
 
     def redeliver(self, delivery_id: str) -> Delivery:
         """Start the delivery over (a fresh schedule, same message id), e.g. after a dead letter."""
-        self.get(delivery_id)
+        delivery = self.get(delivery_id)
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.key(delivery_id), mapping={"state": DeliveryState.PENDING.value, "attempts": "0"})
         pipe.persist(self.key(delivery_id))
         pipe.persist(self.log_key(delivery_id))
+        pipe.persist(self.message_key(delivery.message_id))
         pipe.zrem(DEAD, delivery_id)
         pipe.zadd(DUE, {delivery_id: 0})
         pipe.execute()
@@ -318,17 +325,17 @@ class DeliveryStore:
         """Store an attempt's outcome; ``delay_ms`` < 0 when the schedule is exhausted: a dead
         letter, or for a side event (never retried) a dropped delivery, kept a shorter time."""
         side = delivery.is_side_event
-        keys = [self.key(delivery.id), self.log_key(delivery.id), DUE, DEAD]
+        keys = [self.key(delivery.id), self.log_key(delivery.id), DUE, DEAD, self.message_key(delivery.message_id)]
         retention_ms = (SIDE_RETENTION_S if side else RETENTION_S) * 1000
         exhausted = DeliveryState.DROPPED if side else DeliveryState.DEAD
         args = [delivery.id, "1" if ok else "0", delay_ms, status, error[:500], duration_ms, retention_ms, exhausted]
         rec = self._record(keys=keys, args=args)
         return Attempt(**json.loads(rec)) if rec else None
 
-    def drop(self, delivery_id: str, reason: str) -> bool:
+    def drop(self, delivery: Delivery, reason: str) -> bool:
         """Give up a pending delivery unsent (a stale or superseded side event); False if not pending."""
-        keys = [self.key(delivery_id), self.log_key(delivery_id), DUE]
-        return bool(self._drop(keys=keys, args=[delivery_id, reason[:500], SIDE_RETENTION_S * 1000]))
+        keys = [self.key(delivery.id), self.log_key(delivery.id), DUE, self.message_key(delivery.message_id)]
+        return bool(self._drop(keys=keys, args=[delivery.id, reason[:500], SIDE_RETENTION_S * 1000]))
 
     def exists(self, delivery_id: str) -> bool:
         return bool(self.r.exists(self.key(delivery_id)))

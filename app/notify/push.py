@@ -160,7 +160,7 @@ class Pusher:
             reason = "stale: a later event of its group was sent first"
         if not reason:
             return True
-        if self.store.drop(delivery.id, reason):
+        if self.store.drop(delivery, reason):
             log.info("side event %s (message %s) dropped unsent: %s", delivery.id, delivery.message_id, reason)
         return False
 
