@@ -17,11 +17,12 @@ from app.notify import errors as n
 
 
 class MnsError(Exception):
-    def __init__(self, code: str, message: str, status: int) -> None:
+    def __init__(self, code: str, message: str, status: int, headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
+        self.headers = headers  # beside the status, e.g. a 405's Allow (RFC 9110)
 
 
 def malformed_xml(detail: str) -> MnsError:
@@ -89,10 +90,15 @@ def to_mns(exc: Exception) -> MnsError:
         return from_domain(exc, topic_context=request.path.startswith("/topics"))
     if isinstance(exc, HTTPException):
         status = exc.code or 500
+        if status == 405:  # a method no route serves (the shell adds werkzeug's Allow)
+            return MnsError("MethodNotAllowed", f"{request.method} is not supported on {request.path}.", 405)
         return MnsError("InvalidArgument" if status < 500 else "InternalError", exc.description or exc.name, status)
     return MnsError("InternalError", "The service encountered an internal error.", 500)
 
 
 def render_error(exc: Exception) -> Response:
     err = to_mns(exc)
-    return xml_response(render.error(err.code, err.message, request_id(), request.host_url.rstrip("/")), err.status)
+    response = xml_response(render.error(err.code, err.message, request_id(), request.host_url.rstrip("/")), err.status)
+    for name, value in err.headers:
+        response.headers[name] = value
+    return response

@@ -77,7 +77,7 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         if request.method == "DELETE":
             store.delete(name)
             return _ok(b"", 204)
-        _only("GET")
+        _only("PUT", "DELETE", "GET")
         return _ok(render.queue_info(store.info(name)))
 
     @bp.route("/queues/<name>/messages", methods=ALL_METHODS)
@@ -100,7 +100,7 @@ def create_blueprint(services: DialectServices) -> Blueprint:
             _required(q, "visibilitytimeout", "MissingVisibilityTimeout")
             new_handle, next_visible = store.change_visibility(name, handle, _int_param(q, "visibilitytimeout") or 0)
             return _ok(render.change_visibility(new_handle, next_visible))
-        _only("DELETE")
+        _only("POST", "GET", "PUT", "DELETE")
         if "receipthandle" in q:
             store.delete_message(name, _required(q, "receipthandle", "MissingReceiptHandle"))
             return _ok(b"", 204)
@@ -133,7 +133,7 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         if request.method == "DELETE":
             store.delete(name)
             return _ok(b"", 204)
-        _only("GET")
+        _only("PUT", "DELETE", "GET")
         return _ok(render.topic_info(store.info(name)))
 
     @bp.route("/topics/<name>/messages", methods=ALL_METHODS)
@@ -164,7 +164,7 @@ def create_blueprint(services: DialectServices) -> Blueprint:
         if request.method == "DELETE":
             store.unsubscribe(name, sub)
             return _ok(b"", 204)
-        _only("GET")
+        _only("PUT", "DELETE", "GET")
         return _ok(render.subscription_info(store.account, store.subscription(name, sub)))
 
     # -- openmps extensions: delivery log, dead letters, redelivery -------------------------
@@ -203,9 +203,16 @@ def _url(path: str) -> str:
     return f"{request.host_url}{path}"
 
 
-def _only(method: str) -> None:
-    if request.method != method:
-        raise MnsError("MethodNotAllowed", f"{request.method} is not supported on {request.path}.", 405)
+def _only(*allowed: str) -> None:
+    """Refuse a method the route does not serve: ``allowed`` lists every one it does, for the
+    405's ``Allow`` header; the view has already answered the others before calling this."""
+    if request.method not in allowed:
+        raise MnsError(
+            "MethodNotAllowed",
+            f"{request.method} is not supported on {request.path}.",
+            405,
+            headers=(("Allow", ", ".join(allowed)),),
+        )
 
 
 def _query() -> dict[str, str]:

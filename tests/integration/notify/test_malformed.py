@@ -183,3 +183,18 @@ def test_xml_entities_are_refused_not_expanded(mns_server: MnsServer) -> None:
     )
     resp = _request(mns_server, "POST", "/queues/q1/messages", body=bomb)
     assert resp.status_code == 400 and b"<Code>MalformedXML</Code>" in resp.content
+
+
+def test_a_method_a_resource_does_not_serve_is_405_with_the_ones_it_does(mns_server: MnsServer) -> None:
+    """RFC 9110 asks every 405 for ``Allow``; the MNS error body stays MNS's own."""
+    Account(mns_server.url, AK, SK).get_queue("q1").create(QueueMeta())
+    for method, target, allowed in [
+        ("POST", "/queues/q1", {"PUT", "DELETE", "GET"}),
+        ("DELETE", "/queues", {"GET"}),
+        ("GET", "/topics/t1/messages", {"POST"}),
+        ("PATCH", "/queues/q1/messages", {"POST", "GET", "PUT", "DELETE"}),  # no route serves PATCH
+    ]:
+        resp = _request(mns_server, method, target)
+        assert (resp.status_code, _error(resp)) == (405, "MethodNotAllowed"), (method, target)
+        served = {m.strip() for m in resp.headers["Allow"].split(",")}
+        assert served == allowed if method != "PATCH" else allowed <= served - {"PATCH"}, (method, target, served)
