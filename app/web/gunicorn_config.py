@@ -65,6 +65,7 @@ there the same way.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from prometheus_client import multiprocess
@@ -80,6 +81,18 @@ limit_request_fields = 100
 
 def on_starting(server: Any) -> None:
     reset_multiprocess_dir(Settings.from_env())
+
+
+def post_worker_init(worker: Any) -> None:
+    """Freeze what the worker built at start-up (the app, its dialects, every SDK module they
+    import: about 96 000 tracked objects) into the collector's permanent generation.
+
+    Each full collection otherwise walks all of them again, however little a request left behind:
+    it took about 50 ms of one worker's time, every few thousand submissions, stalling each
+    request in flight meanwhile (``gc.freeze`` is the standard library's switch for objects that
+    live as long as the process)."""
+    gc.collect()
+    gc.freeze()
 
 
 def child_exit(server: Any, worker: Any) -> None:
