@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from typing import cast
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -19,13 +21,40 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _MARK = "_openmps_handler"
 
 
+class _SecondStamps:
+    """``formatTime`` as ``logging.Formatter`` writes it (``2026-12-01 21:49:51,123``), with the
+    date and time worked out once a second rather than once a line: the API writes a line per
+    request, and ``localtime`` plus ``strftime`` were a fifth of writing one. Two threads that
+    meet here compute the same text, so no lock is needed."""
+
+    _stamp: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        if datefmt:
+            return logging.Formatter.formatTime(cast(logging.Formatter, self), record, datefmt)
+        second = int(record.created)
+        cached, text = self._stamp
+        if cached != second:
+            text = time.strftime(logging.Formatter.default_time_format, cast(logging.Formatter, self).converter(second))
+            self._stamp = (second, text)
+        return logging.Formatter.default_msec_format % (text, record.msecs)
+
+
+class _TextFormatter(_SecondStamps, logging.Formatter):
+    pass
+
+
+class _JsonFormatter(_SecondStamps, JsonFormatter):
+    pass
+
+
 def formatter(fmt: str) -> logging.Formatter:
     if fmt == "json":
-        return JsonFormatter(
+        return _JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )
-    return logging.Formatter(TEXT_FORMAT)
+    return _TextFormatter(TEXT_FORMAT)
 
 
 class _DropCeleryTraceback(logging.Filter):
