@@ -134,6 +134,7 @@ class Settings:
     prometheus_multiproc_dir: Path | None = None
     ready_worker_classes: tuple[str, ...] = ("cpu",)  # /readyz needs a live worker of each
     ready_bucket: str | None = None  # /readyz asks the object store about it; None = a made-up name
+    metrics_token: str | None = None  # the API's /metrics asks for it as a bearer token; None = open
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -208,6 +209,7 @@ class Settings:
             if get("PROMETHEUS_MULTIPROC_DIR")
             else None,
             ready_bucket=get("OPENMPS_READY_BUCKET") or None,
+            metrics_token=get("OPENMPS_METRICS_TOKEN") or None,
             ready_worker_classes=_worker_classes(get("OPENMPS_READY_WORKER_CLASSES", ",".join(d.ready_worker_classes))),
         )
         settings.validate()

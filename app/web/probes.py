@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -120,5 +121,18 @@ def install_metrics(flask_app: Flask, settings: Settings, services: Services) ->
         return response
 
     @flask_app.get("/metrics")
-    def metrics() -> Response:
+    def metrics() -> Response | tuple[Response, int, dict[str, str]]:
+        """With ``OPENMPS_METRICS_TOKEN`` set, only a scraper sending it as a bearer token is
+        answered: the series name every tenant's pipelines and their volumes, and the API port is
+        the one tenants reach."""
+        if settings.metrics_token is not None:
+            scheme, _, given = current_request().headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), settings.metrics_token.encode()
+            ):
+                refusal = {
+                    "code": "Unauthenticated",
+                    "message": "/metrics needs the bearer token OPENMPS_METRICS_TOKEN names",
+                }
+                return jsonify(refusal), 401, {"WWW-Authenticate": 'Bearer realm="openmps-metrics"'}
         return Response(exposition(scrape_registry(settings, local, store)), content_type=CONTENT_TYPE)

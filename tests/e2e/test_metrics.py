@@ -253,3 +253,23 @@ def test_readyz_needs_every_configured_worker_class(services: Services, classes:
     assert create_app(settings, services).test_client().get("/readyz").status_code == 200
     services.fleet.leave("gpu", "gpu@host")
     assert create_app(settings, services).test_client().get("/readyz").status_code == 503
+
+
+def test_a_metrics_token_keeps_the_series_from_anyone_without_it(services: Services) -> None:
+    """The series name every tenant's pipelines: with OPENMPS_METRICS_TOKEN set, a tenant's own
+    credentials, a wrong token or none get a 401 and no series; the scraper's token gets them."""
+    token = "scrape-" + "x" * 30
+    client = create_app(services.settings.with_(metrics_token=token), services).test_client()
+    refused = [
+        client.get("/metrics"),
+        client.get("/metrics", headers={"Authorization": "Bearer wrong"}),
+        client.get("/metrics", headers={"Authorization": f"Basic {token}"}),
+        client.get("/metrics", headers={"Authorization": f"Bearer {token}x"}),
+    ]
+    for resp in refused:
+        assert resp.status_code == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
+        assert b"openmps_" not in resp.data and resp.get_json()["code"] == "Unauthenticated"
+    allowed = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert allowed.status_code == 200 and b"openmps_queue_depth" in allowed.data
+    open_again = create_app(services.settings, services).test_client().get("/metrics")  # unset: open
+    assert open_again.status_code == 200
