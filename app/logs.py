@@ -79,12 +79,13 @@ def configure(fmt: str = "text", level: int | str = logging.INFO) -> logging.Han
     handler.addFilter(_DropCeleryTraceback())
     setattr(handler, _MARK, True)
     root.addHandler(handler)
-    # Neither format shows the caller, thread or process, so no record computes them: the
+    # Neither format shows the caller, thread or process name, so no record computes them: the
     # logging HOWTO's "Optimization" switches. The API writes a line per request (its access
-    # log), and the caller lookup alone walks the stack each time.
+    # log), and the caller lookup alone walks the stack each time. The process id stays:
+    # gunicorn's own lines are formatted with ``%(process)d``, which fails on a record without it
+    # (``tests/integration/test_gunicorn_limits.py``).
     logging._srcfile = None  # documented there, though underscored
     logging.logThreads = False
-    logging.logProcesses = False
     logging.logMultiprocessing = False
     root.setLevel(level)
     return handler

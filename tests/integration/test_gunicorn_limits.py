@@ -1,6 +1,7 @@
 """The API as the Procfile runs it (gunicorn with ``app.web.gunicorn_config``): an oversized
 request line that gunicorn lets through gets the app's JSON 414; what only gunicorn can answer
-(a request line over its 8190-byte cap) is what the README says it is."""
+(a request line over its 8190-byte cap) is what the README says it is; gunicorn's own log lines
+are written, not lost to a logging error."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,16 +22,17 @@ from tests.workerproc import REPO, settings_env
 
 
 @pytest.fixture
-def gunicorn(settings: Settings) -> Iterator[int]:
+def gunicorn(settings: Settings, tmp_path: Path) -> Iterator[int]:
     port = free_port()
+    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 - closed below, once gunicorn has exited
     env = {**os.environ, **settings_env(settings), "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "gunicorn", "-c", "python:app.web.gunicorn_config", "--workers", "1"]
     proc = subprocess.Popen(
         [*cmd, "--bind", f"127.0.0.1:{port}", "app.web:create_app()"],
         cwd=REPO,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -43,6 +46,7 @@ def gunicorn(settings: Settings) -> Iterator[int]:
     yield port
     proc.terminate()
     proc.wait(15)
+    log.close()
 
 
 def get(port: int, target: str) -> tuple[int, str, bytes]:
@@ -63,3 +67,12 @@ def test_gunicorn_passes_long_request_lines_to_the_app_up_to_its_cap(gunicorn: i
     assert status == 414 and not kind.startswith("application/json")
     status, kind, data = get(gunicorn, "/api//v1/jobs")
     assert status == 404 and json.loads(data)["code"] == "NotFound"
+
+
+def test_gunicorns_own_log_lines_are_written(gunicorn: int, tmp_path: Path) -> None:
+    """gunicorn formats its lines with ``%(process)d``: the app's logging set-up must leave the
+    record's process id in place (``app/logs.py``), or each of them is lost to a logging error."""
+    assert get(gunicorn, "/healthz")[0] == 200
+    text = (tmp_path / "gunicorn.log").read_text()
+    assert "Booting worker with pid" in text
+    assert "Logging error" not in text and "Traceback" not in text
