@@ -24,8 +24,8 @@ _MARK = "_openmps_handler"
 class _SecondStamps:
     """``formatTime`` as ``logging.Formatter`` writes it (``2026-12-01 21:49:51,123``), with the
     date and time worked out once a second rather than once a line: the API writes a line per
-    request, and ``localtime`` plus ``strftime`` were a fifth of writing one. Two threads that
-    meet here compute the same text, so no lock is needed."""
+    request, and ``localtime`` plus ``strftime`` were 8 % of the instructions of writing one
+    (callgrind). Two threads that meet here compute the same text, so no lock is needed."""
 
     _stamp: tuple[int, str] = (-1, "")
 
