@@ -89,9 +89,8 @@ def post_worker_init(worker: Any) -> None:
 
     Each full collection otherwise walks all of them again, however little a request left behind:
     it took about 50 ms of one worker's time (measured in-process on the 2-core dev box), every
-    few thousand submissions, stalling each
-    request in flight meanwhile (``gc.freeze`` is the standard library's switch for objects that
-    live as long as the process)."""
+    few thousand submissions, stalling each request in flight meanwhile (``gc.freeze`` is the
+    standard library's switch for objects that live as long as the process)."""
     gc.collect()
     gc.freeze()
 

@@ -33,6 +33,13 @@ def invalid_argument(message: str) -> MnsError:
     return MnsError("InvalidArgument", message, 400)
 
 
+def method_not_allowed(*allowed: str) -> MnsError:
+    """The request's method on its path, refused; ``allowed`` (the methods the resource serves)
+    go into ``Allow``, else the shell adds werkzeug's for a method no route serves."""
+    headers = (("Allow", ", ".join(allowed)),) if allowed else ()
+    return MnsError("MethodNotAllowed", f"{request.method} is not supported on {request.path}.", 405, headers)
+
+
 # (native class, MNS code, status); first match wins, so subclasses come before their bases.
 _MAP: tuple[tuple[type[DomainError], str, int], ...] = (
     (n.QueueNotFound, "QueueNotExist", 404),
@@ -90,8 +97,8 @@ def to_mns(exc: Exception) -> MnsError:
         return from_domain(exc, topic_context=request.path.startswith("/topics"))
     if isinstance(exc, HTTPException):
         status = exc.code or 500
-        if status == 405:  # a method no route serves (the shell adds werkzeug's Allow)
-            return MnsError("MethodNotAllowed", f"{request.method} is not supported on {request.path}.", 405)
+        if status == 405:  # a method no route serves
+            return method_not_allowed()
         return MnsError("InvalidArgument" if status < 500 else "InternalError", exc.description or exc.name, status)
     return MnsError("InternalError", "The service encountered an internal error.", 500)
 

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, request
 from app.core.errors import DomainError
 from app.dialects.mns import render, schema
 from app.dialects.mns.auth import mns_scheme
-from app.dialects.mns.errors import MnsError, from_domain, invalid_argument
+from app.dialects.mns.errors import MnsError, from_domain, invalid_argument, method_not_allowed
 from app.dialects.mns.responses import xml_response
 from app.gateway.dialect import DialectServices
 from app.gateway.gate import Caller
@@ -207,12 +207,7 @@ def _only(*allowed: str) -> None:
     """Refuse a method the route does not serve: ``allowed`` lists every one it does, for the
     405's ``Allow`` header; the view has already answered the others before calling this."""
     if request.method not in allowed:
-        raise MnsError(
-            "MethodNotAllowed",
-            f"{request.method} is not supported on {request.path}.",
-            405,
-            headers=(("Allow", ", ".join(allowed)),),
-        )
+        raise method_not_allowed(*allowed)
 
 
 def _query() -> dict[str, str]:
